@@ -1,0 +1,198 @@
+"""The one place that answers "may user U see X" (no -> NotFound) and "may U do A on X" (no -> Forbidden).
+
+Roles: owner and manager see every tenant of their workspace with every capability;
+operator and viewer see only tenants granted to them (a grant must hold ``tenant.view``),
+with the granted capabilities; a viewer may hold only ``*.view`` capabilities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.accounts.models import Tenant, TenantGrant, WorkspaceMembership
+from console.errors import Forbidden, NotFound
+from console.operations.models import OperationRun
+from console.review_packs.models import ReviewPack
+
+ROLES = ("owner", "manager", "operator", "viewer")
+FULL_ACCESS_ROLES = frozenset({"owner", "manager"})
+CAPABILITIES = (
+    "tenant.view",
+    "operations.view",
+    "review_pack.view",
+    "review_pack.generate",
+    "inventory.sync",
+    "evidence.generate",
+    "backup.manage",
+    "baseline.manage",
+)
+VIEW_CAPABILITIES = frozenset(c for c in CAPABILITIES if c.endswith(".view"))
+
+#: The capability that starting each operation type needs.
+OPERATION_CAPABILITY = {
+    "inventory_sync": "inventory.sync",
+    "review_pack_generate": "review_pack.generate",
+    "evidence_snapshot_generate": "evidence.generate",
+    "backup_set_add_policies": "backup.manage",
+    "backup_set_restore": "backup.manage",
+    "baseline_capture": "baseline.manage",
+    "baseline_compare": "baseline.manage",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What one user may do, loaded once per request."""
+
+    user_id: int
+    roles: dict[int, str] = field(default_factory=dict)  # workspace_id -> role
+    grants: dict[int, frozenset[str]] = field(default_factory=dict)  # tenant_id -> capabilities
+
+    def role_in(self, workspace_id: int) -> str | None:
+        return self.roles.get(workspace_id)
+
+    def capabilities_for(self, tenant: Tenant) -> frozenset[str]:
+        role = self.roles.get(tenant.workspace_id)
+        if role is None:
+            return frozenset()
+        if role in FULL_ACCESS_ROLES:
+            return frozenset(CAPABILITIES)
+        caps = self.grants.get(tenant.id, frozenset())
+        if "tenant.view" not in caps:
+            return frozenset()
+        if role == "viewer":
+            caps = caps & VIEW_CAPABILITIES
+        return caps
+
+
+def load_principal(*, session: Session, user_id: int) -> Principal:
+    """Read the user's memberships and grants (two queries)."""
+    roles = {
+        ws: role
+        for ws, role in session.execute(
+            select(WorkspaceMembership.workspace_id, WorkspaceMembership.role).where(WorkspaceMembership.user_id == user_id)
+        )
+    }
+    grants = {
+        tid: frozenset(caps or ())
+        for tid, caps in session.execute(select(TenantGrant.tenant_id, TenantGrant.capabilities).where(TenantGrant.user_id == user_id))
+    }
+    return Principal(user_id=user_id, roles=roles, grants=grants)
+
+
+def parse_id(raw: object) -> int:
+    """A positive database id, or NotFound (an invalid id reveals nothing either)."""
+    if isinstance(raw, bool):
+        raise NotFound("invalid id")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        value = int(raw)
+    else:
+        raise NotFound("invalid id")
+    if not 0 < value < 2**63:
+        raise NotFound("invalid id")
+    return value
+
+
+def visible_tenants(*, session: Session, principal: Principal, workspace_id: int | None = None) -> list[Tenant]:
+    """Tenants the principal may see, optionally in one workspace, by name."""
+    ws_ids = [workspace_id] if workspace_id is not None else list(principal.roles)
+    ws_ids = [w for w in ws_ids if w in principal.roles]
+    if not ws_ids:
+        return []
+    tenants = session.scalars(select(Tenant).where(Tenant.workspace_id.in_(ws_ids)).order_by(Tenant.name, Tenant.id)).all()
+    return [t for t in tenants if "tenant.view" in principal.capabilities_for(t)]
+
+
+def require_tenant(*, session: Session, principal: Principal, tenant_id: object, capability: str = "tenant.view") -> Tenant:
+    """The tenant if visible (else NotFound) and ``capability`` is held (else Forbidden)."""
+    tenant = session.get(Tenant, parse_id(tenant_id))
+    if tenant is None:
+        raise NotFound("tenant")
+    caps = principal.capabilities_for(tenant)
+    if "tenant.view" not in caps:
+        raise NotFound("tenant")
+    if capability not in caps:
+        raise Forbidden(capability)
+    return tenant
+
+
+def require_run(*, session: Session, principal: Principal, run_id: object) -> OperationRun:
+    """The run if the principal may see it, else NotFound.
+
+    A tenant run needs ``operations.view`` on its tenant. A tenantless run is visible to
+    owners and managers of its workspace, and to the user who started it.
+    """
+    run = session.get(OperationRun, parse_id(run_id))
+    if run is None:
+        raise NotFound("run")
+    role = principal.role_in(run.workspace_id)
+    if role is None:
+        raise NotFound("run")
+    if run.tenant_id is None:
+        if role in FULL_ACCESS_ROLES or run.initiator_user_id == principal.user_id:
+            return run
+        raise NotFound("run")
+    tenant = session.get(Tenant, run.tenant_id)
+    if tenant is None or "operations.view" not in principal.capabilities_for(tenant):
+        raise NotFound("run")
+    return run
+
+
+def require_pack(*, session: Session, principal: Principal, pack_id: object) -> ReviewPack:
+    """The review pack if its tenant is visible with ``review_pack.view``, else NotFound."""
+    pack = session.get(ReviewPack, parse_id(pack_id))
+    if pack is None:
+        raise NotFound("review pack")
+    tenant = session.get(Tenant, pack.tenant_id)
+    if tenant is None or "review_pack.view" not in principal.capabilities_for(tenant):
+        raise NotFound("review pack")
+    return pack
+
+
+def require_operation(*, session: Session, principal: Principal, tenant_id: object, operation_type: str) -> Tenant:
+    """May the principal start ``operation_type`` on the tenant? NotFound / Forbidden otherwise."""
+    capability = OPERATION_CAPABILITY.get(operation_type)
+    if capability is None:
+        raise NotFound("operation type")
+    return require_tenant(session=session, principal=principal, tenant_id=tenant_id, capability=capability)
+
+
+def startable_operations(principal: Principal, tenant: Tenant) -> list[str]:
+    """Operation types the principal may start on the tenant (the buttons offered)."""
+    caps = principal.capabilities_for(tenant)
+    return [t for t, cap in OPERATION_CAPABILITY.items() if cap in caps]
+
+
+def visible_run_scope(*, session: Session, principal: Principal, workspace_id: int) -> tuple[bool, list[int]]:
+    """(sees_tenantless_runs_of_all, tenant ids with operations.view) in a workspace."""
+    role = principal.role_in(workspace_id)
+    if role is None:
+        return False, []
+    tenants = visible_tenants(session=session, principal=principal, workspace_id=workspace_id)
+    return role in FULL_ACCESS_ROLES, [t.id for t in tenants if "operations.view" in principal.capabilities_for(t)]
+
+
+def run_visibility_filter(*, session: Session, principal: Principal):
+    """A WHERE clause selecting exactly the runs ``require_run`` would let the principal see."""
+    from sqlalchemy import and_, false, or_
+
+    clauses = []
+    for workspace_id, role in principal.roles.items():
+        if role in FULL_ACCESS_ROLES:
+            clauses.append(OperationRun.workspace_id == workspace_id)
+            continue
+        _, tenant_ids = visible_run_scope(session=session, principal=principal, workspace_id=workspace_id)
+        clauses.append(
+            and_(
+                OperationRun.workspace_id == workspace_id,
+                or_(
+                    OperationRun.tenant_id.in_(tenant_ids),
+                    and_(OperationRun.tenant_id.is_(None), OperationRun.initiator_user_id == principal.user_id),
+                ),
+            )
+        )
+    return or_(*clauses) if clauses else false()

@@ -1,0 +1,102 @@
+"""The one factory: Flask server -> extensions (database, login, CSRF) -> Dash (use_pages)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import dash
+import dash_bootstrap_components as dbc
+import flask_bootstrap
+from flask import Flask, g, jsonify, request, send_from_directory
+from sqlalchemy import text
+
+from console import auth, security
+from console.config import load_settings
+from console.db import Database
+from console.dispatch import CeleryDispatcher
+from console.web import context, routing
+
+log = logging.getLogger(__name__)
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR.parent / "assets"
+BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
+    """Build the console. ``overrides`` may set any Settings field, plus ``dispatcher``."""
+    overrides = dict(overrides or {})
+    dispatcher = overrides.pop("dispatcher", None)
+    settings = load_settings(overrides)
+
+    server = Flask("console", root_path=str(PACKAGE_DIR), instance_path=str(settings.instance_dir), static_folder=None)
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.production,
+        PROPAGATE_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
+    )
+    server.extensions["console.settings"] = settings
+    server.extensions["console.db"] = Database(settings.database_url)
+    server.extensions["console.dispatcher"] = dispatcher or CeleryDispatcher(settings)
+    server.teardown_appcontext(context.close_db_session)
+
+    auth.init_app(server)  # the gate runs before CSRF: no session -> 401, not 400
+    server.before_request(_page_gate)
+    server.after_request(_page_status)
+    server.add_url_rule("/healthz", "healthz", _healthz)
+    server.add_url_rule("/vendor/bootstrap.min.css", "bootstrap_css", lambda: send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css"))
+
+    app = dash.Dash(
+        "console",
+        server=server,
+        use_pages=True,
+        pages_folder=str(PACKAGE_DIR / "pages"),
+        assets_folder=str(ASSETS_DIR),
+        external_stylesheets=["/vendor/bootstrap.min.css"],
+        suppress_callback_exceptions=True,
+        title="Tenant Operations Console",
+        update_title=None,
+        serve_locally=True,
+    )
+    from console.components import shell
+
+    app.layout = shell.layout
+    shell.register_callbacks(app)
+    _register_component_callbacks(app)
+    security.init_app(server, app)
+    return app
+
+
+def _register_component_callbacks(app: dash.Dash) -> None:
+    from console.components import registry
+
+    registry.register_all(app)
+
+
+def _page_gate() -> None:
+    if request.method == "GET" and routing.is_page_path(request.path) and request.path != "/":
+        g.page_http_status = routing.page_status(request.path)
+
+
+def _page_status(response):
+    status = g.pop("page_http_status", 200)
+    if status != 200 and response.status_code == 200:
+        response.status_code = status
+    return response
+
+
+def _healthz():
+    db_ok = True
+    try:
+        with context.database().engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        db_ok = False
+    broker_ok = context.current_dispatcher().ping()
+    body = {"status": "ok" if db_ok and broker_ok else "degraded", "database": "ok" if db_ok else "error", "broker": "ok" if broker_ok else "error"}
+    return jsonify(body), 200 if body["status"] == "ok" else 503

@@ -1,0 +1,89 @@
+"""Login, logout and the gate that every request passes (pages redirect, callbacks get 401)."""
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from flask import Flask, Response, jsonify, redirect, render_template, request, session
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from console.accounts.models import User
+from console.accounts.service import authenticate
+from console.web.context import db_session
+
+LOGIN_FAILED = "Invalid email or password."
+
+#: Paths anyone may fetch: the login form, health, static files of Dash and the vendor CSS.
+PUBLIC_PREFIXES = ("/login", "/healthz", "/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
+#: Dash's JSON endpoints: without a session they answer 401 instead of a redirect.
+API_PREFIXES = ("/_dash-", "/review-packs/")
+
+
+class SessionUser(UserMixin):
+    """What flask-login keeps: the id, plus the name for the navbar."""
+
+    def __init__(self, user: User) -> None:
+        self.id = str(user.id)
+        self.email = user.email
+        self.name = user.name
+
+
+login_manager = LoginManager()
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> SessionUser | None:
+    if not user_id.isdigit():
+        return None
+    user = db_session().get(User, int(user_id))
+    if user is None or not user.is_active:
+        return None
+    return SessionUser(user)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site absolute paths are followed after login; anything else goes to '/'."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _gate() -> Response | None:
+    path = request.path
+    if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
+        return None
+    if path.startswith(API_PREFIXES) or request.method != "GET":
+        return jsonify(error="authentication required"), 401
+    nxt = request.full_path.rstrip("?") if request.query_string else path
+    return redirect("/login?" + urlencode({"next": nxt}))
+
+
+def login_view() -> Response | str:
+    nxt = safe_next(request.values.get("next"))
+    if request.method == "POST":
+        user = authenticate(session=db_session(), email=request.form.get("email", ""), password=request.form.get("password", ""))
+        if user is None:
+            return render_template("login.html", error=LOGIN_FAILED, next=nxt, email=request.form.get("email", "")), 401
+        # A fresh session on login: nothing an attacker planted before survives.
+        session.clear()
+        login_user(SessionUser(user))
+        return redirect(nxt)
+    if current_user.is_authenticated:
+        return redirect(nxt)
+    return render_template("login.html", error=None, next=nxt, email="")
+
+
+def logout_view() -> Response:
+    logout_user()
+    session.clear()
+    return redirect("/login")
+
+
+def init_app(server: Flask) -> None:
+    """Register the login manager, the gate (before CSRF, so 401 wins) and the routes."""
+    login_manager.init_app(server)
+    server.before_request(_gate)
+    server.add_url_rule("/login", "login", login_view, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", logout_view, methods=["POST"])

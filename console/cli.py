@@ -1,0 +1,225 @@
+"""``console`` command line. Creates print only the new id on stdout; messages go to stderr;
+errors exit non-zero with a one-line message."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from console.config import ConfigError, load_settings
+from console.db import Database
+from console.errors import ConsoleError
+
+
+def _db() -> Database:
+    return Database(load_settings().database_url)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+class ConsoleGroup(click.Group):
+    """Turns domain and configuration errors into one-line messages with exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConsoleError, ConfigError, ValueError) as exc:
+            _fail(str(exc) or type(exc).__name__)
+
+
+@click.group(cls=ConsoleGroup)
+def main() -> None:
+    """Tenant Operations Console."""
+    logging.basicConfig(level=os.environ.get("CONSOLE_LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- database
+@main.group(cls=ConsoleGroup)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration (SQLite or PostgreSQL)."""
+    from console.migrate import upgrade
+
+    upgrade(load_settings().database_url)
+    click.echo("database is up to date", err=True)
+
+
+# ---------------------------------------------------------------- accounts
+@main.group(cls=ConsoleGroup)
+def users() -> None:
+    """Users."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--name", required=True)
+def users_create(email: str, password: str, name: str) -> None:
+    """Create a user; prints the new id."""
+    from console.accounts.service import create_user
+
+    with _db().session() as s:
+        click.echo(create_user(session=s, email=email, password=password, name=name).id)
+
+
+@main.group(cls=ConsoleGroup)
+def workspaces() -> None:
+    """Workspaces."""
+
+
+@workspaces.command("create")
+@click.option("--name", required=True)
+def workspaces_create(name: str) -> None:
+    """Create a workspace; prints the new id."""
+    from console.accounts.service import create_workspace
+
+    with _db().session() as s:
+        click.echo(create_workspace(session=s, name=name).id)
+
+
+@main.group(cls=ConsoleGroup)
+def tenants() -> None:
+    """Tenants."""
+
+
+@tenants.command("create")
+@click.option("--workspace", "workspace_id", required=True, type=int)
+@click.option("--name", required=True)
+def tenants_create(workspace_id: int, name: str) -> None:
+    """Create a tenant with its provider dataset; prints the new id."""
+    from console.accounts.service import create_tenant
+    from console.providers.builtin import seed_tenant_dataset
+
+    with _db().session() as s:
+        tenant = create_tenant(session=s, workspace_id=workspace_id, name=name)
+        seed_tenant_dataset(session=s, tenant_id=tenant.id)
+        click.echo(tenant.id)
+
+
+@main.command("grant")
+@click.option("--email", required=True)
+@click.option("--workspace", "workspace_id", type=int)
+@click.option("--role")
+@click.option("--tenant", "tenant_id", type=int)
+@click.option("--capability", "capabilities", multiple=True)
+def grant(email: str, workspace_id: int | None, role: str | None, tenant_id: int | None, capabilities: tuple[str, ...]) -> None:
+    """--workspace W --role R, or --tenant T --capability C [--capability C ...]."""
+    from console.accounts.service import grant_capabilities, grant_role
+
+    with _db().session() as s:
+        if workspace_id is not None and role and tenant_id is None and not capabilities:
+            grant_role(session=s, email=email, workspace_id=workspace_id, role=role)
+        elif tenant_id is not None and capabilities and workspace_id is None and not role:
+            grant_capabilities(session=s, email=email, tenant_id=tenant_id, capabilities=list(capabilities))
+        else:
+            _fail("use --workspace W --role R, or --tenant T --capability C")
+    click.echo("granted", err=True)
+
+
+# ---------------------------------------------------------------- processes
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, type=int, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Run the web console (threaded development server; use gunicorn console.wsgi:server in production)."""
+    from console.app import create_app
+
+    app = create_app()
+    click.echo(f"console: http://{host}:{port}/", err=True)
+    app.run(host=host, port=port, debug=False)
+
+
+def _celery_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "tasks", *args]
+
+
+@main.command("worker", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker (threads pool, 4 threads by default)."""
+    args = list(celery_args) or ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
+    os.execv(sys.executable, _celery_argv("worker", *args))
+
+
+@main.command("beat")
+def beat() -> None:
+    """Run Celery beat (stale-run reaper, review-pack expiry)."""
+    settings = load_settings()
+    os.execv(sys.executable, _celery_argv("beat", "--loglevel", "INFO", "--schedule", str(settings.instance_dir / "celerybeat-schedule")))
+
+
+@main.command("seed-demo")
+def seed_demo_cmd() -> None:
+    """Seed demo data when the database is empty."""
+    from console.seed import print_logins, seed_demo
+
+    with _db().session() as s:
+        created = seed_demo(session=s)
+    click.echo("demo data seeded" if created else "database not empty: demo data left as it is", err=True)
+    print_logins()
+
+
+@main.command("demo")
+@click.option("--port", default=8050, type=int, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(port: int, host: str) -> None:
+    """Migrate, seed when empty, then run web + worker + beat until Ctrl-C."""
+    from console.migrate import upgrade
+    from console.seed import print_logins, seed_demo
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    with Database(settings.database_url).session() as s:
+        seed_demo(session=s)
+    env = dict(os.environ, CONSOLE_INSTANCE_DIR=str(settings.instance_dir))
+    procs = [
+        subprocess.Popen(_celery_argv("worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"), env=env),
+        subprocess.Popen(_celery_argv("beat", "--loglevel", "WARNING", "--schedule", str(settings.instance_dir / "celerybeat-schedule")), env=env),
+        subprocess.Popen([sys.executable, "-m", "console", "serve", "--host", host, "--port", str(port)], env=env),
+    ]
+    click.echo(f"\nTenant Operations Console: http://{host}:{port}/", err=True)
+    print_logins()
+    click.echo("Ctrl-C stops the web server, the worker and beat.", err=True)
+
+    stopping = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    failed = [p.args for p in procs if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT, None)]
+    click.echo("stopped", err=True)
+    if failed and not stopping:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

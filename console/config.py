@@ -1,0 +1,104 @@
+"""Settings from the environment (names are a public contract, see docs/deployment.md)."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a console that may start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_dir: Path
+    database_url: str
+    broker_url: str
+    secret_key: str
+    stale_after_seconds: int = 900
+    queued_stale_after_seconds: int = 3600
+    review_pack_ttl_days: int = 14
+    testing: bool = False
+    #: Eager mode dispatches in-process (used only by unit tests of the web layer).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def broker_is_embedded(self) -> bool:
+        return self.broker_url.startswith("sqla+sqlite")
+
+    def with_overrides(self, **kw: Any) -> "Settings":
+        return replace(self, **kw)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of seconds/days, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _dev_secret(instance_dir: Path) -> str:
+    """Generate the development secret once and keep it in the instance folder."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes starting together (web + worker) must agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def embedded_broker_url(instance_dir: Path) -> str:
+    return f"sqla+sqlite:///{instance_dir / 'broker.sqlite'}"
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read CONSOLE_* variables; ``overrides`` (field names) win over the environment."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    console_env = overrides.pop("env", None) or env.get("CONSOLE_ENV", "development")
+    if console_env not in ("development", "production"):
+        raise ConfigError(f"CONSOLE_ENV must be development or production, got {console_env!r}")
+    instance_dir = Path(overrides.pop("instance_dir", None) or env.get("CONSOLE_INSTANCE_DIR") or "./instance").resolve()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+
+    secret = overrides.pop("secret_key", None) or env.get("CONSOLE_SECRET_KEY")
+    if not secret:
+        if console_env == "production":
+            raise ConfigError("CONSOLE_SECRET_KEY is required when CONSOLE_ENV=production")
+        secret = _dev_secret(instance_dir)
+
+    settings = Settings(
+        env=console_env,
+        instance_dir=instance_dir,
+        database_url=overrides.pop("database_url", None)
+        or env.get("CONSOLE_DATABASE_URL")
+        or f"sqlite:///{instance_dir / 'console.db'}",
+        broker_url=overrides.pop("broker_url", None) or env.get("CONSOLE_BROKER_URL") or embedded_broker_url(instance_dir),
+        secret_key=secret,
+        stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 900),
+        queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
+        review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
+    )
+    if overrides:
+        settings = replace(settings, **overrides)
+    return settings

@@ -1,0 +1,106 @@
+"""Database engine, sessions and column types shared by every model."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+#: JSON everywhere, JSONB on PostgreSQL (indexable, and jsonb_set for in-SQL counters).
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def make_engine(url: str, **kw: Any) -> Engine:
+    """An engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE (writers queue, never 'locked')."""
+    if url.startswith("sqlite"):
+        kw.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            raise ValueError("in-memory SQLite is not supported: workers need a file")
+        kw.setdefault("poolclass", NullPool)
+        engine = create_engine(url, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # A deferred transaction that reads and then writes fails at once with
+            # SQLITE_BUSY under WAL; IMMEDIATE makes writers wait their turn instead.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kw:
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 10)
+    return create_engine(url, **kw)
+
+
+class Database:
+    """Engine + session factory; one per app or worker process."""
+
+    def __init__(self, url: str, **engine_kw: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kw)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that rolls back unless the use case committed."""
+        session = self.sessionmaker()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

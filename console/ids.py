@@ -1,0 +1,46 @@
+"""Component ids: a public contract for browser suites (listed in docs/testing.md). Keep them stable."""
+
+# run viewer
+RUN_POLL = "run-poll"
+RUN_STATUS = "run-status"
+RUN_OUTCOME = "run-outcome"
+RUN_PROGRESS = "run-progress"
+RUN_COUNTS = "run-counts"
+RUN_ID_STORE = "run-id"
+
+# review pack card
+REVIEW_PACK_CARD = "review-pack-card"
+REVIEW_PACK_POLL = "review-pack-poll"
+REVIEW_PACK_STATUS = "review-pack-status"
+REVIEW_PACK_GENERATE = "review-pack-generate"
+REVIEW_PACK_DOWNLOAD = "review-pack-download"
+REVIEW_PACK_MODAL = "review-pack-modal"
+REVIEW_PACK_INCLUDE_OPERATIONS = "review-pack-include-operations"
+REVIEW_PACK_INCLUDE_PII = "review-pack-include-pii"
+REVIEW_PACK_CONFIRM = "review-pack-confirm"
+
+# activity shell
+ACTIVITY_SHELL = "activity-shell"
+ACTIVITY_POLL = "activity-poll"
+
+# tenant dashboard
+OP_CONFIRM_MODAL = "op-confirm-modal"
+OP_CONFIRM = "op-confirm"
+
+
+def op_start(operation_type: str) -> str:
+    """The id of the button that starts ``operation_type`` on the tenant dashboard."""
+    return f"op-start-{operation_type}"
+
+
+# login (a Flask form, not Dash)
+LOGIN_ERROR = "login-error"
+
+# other
+NEEDS_ATTENTION = "needs-attention"
+OPERATIONS_TABLE = "operations-table"
+TOAST_AREA = "toast-area"
+NOTIFICATIONS_BELL = "notifications-bell"
+NOTIFICATIONS_COUNT = "notifications-count"
+PAGE_VISIBILITY = "page-visibility"
+TENANT_ID_STORE = "tenant-id"

@@ -1,0 +1,47 @@
+"""OperationRun and its exactly-once unit ledger."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from console.db import Base, JSONType, UTCDateTime, utcnow
+
+
+class OperationRun(Base):
+    __tablename__ = "operation_runs"
+    __table_args__ = (
+        Index("ix_operation_runs_scope_active", "workspace_id", "tenant_id", "type", "status"),
+        Index("ix_operation_runs_workspace_created", "workspace_id", "created_at"),
+        Index("ix_operation_runs_tenant_created", "tenant_id", "created_at"),
+        Index("ix_operation_runs_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("operation_runs.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    # Plain strings, no CHECK constraint: a rolling deploy may meet a status it does not know.
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    summary_counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    failure_summary: Mapped[str | None] = mapped_column(Text)
+    initiator_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OperationRunUnit(Base):
+    __tablename__ = "operation_run_units"
+    __table_args__ = (UniqueConstraint("run_id", "unit_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("operation_runs.id", ondelete="CASCADE"))
+    unit_key: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

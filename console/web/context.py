@@ -1,0 +1,47 @@
+"""Per-request access to settings, the database session and the current principal."""
+from __future__ import annotations
+
+from flask import current_app, g
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from console.access import Principal, load_principal
+from console.config import Settings
+from console.db import Database
+
+
+def settings() -> Settings:
+    return current_app.extensions["console.settings"]
+
+
+def database() -> Database:
+    return current_app.extensions["console.db"]
+
+
+def db_session() -> Session:
+    """One session per request, closed (rolled back unless committed) at teardown."""
+    if "db_session" not in g:
+        g.db_session = database().sessionmaker()
+    return g.db_session
+
+
+def close_db_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def principal() -> Principal:
+    """The logged-in user's access, loaded once per request; an anonymous user sees nothing."""
+    if "principal" not in g:
+        if not current_user.is_authenticated:
+            g.principal = Principal(user_id=0)
+        else:
+            g.principal = load_principal(session=db_session(), user_id=int(current_user.get_id()))
+    return g.principal
+
+
+def current_dispatcher():
+    """The app's Dispatcher (Celery in production, a fake in some tests)."""
+    return current_app.extensions["console.dispatcher"]

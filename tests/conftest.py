@@ -1,0 +1,63 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL when
+CONSOLE_TEST_DATABASE_URL is set (CI sets it; then every `database` test runs on both)."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from console.db import Database
+from console.models import Base
+
+PG_URL = os.environ.get("CONSOLE_TEST_DATABASE_URL")
+BROKER_URL = os.environ.get("CONSOLE_TEST_BROKER_URL")
+
+DB_BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@contextmanager
+def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of ``backend``; a PostgreSQL one is dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'console.db'}"
+        return
+    assert PG_URL, "PostgreSQL backend requested without CONSOLE_TEST_DATABASE_URL"
+    url = make_url(PG_URL)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"console_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def empty_db_url(db_backend, tmp_path) -> Iterator[str]:
+    with fresh_database_url(db_backend, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def database(empty_db_url) -> Iterator[Database]:
+    """A schema-ready Database on each configured backend (SQLite always, PostgreSQL in CI)."""
+    db = Database(empty_db_url)
+    Base.metadata.create_all(db.engine)
+    try:
+        yield db
+    finally:
+        db.dispose()

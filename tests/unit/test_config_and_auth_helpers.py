@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from console.auth import safe_next
+from console.config import ConfigError, load_settings
+
+
+def test_embedded_defaults_live_in_the_instance_folder(tmp_path) -> None:
+    s = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'console.db'}"
+    assert s.broker_url.startswith("sqla+sqlite:///") and s.broker_is_embedded
+    assert (s.stale_after_seconds, s.review_pack_ttl_days) == (900, 14)
+
+
+def test_development_secret_is_generated_once(tmp_path) -> None:
+    first = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path)}).secret_key
+    second = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path)}).secret_key
+    assert first == second and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_refuses_to_start_without_a_secret(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="CONSOLE_SECRET_KEY"):
+        load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_ENV": "production"})
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize("bad", ["abc", "-5", "0"])
+def test_bad_numbers_are_rejected_with_the_variable_name(tmp_path, bad: str) -> None:
+    with pytest.raises(ConfigError, match="CONSOLE_STALE_AFTER_SECONDS"):
+        load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_STALE_AFTER_SECONDS": bad})
+
+
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("/admin/operations/5", "/admin/operations/5"),
+        ("/?x=1", "/?x=1"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("relative/path", "/"),
+        (None, "/"),
+    ],
+)
+def test_next_only_follows_same_site_paths(target, expected) -> None:
+    assert safe_next(target) == expected
