@@ -1,0 +1,91 @@
+"""Persisted notifications: written when a run a user started reaches a terminal state."""
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from console.db import utcnow
+from console.notifications.models import Notification
+from console.operations.constants import CANCELLED, FAILED, PARTIALLY_SUCCEEDED, SUCCEEDED, type_label
+from console.operations.models import OperationRun
+from console.operations.summary import normalize_counts
+
+RUN_COMPLETED = "run_completed"
+RUN_FAILED = "run_failed"
+
+_VERBS = {
+    SUCCEEDED: "succeeded",
+    PARTIALLY_SUCCEEDED: "partially succeeded",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
+
+
+def _body(run: OperationRun) -> str | None:
+    counts = normalize_counts(run.summary_counts)
+    parts: list[str] = []
+    if counts.get("total") and "processed" in counts:
+        parts.append(f"{counts['processed']} of {counts['total']} processed.")
+    if counts.get("failed"):
+        parts.append(f"{counts['failed']} failed.")
+    if run.failure_summary:
+        parts.append(run.failure_summary)
+    return " ".join(parts) or None
+
+
+def notify_run_terminal(*, session: Session, run: OperationRun) -> Notification | None:
+    """Add the initiator's notification for a completed run (no initiator: none); the caller commits."""
+    if run.initiator_user_id is None:
+        return None
+    outcome = run.outcome or FAILED
+    verb = _VERBS.get(outcome, "finished")
+    notification = Notification(
+        user_id=run.initiator_user_id,
+        workspace_id=run.workspace_id,
+        run_id=run.id,
+        kind=RUN_FAILED if outcome == FAILED else RUN_COMPLETED,
+        title=f"{type_label(run.type)} {verb}"[:255],
+        body=_body(run),
+    )
+    session.add(notification)
+    return notification
+
+
+def list_notifications(*, session: Session, user_id: int, limit: int = 20) -> list[Notification]:
+    """The user's newest notifications first."""
+    stmt = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(max(0, limit))
+    )
+    return list(session.scalars(stmt))
+
+
+def unread_count(*, session: Session, user_id: int) -> int:
+    """How many of the user's notifications are unread."""
+    stmt = select(func.count()).select_from(Notification).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def mark_read(*, session: Session, user_id: int, notification_ids: Collection[int] | None) -> int:
+    """Mark the user's own notifications read (None = all of them); returns how many changed."""
+    stmt = (
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if notification_ids is not None:
+        ids = [int(i) for i in notification_ids]
+        if not ids:
+            session.commit()
+            return 0
+        stmt = stmt.where(Notification.id.in_(ids))
+    changed = session.execute(stmt).rowcount
+    session.commit()
+    return int(changed or 0)

@@ -1,0 +1,71 @@
+"""ETA: rate so far, withheld until the rate means something, never negative."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from console.operations.eta import eta_seconds
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_rate_based_estimate():
+    # 10 units in 10 s → 1 unit/s → 90 left = 90 s
+    assert eta_seconds(processed=10, total=100, started_at=T0, now=at(10)) == 90
+
+
+def test_estimate_rounds_up():
+    # 3 units in 4 s → 7 left at 0.75 units/s = 9.33 s → 10
+    assert eta_seconds(processed=3, total=10, started_at=T0, now=at(4)) == 10
+
+
+@pytest.mark.parametrize(("processed", "elapsed"), [(0, 60), (2, 60), (3, 2.9), (50, 0)])
+def test_withheld_until_three_units_and_three_seconds(processed, elapsed):
+    assert eta_seconds(processed=processed, total=100, started_at=T0, now=at(elapsed)) is None
+
+
+def test_available_at_exactly_three_units_and_three_seconds():
+    assert eta_seconds(processed=3, total=6, started_at=T0, now=at(3)) == 3
+
+
+def test_done_is_zero():
+    assert eta_seconds(processed=10, total=10, started_at=T0, now=at(30)) == 0
+
+
+@pytest.mark.parametrize(
+    ("processed", "total", "started_at", "now"),
+    [
+        (5, 0, T0, at(10)),  # zero-unit run
+        (11, 10, T0, at(10)),  # past total: counts are not trustworthy
+        (-1, 10, T0, at(10)),
+        (5, 10, None, at(10)),
+        (5, 10, T0, None),
+        (5, 10, at(10), T0),  # clock skew: started in the future
+        (True, 10, T0, at(10)),
+        (5.0, 10, T0, at(10)),
+    ],
+)
+def test_no_estimate_from_untrustworthy_inputs(processed, total, started_at, now):
+    assert eta_seconds(processed=processed, total=total, started_at=started_at, now=now) is None
+
+
+def test_naive_datetimes_are_taken_as_utc():
+    naive = T0.replace(tzinfo=None)
+    assert eta_seconds(processed=10, total=100, started_at=naive, now=at(10)) == 90
+
+
+@given(
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=10_000),
+    st.floats(min_value=-100, max_value=1e6, allow_nan=False),
+)
+def test_never_negative(processed, extra, elapsed):
+    result = eta_seconds(processed=processed, total=processed + extra, started_at=T0, now=at(elapsed))
+    assert result is None or result >= 0
