@@ -4,6 +4,8 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, session
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from console.accounts.models import User
@@ -11,6 +13,7 @@ from console.accounts.service import authenticate
 from console.web.context import db_session
 
 LOGIN_FAILED = "Invalid email or password."
+LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
 
 #: Paths anyone may fetch: the login form, health, static files of Dash and the vendor CSS.
 PUBLIC_PREFIXES = ("/login", "/healthz", "/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
@@ -81,9 +84,24 @@ def logout_view() -> Response:
     return redirect("/login")
 
 
+def _email_key() -> str:
+    return "login-email:" + (request.form.get("email") or "").strip().lower()[:320]
+
+
+def _throttled(_err: RateLimitExceeded) -> tuple[str, int]:
+    return render_template("login.html", error=LOGIN_THROTTLED, next=safe_next(request.values.get("next")), email=""), 429
+
+
 def init_app(server: Flask) -> None:
-    """Register the login manager, the gate (before CSRF, so 401 wins) and the routes."""
+    """Register the login manager, the gate (before CSRF, so 401 wins), throttling and the routes."""
+    settings = server.extensions["console.settings"]
     login_manager.init_app(server)
     server.before_request(_gate)
-    server.add_url_rule("/login", "login", login_view, methods=["GET", "POST"])
+    # One Limiter per app: its storage (memory in development, Redis in production) is
+    # shared by every worker process only when it is Redis.
+    limiter = Limiter(get_remote_address, app=server, storage_uri=settings.ratelimit_storage_url, default_limits=[])
+    view = limiter.limit(settings.login_rate_limit, methods=["POST"])(login_view)
+    view = limiter.limit("30 per hour", methods=["POST"], key_func=_email_key)(view)
+    server.register_error_handler(RateLimitExceeded, _throttled)
+    server.add_url_rule("/login", "login", view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout_view, methods=["POST"])

@@ -22,6 +22,8 @@ class Settings:
     stale_after_seconds: int = 900
     queued_stale_after_seconds: int = 3600
     review_pack_ttl_days: int = 14
+    ratelimit_storage_url: str = "memory://"
+    login_rate_limit: str = "10 per minute"
     testing: bool = False
     #: Eager mode dispatches in-process (used only by unit tests of the web layer).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -98,6 +100,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 900),
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
+        ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",
     )
     if overrides:
         settings = replace(settings, **overrides)

@@ -151,3 +151,24 @@ def test_healthz_reports_database_and_broker(client, dispatcher) -> None:
     dispatcher.up = False
     r = client.get("/healthz")
     assert (r.status_code, r.json) == (503, {"status": "degraded", "database": "ok", "broker": "error"})
+
+
+def test_login_is_throttled_with_a_clear_message(client, world) -> None:
+    statuses = [login(client, "owner@test.example", "wrong-password").status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+    r = login(client, "owner@test.example")  # even the right password waits
+    assert r.status_code == 429 and "Too many sign-in attempts" in r.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_session_is_rotated_on_login(client, world) -> None:
+    """Nothing planted in the session before login (session fixation) survives it."""
+    client.get("/login")
+    with client.session_transaction() as sess:
+        sess["planted"] = "attacker"
+        old_csrf = sess.get("csrf_token")
+    login(client, "owner@test.example")
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+        assert sess.get("_user_id") == str(world.users["owner"])
+        assert sess.get("csrf_token") != old_csrf
