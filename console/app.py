@@ -15,7 +15,7 @@ from console import auth, security
 from console.config import load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
-from console.web import context, routing
+from console.web import context, downloads, routing
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     server.teardown_appcontext(context.close_db_session)
 
     auth.init_app(server)  # the gate runs before CSRF: no session -> 401, not 400
+    downloads.init_app(server)
     server.before_request(_page_gate)
     server.after_request(_page_status)
     server.add_url_rule("/healthz", "healthz", _healthz)

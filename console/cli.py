@@ -221,5 +221,10 @@ def demo(port: int, host: str) -> None:
         sys.exit(1)
 
 
+from console.cli_runs import runs  # noqa: E402
+
+main.add_command(runs)
+
+
 if __name__ == "__main__":
     main()

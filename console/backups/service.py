@@ -1,0 +1,229 @@
+"""Backup sets: add policies to a set (one unit per selected policy) and restore a set (fan-out).
+
+Add policies (``backup_set_add_policies``)
+    Units: the selected policies — option ``policy_ids`` as given, else every active policy of
+    the tenant — unit key ``policy:<policy id>``; ``total`` = how many were selected, written
+    once. An archived, unknown (not this tenant's) or provider-not-found policy is ``skipped``
+    and still advances ``processed`` exactly once. The set is option ``backup_set_id``, else a
+    new set created once per run (its id is kept in ``context.backup_set_id``).
+
+Restore (``backup_set_restore``)
+    The parent plans: ``total`` = the set's items (option ``backup_set_id``, else the tenant's
+    latest set that has items), written once; the task then sends one child task per item.
+    Each child restores its item and records ``item:<item id>`` on the parent exactly once
+    (the ledger), then asks ``maybe_complete_bulk_run`` — the only way the parent completes.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from console.backups.models import BackupSet, BackupSetItem
+from console.db import utcnow
+from console.inventory.models import Policy
+from console.operations.constants import RUNNING
+from console.operations.models import OperationRun, OperationRunUnit
+from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_unit, set_total
+from console.providers.base import PolicyNotFound, Provider, ProviderError
+from console.writers import finish_counted_run, lock_run, merge_context, recorded_units, unit_error
+
+log = logging.getLogger(__name__)
+
+
+def _options(run: OperationRun) -> dict:
+    options = (run.context or {}).get("options")
+    return options if isinstance(options, dict) else {}
+
+
+def latest_set_with_items(*, session: Session, tenant_id: int) -> BackupSet | None:
+    """The tenant's newest backup set that holds at least one item (the restore default)."""
+    has_items = exists().where(BackupSetItem.backup_set_id == BackupSet.id)
+    return session.scalar(
+        select(BackupSet).where(BackupSet.tenant_id == tenant_id, has_items).order_by(BackupSet.created_at.desc(), BackupSet.id.desc()).limit(1)
+    )
+
+
+def _tenant_set(session: Session, tenant_id: int, set_id: object) -> BackupSet | None:
+    if isinstance(set_id, bool) or not isinstance(set_id, int):
+        return None
+    backup_set = session.get(BackupSet, set_id)
+    return backup_set if backup_set is not None and backup_set.tenant_id == tenant_id else None
+
+
+# --------------------------------------------------------------------------- add policies
+
+
+def _set_for_add(*, session: Session, run_id: int) -> int:
+    """The run's target set: resolved once (row lock), a new set when no option names one."""
+    run = lock_run(session=session, run_id=run_id)
+    assert run.tenant_id is not None
+    resolved = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
+    if resolved is None:
+        requested = _options(run).get("backup_set_id")
+        if requested is not None:
+            resolved = _tenant_set(session, run.tenant_id, requested)
+            if resolved is None:
+                raise ValueError(f"backup set {requested} does not exist for this tenant")
+        else:
+            resolved = BackupSet(tenant_id=run.tenant_id, name=f"Backup {utcnow():%Y-%m-%d %H:%M} UTC (run {run_id})", created_at=utcnow())
+            session.add(resolved)
+            session.flush()
+        merge_context(session=session, run=run, values={"backup_set_id": resolved.id})
+    set_id = resolved.id
+    session.commit()
+    return set_id
+
+
+def _selected_policy_ids(session: Session, run: OperationRun) -> list[int]:
+    requested = _options(run).get("policy_ids")
+    if isinstance(requested, list) and requested:
+        return sorted({int(i) for i in requested if isinstance(i, int) and not isinstance(i, bool)})
+    return list(
+        session.scalars(select(Policy.id).where(Policy.tenant_id == run.tenant_id, Policy.is_archived.is_(False)).order_by(Policy.id))
+    )
+
+
+def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provider) -> OperationRun:
+    """Copy each selected policy's current payload into the backup set."""
+    run = mark_running(session=session, run_id=run_id)
+    if run.tenant_id is None:
+        raise ValueError("adding policies to a backup set needs a tenant")
+    tenant_id = run.tenant_id
+    set_id = _set_for_add(session=session, run_id=run_id)
+    selected = _selected_policy_ids(session, run)
+    set_total(session=session, run_id=run_id, total=len(selected))
+    done = recorded_units(session=session, run_id=run_id)
+    created = updated = 0
+    for policy_id in selected:
+        key = f"policy:{policy_id}"
+        if key in done:
+            continue
+        try:
+            provider.begin_unit(key)
+            policy = session.get(Policy, policy_id)
+            if policy is None or policy.tenant_id != tenant_id:
+                raise PolicyNotFound(f"policy {policy_id} does not exist for this tenant")
+            if policy.is_archived:
+                session.rollback()
+                record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error="policy is archived")
+                continue
+            record = provider.get_policy(tenant_id=tenant_id, external_id=policy.external_id)
+            if record.is_archived:
+                session.rollback()
+                record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error="policy is archived")
+                continue
+            item = session.scalar(
+                select(BackupSetItem).where(BackupSetItem.backup_set_id == set_id, BackupSetItem.policy_external_id == record.external_id)
+            )
+            if item is None:
+                session.add(BackupSetItem(backup_set_id=set_id, policy_external_id=record.external_id, policy_type=record.policy_type,
+                                          payload=record.payload(), added_at=utcnow()))
+                created += 1
+            else:
+                item.payload, item.policy_type, item.added_at = record.payload(), record.policy_type, utcnow()
+                updated += 1
+            session.commit()
+        except PolicyNotFound as exc:
+            session.rollback()
+            record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error=unit_error(exc))
+            continue
+        except ProviderError as exc:
+            session.rollback()
+            record_unit(session=session, run_id=run_id, unit_key=key, outcome="failed", error=unit_error(exc))
+            continue
+        record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded")
+    items = len(session.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == set_id)).all())
+    return finish_counted_run(session=session, run_id=run_id, summary={"created": created, "updated": updated, "items": items})
+
+
+# --------------------------------------------------------------------------- restore (fan-out)
+
+
+def item_unit_key(item_id: int) -> str:
+    return f"item:{item_id}"
+
+
+def plan_restore(*, session: Session, run_id: int) -> list[int]:
+    """Start the parent run: resolve the set, write ``total`` once; the item ids still to restore.
+
+    A zero-item plan completes the run here (succeeded, never counted)."""
+    mark_running(session=session, run_id=run_id)
+    run = lock_run(session=session, run_id=run_id)
+    if run.tenant_id is None:
+        raise ValueError("a restore needs a tenant")
+    backup_set = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
+    if backup_set is None:
+        requested = _options(run).get("backup_set_id")
+        if requested is not None:
+            backup_set = _tenant_set(session, run.tenant_id, requested)
+            if backup_set is None:
+                raise ValueError(f"backup set {requested} does not exist for this tenant")
+        else:
+            backup_set = latest_set_with_items(session=session, tenant_id=run.tenant_id)
+        if backup_set is not None:
+            merge_context(session=session, run=run, values={"backup_set_id": backup_set.id})
+    item_ids = (
+        list(session.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == backup_set.id).order_by(BackupSetItem.id)))
+        if backup_set is not None
+        else []
+    )
+    session.commit()
+    set_total(session=session, run_id=run_id, total=len(item_ids))
+    done = recorded_units(session=session, run_id=run_id)
+    # Zero items, or a redelivered parent whose children all finished: complete now.
+    maybe_complete_bulk_run(session=session, run_id=run_id)
+    return [i for i in item_ids if item_unit_key(i) not in done]
+
+
+def _recorded(session: Session, run_id: int, key: str) -> bool:
+    return session.scalar(select(OperationRunUnit.id).where(OperationRunUnit.run_id == run_id, OperationRunUnit.unit_key == key)) is not None
+
+
+def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provider) -> str:
+    """One child: restore one item and count it on the parent once; returns what happened.
+
+    Unexpected errors propagate (the task retries, then calls ``record_item_failure``)."""
+    run = get_run(session=session, run_id=run_id)
+    key = item_unit_key(item_id)
+    if run.status != RUNNING:
+        session.commit()
+        log.info("event=restore_item_ignored run_id=%s unit_key=%s state=%s", run_id, key, run.status)
+        return "ignored"
+    if _recorded(session, run_id, key):
+        # A duplicate or redelivered child: the unit counted already; the parent may still need completing.
+        session.commit()
+        maybe_complete_bulk_run(session=session, run_id=run_id)
+        return "duplicate"
+    assert run.tenant_id is not None
+    set_id = (run.context or {}).get("backup_set_id")
+    outcome, error = "succeeded", None
+    try:
+        provider.begin_unit(key)
+        item = session.scalar(
+            select(BackupSetItem)
+            .join(BackupSet, BackupSet.id == BackupSetItem.backup_set_id)
+            .where(BackupSetItem.id == item_id, BackupSet.id == set_id, BackupSet.tenant_id == run.tenant_id)
+        )
+        if item is None:
+            raise PolicyNotFound(f"backup item {item_id} is not in this run's backup set")
+        provider.restore_item(tenant_id=run.tenant_id, external_id=item.policy_external_id, policy_type=item.policy_type, payload=item.payload or {})
+        item.restored_at = utcnow()
+        session.commit()
+    except PolicyNotFound as exc:
+        session.rollback()
+        outcome, error = "skipped", unit_error(exc)
+    except ProviderError as exc:
+        session.rollback()
+        outcome, error = "failed", unit_error(exc)
+    counted = record_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=error)
+    maybe_complete_bulk_run(session=session, run_id=run_id)
+    return outcome if counted else "duplicate"
+
+
+def record_item_failure(*, session: Session, run_id: int, item_id: int, error: str) -> bool:
+    """A child that gave up (retries exhausted): count its unit as failed so the parent can complete."""
+    counted = record_unit(session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error)
+    maybe_complete_bulk_run(session=session, run_id=run_id)
+    return counted

@@ -1,0 +1,148 @@
+"""The provider interface: where tenant data comes from, and the faults a provider can be told to inject.
+
+There is no live tenant API (Microsoft Graph or similar) here. Services talk to a ``Provider``
+only, so a real one can replace the built-in provider (``console.providers.builtin``) without
+touching them.
+
+Fault injection (for tests and demos) is configuration, never code:
+
+* the ``CONSOLE_PROVIDER_FAULTS`` environment variable of the worker (applies to every run), and
+* ``context["faults"]`` of one run (set by whoever enqueues the run; ignored in production),
+
+both JSON objects of the same shape, merged (lists are joined, the larger delay wins)::
+
+    {"fail_units":  ["type:conditionalAccess", "item:*"],  # glob patterns of unit keys: that unit fails
+     "crash_units": ["entry:policies.csv"],               # glob patterns: the task raises (unexpected error)
+     "not_found":   ["deviceCompliance-3-1"],             # external ids whose fetch/restore says "not found"
+     "delay_seconds": 0.05}                               # sleep before every unit (slowness), <= 30 s
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+FAULTS_ENV = "CONSOLE_PROVIDER_FAULTS"
+MAX_DELAY_SECONDS = 30.0
+
+
+class ProviderError(Exception):
+    """The provider could not do one unit of work; the unit fails, the run goes on."""
+
+
+class PolicyNotFound(ProviderError):
+    """The provider does not know the policy (deleted at the source); the unit is skipped."""
+
+
+class InjectedCrash(RuntimeError):
+    """An unexpected error on purpose (``crash_units``): the task's failure path must handle it."""
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    """One policy as the provider reports it."""
+
+    external_id: str
+    name: str
+    policy_type: str
+    settings: dict[str, Any]
+    is_archived: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"name": self.name, "policy_type": self.policy_type, "settings": dict(self.settings), "is_archived": self.is_archived}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What to break on purpose; the empty value breaks nothing."""
+
+    fail_units: tuple[str, ...] = ()
+    crash_units: tuple[str, ...] = ()
+    not_found: frozenset[str] = field(default_factory=frozenset)
+    delay_seconds: float = 0.0
+
+    @classmethod
+    def from_mapping(cls, raw: object, *, source: str = "faults") -> "Faults":
+        """Parse the documented JSON shape; anything malformed is ignored (and logged), never fatal."""
+        if raw is None or raw == {}:
+            return cls()
+        if not isinstance(raw, Mapping):
+            log.warning("event=faults_ignored source=%s reason=not_an_object", source)
+            return cls()
+
+        def patterns(key: str) -> tuple[str, ...]:
+            value = raw.get(key, ())
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, (list, tuple)):
+                log.warning("event=faults_ignored source=%s key=%s reason=not_a_list", source, key)
+                return ()
+            return tuple(str(v) for v in value if isinstance(v, (str, int)) and not isinstance(v, bool))
+
+        delay = raw.get("delay_seconds", 0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+            log.warning("event=faults_ignored source=%s key=delay_seconds reason=not_a_non_negative_number", source)
+            delay = 0.0
+        return cls(
+            fail_units=patterns("fail_units"),
+            crash_units=patterns("crash_units"),
+            not_found=frozenset(patterns("not_found")),
+            delay_seconds=min(float(delay), MAX_DELAY_SECONDS),
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Faults":
+        raw = environ.get(FAULTS_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            return cls.from_mapping(json.loads(raw), source=FAULTS_ENV)
+        except ValueError:
+            log.warning("event=faults_ignored source=%s reason=invalid_json", FAULTS_ENV)
+            return cls()
+
+    def merged(self, other: "Faults") -> "Faults":
+        return Faults(
+            fail_units=self.fail_units + other.fail_units,
+            crash_units=self.crash_units + other.crash_units,
+            not_found=self.not_found | other.not_found,
+            delay_seconds=max(self.delay_seconds, other.delay_seconds),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.fail_units or self.crash_units or self.not_found or self.delay_seconds)
+
+    def apply(self, unit_key: str) -> None:
+        """Before a unit's work: sleep, then raise ProviderError / InjectedCrash when the key matches."""
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if any(fnmatch.fnmatchcase(unit_key, p) for p in self.crash_units):
+            raise InjectedCrash(f"injected crash at unit {unit_key}")
+        if any(fnmatch.fnmatchcase(unit_key, p) for p in self.fail_units):
+            raise ProviderError(f"injected failure at unit {unit_key}")
+
+
+class Provider(Protocol):
+    """Tenant data as a service sees it. Every method may raise ProviderError for one unit."""
+
+    def begin_unit(self, unit_key: str) -> None:
+        """Called once before the work of each unit (a real provider may throttle here)."""
+
+    def policy_types(self, *, tenant_id: int) -> list[str]:
+        """The policy types the tenant has, sorted (inventory sync attempts each)."""
+
+    def list_policies(self, *, tenant_id: int, policy_type: str | None = None) -> list[PolicyRecord]:
+        """The tenant's policies (of one type, or all), sorted by type and external id."""
+
+    def get_policy(self, *, tenant_id: int, external_id: str) -> PolicyRecord:
+        """One policy; PolicyNotFound when the provider does not know it."""
+
+    def restore_item(self, *, tenant_id: int, external_id: str, policy_type: str, payload: Mapping[str, Any]) -> None:
+        """Write a backed-up policy back to the tenant (creates it when it is gone); PolicyNotFound, ProviderError."""

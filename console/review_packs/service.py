@@ -1,0 +1,180 @@
+"""Review packs: the row created with the run, reads for the card, lifecycle (failure, expiry)
+and the authorized download lookup. (Generation: generate.py.)"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from console.access import Principal, require_pack
+from console.accounts.models import Tenant
+from console.errors import ConsoleError, NotFound
+from console.operations.constants import COMPLETED
+from console.operations.models import OperationRun
+from console.review_packs.models import ReviewPack
+
+log = logging.getLogger(__name__)
+
+ACTIVE_PACK_STATUSES = frozenset({"queued", "generating"})
+PACK_STATUSES = ("queued", "generating", "ready", "failed", "expired")
+
+
+def ensure_pack_for_run(*, session: Session, run_id: int, tenant_id: int, options: dict[str, Any]) -> ReviewPack:
+    """The pack linked to ``run_id``, created as ``queued`` if it does not exist yet."""
+    pack = session.scalar(select(ReviewPack).where(ReviewPack.operation_run_id == run_id))
+    if pack is None:
+        pack = ReviewPack(tenant_id=tenant_id, operation_run_id=run_id, status="queued", options=dict(options))
+        session.add(pack)
+        session.commit()
+    return pack
+
+
+def latest_pack(*, session: Session, tenant_id: int) -> ReviewPack | None:
+    """The tenant's newest pack (what the card shows)."""
+    return session.scalar(select(ReviewPack).where(ReviewPack.tenant_id == tenant_id).order_by(ReviewPack.id.desc()).limit(1))
+
+
+# --------------------------------------------------------------------------- files, lifecycle, downloads
+
+PACKS_SUBDIR = "review_packs"
+ORPHAN_ERROR = "Generation stopped before the pack was ready (the run ended). Generate a new pack."
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class PackExpired(ConsoleError):
+    """The pack existed but its file was removed at expiry (HTTP 410)."""
+
+
+@dataclass(frozen=True)
+class PackFile:
+    path: Path
+    filename: str
+    sha256: str | None
+    size: int | None
+
+
+def packs_dir(instance_dir: Path) -> Path:
+    """Where pack files live: ``<instance>/review_packs/`` (created on demand)."""
+    path = Path(instance_dir).resolve() / PACKS_SUBDIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def slug(text: str) -> str:
+    """A filename-safe lower-case slug (``tenant`` when nothing is left)."""
+    return _SLUG.sub("-", (text or "").lower()).strip("-")[:60] or "tenant"
+
+
+def download_url(pack_id: int) -> str:
+    return f"/review-packs/{pack_id}/download"
+
+
+def download_filename(*, tenant_name: str, pack_id: int) -> str:
+    return f"review-pack-{slug(tenant_name)}-{pack_id}.zip"
+
+
+def pack_for_run(*, session: Session, run_id: int) -> ReviewPack | None:
+    return session.scalar(select(ReviewPack).where(ReviewPack.operation_run_id == run_id))
+
+
+def fail_pack_for_run(*, session: Session, run_id: int, error: str) -> bool:
+    """Mark the run's pack failed if it is still queued/generating; the caller commits (with the run's failure)."""
+    changed = session.execute(
+        update(ReviewPack)
+        .where(ReviewPack.operation_run_id == run_id, ReviewPack.status.in_(ACTIVE_PACK_STATUSES))
+        .values(status="failed", error=error[:1000])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        log.info("event=review_pack_failed run_id=%s", run_id)
+    return bool(changed)
+
+
+def fail_orphan_packs(*, session: Session) -> list[int]:
+    """Active packs whose run already completed (reaped, or failed before generating) become failed."""
+    finished = select(OperationRun.id).where(OperationRun.status == COMPLETED)
+    ids = list(
+        session.scalars(
+            select(ReviewPack.id).where(
+                ReviewPack.status.in_(ACTIVE_PACK_STATUSES),
+                or_(ReviewPack.operation_run_id.is_(None), ReviewPack.operation_run_id.in_(finished)),
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(ReviewPack)
+            .where(ReviewPack.id.in_(ids), ReviewPack.status.in_(ACTIVE_PACK_STATUSES))
+            .values(status="failed", error=ORPHAN_ERROR)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    for pack_id in ids:
+        log.info("event=review_pack_failed pack_id=%s reason=run_ended", pack_id)
+    return ids
+
+
+def remove_pack_file(path: str | Path | None, *, instance_dir: Path) -> bool:
+    """Delete a pack file, only ever inside ``<instance>/review_packs/``; True if a file went."""
+    if not path:
+        return False
+    base = packs_dir(instance_dir)
+    target = Path(path).resolve()
+    if target.parent != base:
+        log.warning("event=review_pack_file_outside_dir path_ignored=true")
+        return False
+    try:
+        target.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def expire_packs(*, session: Session, now: datetime, instance_dir: Path) -> list[int]:
+    """Ready packs past ``expires_at`` become ``expired`` and lose their file; returns their ids."""
+    due = session.execute(
+        select(ReviewPack.id, ReviewPack.file_path).where(ReviewPack.status == "ready", ReviewPack.expires_at <= now)
+    ).all()
+    expired: list[tuple[int, str | None]] = []
+    for pack_id, path in due:
+        # Conditional: a pack regenerated or failed meanwhile is left alone.
+        if session.execute(
+            update(ReviewPack)
+            .where(ReviewPack.id == pack_id, ReviewPack.status == "ready")
+            .values(status="expired", file_path=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount:
+            expired.append((pack_id, path))
+    session.commit()
+    # Files go after the commit: a download either sees "ready" with a file or "expired" (410).
+    for pack_id, path in expired:
+        remove_pack_file(path, instance_dir=instance_dir)
+        log.info("event=review_pack_expired pack_id=%s", pack_id)
+    return [pack_id for pack_id, _ in expired]
+
+
+def pack_download(*, session: Session, principal: Principal, pack_id: object, instance_dir: Path) -> PackFile:
+    """The file to stream for an authorized user: NotFound (not visible, invalid, not ready), PackExpired."""
+    pack = require_pack(session=session, principal=principal, pack_id=pack_id)
+    if pack.status == "expired":
+        raise PackExpired("review pack expired")
+    if pack.status != "ready" or not pack.file_path:
+        raise NotFound("review pack not ready")
+    path = Path(pack.file_path).resolve()
+    # Only files this service wrote are ever served, whatever the row says.
+    if path.parent != packs_dir(instance_dir) or not path.is_file():
+        log.warning("event=review_pack_file_missing pack_id=%s", pack.id)
+        raise NotFound("review pack file missing")
+    tenant = session.get(Tenant, pack.tenant_id)
+    return PackFile(
+        path=path,
+        filename=download_filename(tenant_name=tenant.name if tenant else "tenant", pack_id=pack.id),
+        sha256=pack.sha256,
+        size=pack.size,
+    )

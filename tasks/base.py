@@ -1,0 +1,106 @@
+"""One base class for every task: a process-wide Database, the provider, and the failure path.
+
+Tasks are thin: they receive ids only, re-fetch, call a domain service, and let the service
+write status and counts through the operations core. ``run_operation`` is the one failure
+path: any exception completes the run as ``failed`` with a sanitized one-line reason (plus the
+family's own clean-up, e.g. the review pack marked ``failed``) and is re-raised for Celery's
+log. A run that is already completed (a redelivered message) is left alone."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from sqlalchemy.orm import Session
+
+from console.db import Database
+from console.operations.errors import InvalidTransition, RunNotFound, sanitize_failure_summary
+from console.operations.service import fail_run, get_run
+from console.providers.base import Provider
+from console.providers.builtin import provider_for_run
+
+log = logging.getLogger(__name__)
+_db: Database | None = None
+
+#: work(session, provider) performs the operation for the run.
+Work = Callable[[Session, Provider], Any]
+#: cleanup(session, reason) stages the family's own failure changes (e.g. the review pack
+#: ``failed``) without committing: they commit together with the run's failure.
+Cleanup = Callable[[Session, str], Any]
+
+
+def database() -> Database:
+    """The worker process's Database (created on first use, after fork)."""
+    global _db
+    if _db is None:
+        from tasks import settings
+
+        _db = Database(settings.database_url)
+    return _db
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a user reads about a failed run: the error type and its first line, no secrets."""
+    message = str(exc).strip()
+    return sanitize_failure_summary(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+class ConsoleTask(Task):
+    abstract = True
+    acks_late = True
+    ignore_result = True
+
+    @property
+    def db(self) -> Database:
+        return database()
+
+    @property
+    def settings(self):  # noqa: ANN201 - console.config.Settings
+        from tasks import settings
+
+        return settings
+
+    def provider(self, session: Session, run_id: int) -> Provider:
+        """The provider for one run (faults from CONSOLE_PROVIDER_FAULTS and the run's context)."""
+        run = get_run(session=session, run_id=run_id)
+        return provider_for_run(session=session, context=run.context, production=self.settings.production)
+
+    def run_operation(self, run_id: int, work: Work, cleanup: Cleanup | None = None) -> Any:
+        """Run ``work`` for the run; on any exception fail the run (and clean up), then re-raise."""
+        log.info("event=task_started task=%s run_id=%s", self.name, run_id)
+        try:
+            with self.db.session() as session:
+                result = work(session, self.provider(session, run_id))
+        except RunNotFound:
+            log.warning("event=task_skipped task=%s run_id=%s reason=run_not_found", self.name, run_id)
+            return None
+        except InvalidTransition as exc:
+            # The run completed without us (a redelivered message, or the reaper got there first).
+            log.info("event=task_skipped task=%s run_id=%s reason=run_not_active detail=%s", self.name, run_id, exc)
+            if cleanup is not None:
+                with self.db.session() as session:
+                    self._stage_cleanup(session, run_id, cleanup, "The run ended before this work finished.")
+                    session.commit()
+            return None
+        except Exception as exc:
+            reason = failure_reason(exc)
+            log.error("event=run_failing task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)
+            with self.db.session() as session:
+                if cleanup is not None:
+                    self._stage_cleanup(session, run_id, cleanup, reason)
+                # One transaction: no reader sees the run failed but its pack still generating.
+                fail_run(session=session, run_id=run_id, reason=reason)
+            raise
+        log.info("event=task_finished task=%s run_id=%s", self.name, run_id)
+        return result
+
+    def _stage_cleanup(self, session: Session, run_id: int, cleanup: Cleanup, reason: str) -> None:
+        try:
+            cleanup(session, reason)
+        except Exception as exc:  # the run must still be failed; the clean-up must not mask that
+            session.rollback()
+            log.error("event=task_cleanup_failed task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        log.error("event=task_failed task=%s task_id=%s args=%s error=%s", self.name, task_id, args, type(exc).__name__)

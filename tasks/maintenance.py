@@ -1,0 +1,36 @@
+"""Maintenance on Celery beat (schedule in console.celery_config): the stale-run reaper and
+review-pack expiry, each every minute. Both are idempotent: a duplicate run changes nothing."""
+from __future__ import annotations
+
+import logging
+
+from console.db import utcnow
+from console.operations.service import reap_stale
+from console.review_packs.service import expire_packs, fail_orphan_packs
+from tasks import app
+from tasks.base import ConsoleTask
+
+log = logging.getLogger(__name__)
+
+
+@app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.reap_stale_runs")
+def reap_stale_runs(self: ConsoleTask) -> None:
+    """Fail runs whose worker went silent (and queued runs never picked up), then their packs."""
+    settings = self.settings
+    with self.db.session() as session:
+        reaped = reap_stale(
+            session=session,
+            now=utcnow(),
+            stale_after_seconds=settings.stale_after_seconds,
+            queued_stale_after_seconds=settings.queued_stale_after_seconds,
+        )
+        packs = fail_orphan_packs(session=session)
+    log.info("event=reaper_done reaped=%s packs_failed=%s", len(reaped), len(packs))
+
+
+@app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.expire_review_packs")
+def expire_review_packs(self: ConsoleTask) -> None:
+    """Ready packs past ``expires_at`` become ``expired``; their files are removed."""
+    with self.db.session() as session:
+        expired = expire_packs(session=session, now=utcnow(), instance_dir=self.settings.instance_dir)
+    log.info("event=expiry_done expired=%s", len(expired))

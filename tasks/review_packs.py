@@ -1,0 +1,26 @@
+"""Review pack generation task (thin: console.review_packs.generate does the work)."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from console.review_packs.generate import generate_review_pack as generate
+from console.review_packs.service import fail_pack_for_run
+from tasks import app
+from tasks.base import ConsoleTask
+
+
+def _pack_failed(session: Session, run_id: int, reason: str) -> None:
+    fail_pack_for_run(session=session, run_id=run_id, error=f"Review pack generation failed: {reason}")
+
+
+@app.task(bind=True, base=ConsoleTask, name="tasks.review_packs.generate_review_pack")
+def generate_review_pack(self: ConsoleTask, run_id: int) -> None:
+    settings = self.settings
+    self.run_operation(
+        run_id,
+        lambda session, provider: generate(
+            session=session, run_id=run_id, provider=provider,
+            instance_dir=settings.instance_dir, ttl_days=settings.review_pack_ttl_days,
+        ),
+        cleanup=lambda session, reason: _pack_failed(session, run_id, reason),
+    )

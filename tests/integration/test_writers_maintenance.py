@@ -1,0 +1,105 @@
+"""Maintenance on a real worker: the stale-run reaper (also after a worker was killed mid-run),
+and the task registry the beat schedule and the dispatcher rely on."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from console.celery_config import celery_config
+from console.config import embedded_broker_url, load_settings
+from console.db import utcnow
+from console.dispatch import CeleryDispatcher
+from console.operations.launch import TASK_NAMES
+from console.operations.models import OperationRun
+from console.operations.progress import progress_for_run
+from console.operations.service import counts_of
+from console.review_packs.models import ReviewPack
+from console.review_packs.service import ORPHAN_ERROR
+from tests.integration.worker import Stack, Worker, load_run, make_world, stack_fixture, start_with_faults, wait_run, wait_until
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
+
+stack = stack_fixture()
+REAP = "tasks.maintenance.reap_stale_runs"
+
+
+def test_the_worker_registers_every_operation_task_and_every_beat_task(stack: Stack) -> None:
+    log = stack.worker.log()
+    registered = set(re.findall(r"^\s+\. (tasks\.\S+)$", log, flags=re.MULTILINE))
+    beat = {entry["task"] for entry in celery_config(load_settings(stack.settings_overrides(), environ={})).get("beat_schedule", {}).values()}
+    assert set(TASK_NAMES.values()) <= registered
+    assert beat == {"tasks.maintenance.reap_stale_runs", "tasks.maintenance.expire_review_packs"} and beat <= registered
+    assert "tasks.backups.restore_backup_item" in registered
+
+
+def test_the_reaper_fails_silent_and_never_started_runs_and_their_packs(stack: Stack) -> None:
+    world = make_world(stack)
+    long_ago = utcnow() - timedelta(hours=2)
+    with stack.db.session() as s:
+        silent = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="review_pack_generate", status="running",
+                              summary_counts={"total": 5, "processed": 2, "succeeded": 2}, context={}, created_at=long_ago,
+                              started_at=long_ago, heartbeat_at=long_ago, initiator_user_id=world.user_id)
+        never = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="inventory_sync", status="queued",
+                             summary_counts={}, context={}, created_at=long_ago)
+        alive = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="baseline_capture", status="running",
+                             summary_counts={}, context={"phase": "collecting"}, created_at=long_ago, started_at=long_ago, heartbeat_at=utcnow())
+        s.add_all([silent, never, alive])
+        s.flush()
+        s.add(ReviewPack(tenant_id=world.tenant_id, operation_run_id=silent.id, status="generating", options={}))
+        s.commit()
+        ids = silent.id, never.id, alive.id
+    stack.dispatcher.send(REAP)
+
+    def reaped() -> bool:
+        with stack.db.session() as s:
+            pack_status = s.query(ReviewPack.status).filter_by(operation_run_id=ids[0]).scalar()
+        return pack_status == "failed" and all(load_run(stack, i).status == "completed" for i in ids[:2])
+
+    wait_until(reaped, stack=stack, what="reaper")  # runs first, then their packs (two commits)
+
+    reaped_running, reaped_queued, untouched = (load_run(stack, i) for i in ids)
+    assert (reaped_running.outcome, reaped_queued.outcome) == ("failed", "failed")
+    assert "stale" in reaped_running.failure_summary and "stale" in reaped_queued.failure_summary
+    assert counts_of(reaped_running) == {"total": 5, "processed": 2, "succeeded": 2}  # counts kept, no bar
+    view = progress_for_run(reaped_running)
+    assert (view.mode, view.percent, view.text) == ("none", None, "2 of 5 processed")
+    assert untouched.status == "running"
+    with stack.db.session() as s:
+        pack = s.query(ReviewPack).filter_by(operation_run_id=ids[0]).one()
+        assert (pack.status, pack.error) == ("failed", ORPHAN_ERROR)
+        s.execute(update(OperationRun).where(OperationRun.id == ids[2]).values(status="completed", outcome="cancelled"))
+        s.commit()
+
+
+def test_a_worker_killed_mid_run_leaves_the_run_running_until_the_reaper_fails_it(stack: Stack, tmp_path) -> None:
+    """SIGKILL while a run is half done: nothing in the worker can record it, the reaper must."""
+    world = make_world(stack)
+    # The doomed worker gets its own (embedded) broker so the module's worker cannot take the task.
+    broker_url = embedded_broker_url(tmp_path)
+    doomed = Worker(env={**stack.env, "CONSOLE_BROKER_URL": broker_url}, log_path=tmp_path / "doomed.log", concurrency=1).start()
+    dispatcher = CeleryDispatcher(load_settings({**stack.settings_overrides(), "broker_url": broker_url, "secret_key": "x"}, environ={}))
+    try:
+        real_dispatcher, stack.dispatcher = stack.dispatcher, dispatcher
+        try:
+            run_id = start_with_faults(stack, world, "inventory_sync", {"delay_seconds": 0.5})
+        finally:
+            stack.dispatcher = real_dispatcher
+        wait_until(lambda: counts_of(load_run(stack, run_id)).get("processed", 0) >= 1, what="first unit", timeout=30)
+        doomed.kill()
+    finally:
+        doomed.kill()
+        dispatcher.client.close()
+
+    run = load_run(stack, run_id)
+    assert run.status == "running" and 1 <= counts_of(run)["processed"] < counts_of(run)["total"]
+    # Fifteen minutes later (CONSOLE_STALE_AFTER_SECONDS=900): the heartbeat is old.
+    with stack.db.session() as s:
+        s.execute(update(OperationRun).where(OperationRun.id == run_id).values(heartbeat_at=utcnow() - timedelta(seconds=901)))
+        s.commit()
+    stack.dispatcher.send(REAP)
+    reaped = wait_run(stack, run_id)
+    assert reaped.outcome == "failed" and reaped.failure_summary.startswith("stale: no heartbeat for 9")
+    assert progress_for_run(reaped).mode == "none"
