@@ -1,4 +1,5 @@
-"""The page frame: navbar (navigation, sign-out), guards' stores, toast area, page container."""
+"""The page frame: navbar (navigation, activity shell, notifications bell, sign-out), the
+polling guards' stores, the toast area and the page container."""
 from __future__ import annotations
 
 import dash
@@ -8,6 +9,11 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from console import ids
+from console.components import activity_shell, notifications, polling
+
+#: A rendered element next to the guards' stores: assets/guards.js waits for it before it
+#: writes to the stores (a dcc.Store renders no DOM node of its own).
+GUARDS_READY = "polling-guards"
 
 
 def _logout_form() -> html.Form:
@@ -22,8 +28,17 @@ def _logout_form() -> html.Form:
     )
 
 
+def _unread_count() -> int:
+    from console.notifications.service import unread_count
+    from console.web.context import db_session, principal
+
+    user_id = principal().user_id
+    return unread_count(session=db_session(), user_id=user_id) if user_id else 0
+
+
 def layout() -> html.Div:
-    name = getattr(current_user, "name", "") if current_user.is_authenticated else ""
+    signed_in = current_user.is_authenticated
+    name = getattr(current_user, "name", "") if signed_in else ""
     navbar = dbc.Navbar(
         dbc.Container(
             [
@@ -33,12 +48,15 @@ def layout() -> html.Div:
                         dbc.NavItem(dbc.NavLink("Overview", href="/", id="nav-overview")),
                         dbc.NavItem(dbc.NavLink("Operations", href="/admin/operations", id="nav-operations")),
                     ],
-                    className="me-auto",
+                    className="me-3",
                 ),
-                html.Span(name, id="nav-user", className="navbar-text text-light small"),
+                activity_shell.layout() if signed_in else html.Div(className="flex-grow-1"),
+                notifications.bell(_unread_count()) if signed_in else None,
+                html.Span(name, id="nav-user", className="navbar-text text-light small ms-3"),
                 _logout_form() if name else None,
             ],
             fluid=True,
+            className="flex-nowrap",
         ),
         color="dark",
         dark=True,
@@ -47,12 +65,23 @@ def layout() -> html.Div:
     return html.Div(
         [
             navbar,
-            dcc.Store(id=ids.PAGE_VISIBILITY, data="visible"),
-            html.Div(id=ids.TOAST_AREA, className="toast-area"),
+            html.Div(
+                [
+                    dcc.Store(id=ids.PAGE_VISIBILITY, data="visible"),
+                    dcc.Store(id=polling.MODAL_OPEN, data=False),
+                    dcc.Store(id=polling.ACTIVITY_KICK, data=None),
+                    dcc.Store(id=polling.RUN_ENQUEUED, data=None),
+                ],
+                id=GUARDS_READY,
+                hidden=True,
+            ),
+            notifications.modal() if signed_in else None,
+            html.Div([], id=ids.TOAST_AREA, className="toast-area", **{"aria-live": "polite"}),
             dbc.Container(dash.page_container, fluid=True, className="pb-5"),
         ]
     )
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    """The frame has no server callbacks yet (the activity shell adds its own)."""
+    """The frame's own wiring: the run-enqueued DOM event."""
+    polling.register_run_enqueued_event(app)

@@ -1,0 +1,368 @@
+"""Activity shell (navbar): the user's active runs in scope, plus the queued and terminal toasts.
+
+Scope: on a tenant dashboard, that tenant's runs; elsewhere the user's first workspace
+(lowest id). Always filtered by ``console.access.run_visibility_filter``: the path only
+narrows the scope, it never grants anything. Child runs of a fan-out are not listed (their
+parent is). Newest first, ``SHOWN`` items and "and N more".
+
+Polling: ``activity-poll`` runs at ``shell_poll_interval`` (the youngest active run's
+cadence) while anything is active and stops when nothing is. The ``run-enqueued`` DOM event
+lands in the ``activity-kick`` store (assets/guards.js), which refreshes at once — that
+starts polling — and shows the queued toast. Each refresh also looks for notifications
+newer than the ones the page has seen: a run the user started reached a terminal state,
+so it shows the terminal toast and updates the bell's count.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import dash
+from dash import Input, Output, Patch, State, dcc, html
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from console import ids
+from console.access import Principal, require_run, require_tenant, run_visibility_filter
+from console.accounts.models import Tenant
+from console.components import notifications, polling
+from console.components.run_viewer import render_progress, unless_all_unchanged
+from console.db import utcnow
+from console.errors import BadRequest, NotFound
+from console.notifications.models import Notification
+from console.operations.constants import ACTIVE_STATUSES, type_label
+from console.operations.models import OperationRun
+from console.operations.polling import shell_poll_interval
+from console.operations.progress import ProgressView, progress_view
+
+ACTIVITY_POLICY = "activity-policy"
+ACTIVITY_FINGERPRINT = "activity-fingerprint"
+ACTIVITY_SEEN = "activity-seen"  # the newest notification id this page has accounted for
+#: Dash pages' own location component (dash.dash._ID_LOCATION).
+PAGES_LOCATION = "_pages_location"
+
+SHOWN: Final = 5
+TOASTS_PER_REFRESH: Final = 5
+TOAST_MS: Final = 8_000
+_TENANT_PATH = re.compile(r"^/admin/tenants/([^/]+)/?$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    workspace_id: int | None
+    tenant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """One active run row, as plain values."""
+
+    id: int
+    type: str
+    status: str
+    summary_counts: object
+    context: object
+    created_at: datetime
+    started_at: datetime | None
+    tenant_name: str | None
+
+
+@dataclass(frozen=True)
+class ShellItem:
+    run_id: int
+    label: str
+    tenant_label: str
+    progress: ProgressView
+
+
+@dataclass(frozen=True)
+class ShellView:
+    items: tuple[ShellItem, ...]
+    more: int
+
+    @property
+    def active(self) -> int:
+        return len(self.items) + self.more
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def build_view(runs: list[ActiveRun], total_active: int, now: datetime) -> ShellView:
+    """The first ``SHOWN`` runs (already newest first) with their progress, and the rest as a count."""
+    items = tuple(
+        ShellItem(
+            run_id=r.id,
+            label=type_label(r.type),
+            tenant_label=r.tenant_name or "workspace",
+            progress=progress_view(
+                status=r.status, type=r.type, summary_counts=r.summary_counts, context=r.context, started_at=r.started_at, now=now
+            ),
+        )
+        for r in runs[:SHOWN]
+    )
+    return ShellView(items=items, more=max(0, total_active - len(items)))
+
+
+def shell_policy(runs: list[ActiveRun], now: datetime) -> dict | None:
+    """Poll at the youngest active run's cadence; None once nothing is active."""
+    return polling.policy(shell_poll_interval(((r.status, r.created_at) for r in runs), now))
+
+
+def fingerprint(view: ShellView) -> str:
+    """What the shell shows (no time-derived text), to answer no_update when it is unchanged."""
+    payload = [
+        [i.run_id, i.label, i.tenant_label, i.progress.mode, i.progress.status_label, i.progress.text, i.progress.percent]
+        for i in view.items
+    ] + [view.more]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def render(view: ShellView) -> list:
+    """Children of ``activity-shell``: a count, one link per run, and "and N more"."""
+    children: list[Any] = [
+        html.Span(
+            f"{view.active} active",
+            className="activity-count badge rounded-pill text-bg-info",
+            **{"data-active-count": str(view.active)},
+        )
+    ]
+    for item in view.items:
+        children.append(
+            html.Div(
+                dcc.Link(
+                    [
+                        html.Span(item.label, className="activity-type"),
+                        html.Span(item.tenant_label, className="activity-tenant"),
+                        render_progress(item.progress, element_id=None, compact=True),
+                    ],
+                    href=f"/admin/operations/{item.run_id}",
+                    className="activity-link",
+                    title=f"{item.label} · {item.tenant_label} · {item.progress.status_label}",
+                ),
+                className="activity-item",
+                **{"data-run-id": str(item.run_id), "data-progress-mode": item.progress.mode},
+            )
+        )
+    if view.more:
+        children.append(html.Span(f"and {view.more} more", className="activity-more"))
+    return children
+
+
+def _toast(*, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None) -> html.Div:
+    import dash_bootstrap_components as dbc
+
+    content: list[Any] = [html.Div(body)] if body else []
+    if run_id is not None:
+        content.append(dcc.Link(f"View run #{run_id}", href=f"/admin/operations/{run_id}", className="toast-run-link"))
+    return html.Div(
+        dbc.Toast(content, header=header, icon=color, duration=TOAST_MS, dismissable=True, is_open=True, **({"id": key} if key else {})),
+        className="console-toast",
+        **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
+    )
+
+
+def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
+    """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored)."""
+    verb = "queued" if status == "queued" else "is already running"
+    return _toast(
+        kind="queued",
+        run_id=run_id,
+        header=f"{type_label(run_type)} {verb}",
+        body=None,
+        color="primary",
+    )
+
+
+def terminal_toast(*, notification_id: int, run_id: int | None, title: str, body: str | None, kind: str) -> html.Div:
+    """Shown for a persisted notification: a run the user started reached a terminal state."""
+    return _toast(
+        kind="terminal",
+        run_id=run_id,
+        header=title,
+        body=body,
+        color="danger" if kind == "run_failed" else "success",
+        key=f"toast-notification-{notification_id}",
+    )
+
+
+def scope_for_path(*, session: Session, principal: Principal, pathname: str | None) -> Scope:
+    """A tenant dashboard narrows the shell to its tenant; anywhere else: the first workspace."""
+    match = _TENANT_PATH.match(pathname or "")
+    if match:
+        try:
+            tenant = require_tenant(session=session, principal=principal, tenant_id=match.group(1))
+            return Scope(tenant.workspace_id, tenant.id)
+        except NotFound:
+            pass  # the page itself answers 404; the shell falls back to the default scope
+    return Scope(min(principal.roles) if principal.roles else None)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def active_runs(*, session: Session, principal: Principal, scope: Scope, limit: int = SHOWN) -> tuple[list[ActiveRun], int]:
+    """The newest ``limit`` active top-level runs in scope and how many there are in all (one query)."""
+    if scope.workspace_id is None:
+        return [], 0
+    stmt = (
+        select(
+            OperationRun.id,
+            OperationRun.type,
+            OperationRun.status,
+            OperationRun.summary_counts,
+            OperationRun.context,
+            OperationRun.created_at,
+            OperationRun.started_at,
+            Tenant.name,
+            func.count().over().label("total"),
+        )
+        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+        .where(
+            run_visibility_filter(session=session, principal=principal),
+            OperationRun.workspace_id == scope.workspace_id,
+            OperationRun.status.in_(sorted(ACTIVE_STATUSES)),
+            OperationRun.parent_run_id.is_(None),
+        )
+        .order_by(OperationRun.created_at.desc(), OperationRun.id.desc())
+        .limit(limit)
+    )
+    if scope.tenant_id is not None:
+        stmt = stmt.where(OperationRun.tenant_id == scope.tenant_id)
+    rows = session.execute(stmt).all()
+    runs = [ActiveRun(*row[:8]) for row in rows]
+    return runs, (rows[0].total if rows else 0)
+
+
+def notification_marks(*, session: Session, user_id: int) -> tuple[int, int]:
+    """(unread count, newest notification id or 0) in one statement."""
+    unread = select(func.count()).select_from(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None)).scalar_subquery()
+    newest = select(func.coalesce(func.max(Notification.id), 0)).where(Notification.user_id == user_id).scalar_subquery()
+    count, top = session.execute(select(unread, newest)).one()
+    return int(count or 0), int(top or 0)
+
+
+def notifications_after(*, session: Session, user_id: int, after_id: int, limit: int = TOASTS_PER_REFRESH) -> list[Notification]:
+    """The user's notifications newer than ``after_id``, oldest first (the newest ``limit``)."""
+    rows = session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.id > after_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+# --------------------------------------------------------------------------- layout and callback
+
+
+def layout() -> html.Div:
+    """The navbar part: the shell (filled by the refresh callback) and its polling pieces."""
+    return html.Div(
+        [
+            *polling.poll_components(ids.ACTIVITY_POLL, ACTIVITY_POLICY, None),
+            dcc.Store(id=ACTIVITY_FINGERPRINT, data=None),
+            dcc.Store(id=ACTIVITY_SEEN, data=None),
+            html.Div([], id=ids.ACTIVITY_SHELL, className="activity-shell", **{"aria-label": "Active operations"}),
+        ],
+        className="activity-shell-wrap",
+    )
+
+
+def _optional(value: object, kind: type | tuple[type, ...], name: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise BadRequest(f"{name} has the wrong type")
+    return value
+
+
+def refresh(*, triggered: set[str], pathname: object, kick: object, known_fingerprint: object, known_policy: object, seen: object) -> tuple:
+    """One shell refresh; returns the six outputs, no_update where nothing changed."""
+    from console.web.context import db_session, principal
+
+    pathname = _optional(pathname, str, "pathname")
+    kick = _optional(kick, dict, "activity-kick")
+    known_fingerprint = _optional(known_fingerprint, str, "fingerprint")
+    seen = _optional(seen, int, "seen")
+    if seen is not None and seen < 0:
+        raise BadRequest("seen must not be negative")
+    session, who = db_session(), principal()
+    now = utcnow()
+
+    toasts: list[html.Div] = []
+    if polling.ACTIVITY_KICK in triggered and kick is not None and kick.get("run_id") is not None:
+        # A forged or stale id reveals nothing: require_run answers 404 for what the user may not see.
+        run = require_run(session=session, principal=who, run_id=kick.get("run_id"))
+        toasts.append(queued_toast(run_id=run.id, run_type=run.type, status=run.status))
+
+    runs, total = active_runs(session=session, principal=who, scope=scope_for_path(session=session, principal=who, pathname=pathname))
+    view = build_view(runs, total, now)
+    digest = fingerprint(view)
+    new_policy = shell_policy(runs, now)
+
+    seen_out: Any = dash.no_update
+    count_out: Any = dash.no_update
+    count_class: Any = dash.no_update
+    if who.user_id:
+        unread, newest = notification_marks(session=session, user_id=who.user_id)
+        if seen is None:
+            # First refresh of this page: older notifications are the bell's business, not toasts.
+            seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
+        elif newest > seen:
+            for n in notifications_after(session=session, user_id=who.user_id, after_id=seen):
+                toasts.append(terminal_toast(notification_id=n.id, run_id=n.run_id, title=n.title, body=n.body, kind=n.kind))
+            seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
+
+    toast_out: Any = dash.no_update
+    if toasts:
+        toast_out = Patch()
+        for toast in toasts:
+            toast_out.append(toast)
+    changed = digest != known_fingerprint
+    return (
+        render(view) if changed else dash.no_update,
+        digest if changed else dash.no_update,
+        dash.no_update if new_policy == known_policy else new_policy,
+        seen_out,
+        count_out,
+        count_class,
+        toast_out,
+    )
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(ids.ACTIVITY_SHELL, "children"),
+        Output(ACTIVITY_FINGERPRINT, "data"),
+        Output(ACTIVITY_POLICY, "data"),
+        Output(ACTIVITY_SEEN, "data"),
+        Output(ids.NOTIFICATIONS_COUNT, "children"),
+        Output(ids.NOTIFICATIONS_COUNT, "className"),
+        Output(ids.TOAST_AREA, "children"),
+        Input(PAGES_LOCATION, "pathname"),
+        Input(ids.ACTIVITY_POLL, "n_intervals"),
+        Input(polling.ACTIVITY_KICK, "data"),
+        State(ACTIVITY_FINGERPRINT, "data"),
+        State(ACTIVITY_POLICY, "data"),
+        State(ACTIVITY_SEEN, "data"),
+        # The location fires on every page load and navigation: that is the first refresh.
+        prevent_initial_call=True,
+    )
+    def _activity_refresh(pathname, _n_intervals, kick, known_fingerprint, known_policy, seen):
+        return unless_all_unchanged(
+            refresh(
+                triggered={str(p).split(".")[0] for p in dash.ctx.triggered_prop_ids},
+                pathname=pathname,
+                kick=kick,
+                known_fingerprint=known_fingerprint,
+                known_policy=known_policy,
+                seen=seen,
+            )
+        )
+
+    polling.register_guard(app, interval_id=ids.ACTIVITY_POLL, policy_id=ACTIVITY_POLICY)

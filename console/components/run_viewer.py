@@ -1,0 +1,556 @@
+"""Run viewer ``/admin/operations/<run_id>``: one run's state, progress and per-unit outcomes.
+
+Three layers, so the rules are testable without a browser:
+
+* ``load_snapshot`` reads what the page shows in **one** SQL statement (run + tenant +
+  initiator + review pack), then re-checks access with ``console.access.require_run``
+  (answered from the session's identity map, so it costs no extra query). The per-unit
+  ledger is read only for fan-out runs and only when the run row changed.
+* ``build_view`` turns a snapshot into a ``RunView`` with the progress contract's
+  ``progress_for_run`` decisions (no progress maths here) and display texts.
+* ``render`` turns a view into Dash components.
+
+The poll callback compares a fingerprint of the snapshot with the one the page holds and
+answers ``no_update`` (HTTP 204) when nothing changed; its cadence comes from
+``run_poll_interval`` and is applied by the shared guard (console.components.polling).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Final
+
+import dash
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, aliased
+
+from console import ids
+from console.access import Principal, parse_id, require_run
+from console.accounts.models import Tenant, User
+from console.components import polling
+from console.db import utcnow
+from console.errors import BadRequest, NotFound
+from console.operations.constants import type_label
+from console.operations.models import OperationRun, OperationRunUnit
+from console.operations.polling import run_poll_interval
+from console.operations.progress import ACTIVITY, COUNTED, PHASED, ProgressView, phase_label, progress_view
+from console.operations.summary import normalize_counts
+from console.review_packs.models import ReviewPack
+from console.review_packs.service import download_url
+
+# Ids of this page beyond the public ones in console/ids.py (documented in docs/testing.md).
+RUN_VIEWER = "run-viewer"
+RUN_VIEW = "run-view"
+RUN_POLL_POLICY = "run-poll-policy"
+RUN_FINGERPRINT = "run-fingerprint"
+RUN_TYPE = "run-type"
+RUN_TENANT = "run-tenant"
+RUN_INITIATOR = "run-initiator"
+RUN_CREATED_AT = "run-created-at"
+RUN_STARTED_AT = "run-started-at"
+RUN_COMPLETED_AT = "run-completed-at"
+RUN_ETA = "run-eta"
+RUN_DURATION = "run-duration"
+RUN_FAILURE = "run-failure"
+RUN_UNITS = "run-units"
+RUN_PACK = "run-pack"
+RUN_PACK_DOWNLOAD = "run-pack-download"
+NOT_FOUND = "not-found"
+
+#: Runs whose units are worth listing one by one (a parent that fans out to one task per unit).
+FANOUT_TYPES: Final = frozenset({"backup_set_restore"})
+#: The ledger can be large; the page lists failures first and stops here.
+UNITS_SHOWN: Final = 200
+#: Bump when the snapshot's shape changes, so old fingerprints never match.
+_FINGERPRINT_VERSION: Final = 1
+
+PACK_STATUS_LABELS: Final = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
+COUNT_LABELS: Final = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "skipped": "Skipped",
+    "created": "Created",
+    "updated": "Updated",
+    "deleted": "Deleted",
+    "items": "Items",
+    "warnings": "Warnings",
+}
+COUNT_COLORS: Final = {"succeeded": "success", "failed": "danger", "skipped": "secondary", "warnings": "warning"}
+STATUS_COLORS: Final = {"Queued": "secondary", "Running": "primary", "Completed": "dark", "Unknown": "warning"}
+OUTCOME_COLORS: Final = {"succeeded": "success", "partially_succeeded": "warning", "failed": "danger", "cancelled": "secondary"}
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    unit_key: str
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything the page shows about one run, as plain values (no ORM objects)."""
+
+    id: int
+    type: str
+    status: str
+    outcome: str | None
+    summary_counts: dict[str, int]
+    context: dict[str, Any]
+    failure_summary: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    tenant_id: int | None
+    tenant_name: str | None
+    initiator_name: str | None
+    pack_id: int | None = None
+    pack_status: str | None = None
+    pack_downloadable: bool = False
+    units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
+
+
+def _run_row(session: Session, run_id: int):
+    pack = aliased(ReviewPack)
+    stmt = (
+        select(OperationRun, Tenant, User.name, pack.id, pack.status)
+        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+        .outerjoin(User, User.id == OperationRun.initiator_user_id)
+        .outerjoin(pack, pack.operation_run_id == OperationRun.id)
+        .where(OperationRun.id == run_id)
+        .order_by(pack.id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(stmt).first()
+
+
+def load_units(*, session: Session, run_id: int, limit: int = UNITS_SHOWN) -> tuple[UnitRow, ...]:
+    """The run's ledger rows, failures first, then in the order they were recorded."""
+    failed_first = case((OperationRunUnit.outcome == "failed", 0), else_=1)
+    rows = session.execute(
+        select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error)
+        .where(OperationRunUnit.run_id == run_id)
+        .order_by(failed_first, OperationRunUnit.id)
+        .limit(limit)
+    )
+    return tuple(UnitRow(key, outcome, error) for key, outcome, error in rows)
+
+
+def load_snapshot(*, session: Session, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
+    """The run if the principal may see it (NotFound otherwise), in one query (+1 for fan-out units)."""
+    rid = parse_id(run_id)
+    row = _run_row(session, rid)
+    if row is None:
+        raise NotFound("run")
+    run, tenant, initiator_name, pack_id, pack_status = row
+    # The run and its tenant are in the identity map now: the access check costs no query.
+    require_run(session=session, principal=principal, run_id=rid)
+    downloadable = bool(
+        pack_id is not None and pack_status == "ready" and tenant is not None and "review_pack.view" in principal.capabilities_for(tenant)
+    )
+    snapshot = RunSnapshot(
+        id=run.id,
+        type=run.type,
+        status=run.status,
+        outcome=run.outcome,
+        summary_counts=normalize_counts(run.summary_counts),
+        context=dict(run.context) if isinstance(run.context, dict) else {},
+        failure_summary=run.failure_summary,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        tenant_id=run.tenant_id,
+        tenant_name=tenant.name if tenant is not None else None,
+        initiator_name=initiator_name,
+        pack_id=pack_id,
+        pack_status=pack_status,
+        pack_downloadable=downloadable,
+    )
+    if with_units and snapshot.type in FANOUT_TYPES:
+        snapshot = with_units_loaded(session, snapshot)
+    return snapshot
+
+
+def with_units_loaded(session: Session, snapshot: RunSnapshot) -> RunSnapshot:
+    """The snapshot with its ledger page read."""
+    return replace(snapshot, units=load_units(session=session, run_id=snapshot.id))
+
+
+def fingerprint(snapshot: RunSnapshot) -> str:
+    """A digest of what the page shows, except time-derived text (ETA) and the unit list.
+
+    Units are left out on purpose: a unit is only ever added together with ``processed``
+    (one transaction in record_unit), so the counts already change when the list does —
+    and an unchanged poll can skip reading the ledger.
+    """
+    phase = phase_label(snapshot.context) if "phase" in snapshot.context else None
+    payload = [
+        _FINGERPRINT_VERSION,
+        snapshot.id,
+        snapshot.type,
+        snapshot.status,
+        snapshot.outcome,
+        snapshot.summary_counts,
+        phase,
+        snapshot.failure_summary,
+        _iso(snapshot.created_at),
+        _iso(snapshot.started_at),
+        _iso(snapshot.completed_at),
+        snapshot.tenant_id,
+        snapshot.tenant_name,
+        snapshot.initiator_name,
+        snapshot.pack_id,
+        snapshot.pack_status,
+        snapshot.pack_downloadable,
+    ]
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def poll_policy(snapshot: RunSnapshot, now: datetime) -> dict | None:
+    """The run-poll policy store value: the contract's interval by age, None when terminal/unknown."""
+    return polling.policy(run_poll_interval(status=snapshot.status, created_at=snapshot.created_at, now=now))
+
+
+# --------------------------------------------------------------------------- view model
+
+
+@dataclass(frozen=True)
+class Badge:
+    key: str
+    label: str
+    count: int
+    color: str
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: int
+    title: str
+    type_label: str
+    tenant_id: int | None
+    tenant_label: str
+    initiator_label: str
+    created_at: str
+    started_at: str
+    completed_at: str
+    progress: ProgressView
+    status_color: str
+    outcome_text: str
+    outcome_key: str
+    outcome_color: str
+    eta_text: str | None  # counted runs only
+    duration_text: str | None  # terminal runs with a start time
+    badges: tuple[Badge, ...]
+    failure_summary: str | None
+    units: tuple[UnitRow, ...] | None
+    units_more: int
+    pack_status_label: str | None
+    pack_href: str | None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def format_timestamp(value: datetime | None) -> str:
+    """Absolute UTC time (relative times would change the page on every poll)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    total = max(0, int(math.ceil(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def format_eta(seconds: int | None) -> str:
+    """What the ETA line says; None means the rate is not yet meaningful."""
+    if seconds is None:
+        return "Estimating time left…"
+    if seconds <= 0:
+        return "Finishing…"
+    return f"About {format_duration(seconds)} left"
+
+
+def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
+    """Apply the progress contract and word everything the page shows."""
+    progress = progress_view(
+        status=snapshot.status,
+        type=snapshot.type,
+        summary_counts=snapshot.summary_counts,
+        context=snapshot.context,
+        started_at=snapshot.started_at,
+        now=now,
+        outcome=snapshot.outcome,
+    )
+    badges = tuple(Badge(key, COUNT_LABELS.get(key, key.title()), count, COUNT_COLORS.get(key, "info")) for key, count in progress.badges)
+    duration = None
+    if snapshot.completed_at is not None:
+        start = snapshot.started_at or snapshot.created_at
+        duration = format_duration((snapshot.completed_at - start).total_seconds())
+    units_more = 0
+    if snapshot.units is not None:
+        units_more = max(0, snapshot.summary_counts.get("processed", len(snapshot.units)) - len(snapshot.units))
+    outcome_key = progress.outcome or ""
+    tlabel = type_label(snapshot.type)
+    return RunView(
+        run_id=snapshot.id,
+        title=f"{tlabel} · run #{snapshot.id}",
+        type_label=tlabel,
+        tenant_id=snapshot.tenant_id,
+        tenant_label=snapshot.tenant_name if snapshot.tenant_id is not None else "— (workspace-level run)",
+        initiator_label=snapshot.initiator_name or "System",
+        created_at=format_timestamp(snapshot.created_at),
+        started_at=format_timestamp(snapshot.started_at),
+        completed_at=format_timestamp(snapshot.completed_at),
+        progress=progress,
+        status_color=STATUS_COLORS.get(progress.status_label, "secondary"),
+        outcome_text=progress.outcome_label or "—",
+        outcome_key=outcome_key,
+        outcome_color=OUTCOME_COLORS.get(outcome_key, "light"),
+        eta_text=format_eta(progress.eta_seconds) if progress.mode == COUNTED else None,
+        duration_text=duration,
+        badges=badges,
+        failure_summary=snapshot.failure_summary,
+        units=snapshot.units,
+        units_more=units_more,
+        pack_status_label=PACK_STATUS_LABELS.get(snapshot.pack_status or "", None) if snapshot.pack_id is not None else None,
+        pack_href=download_url(snapshot.pack_id) if snapshot.pack_downloadable and snapshot.pack_id is not None else None,
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def indeterminate(label: str) -> html.Div:
+    """An animated indicator that claims no number (activity and phased modes)."""
+    return html.Div(
+        html.Div(className="indeterminate-bar"),
+        className="indeterminate",
+        role="progressbar",
+        **{"aria-label": label, "aria-busy": "true"},
+    )
+
+
+def render_progress(progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False) -> html.Div:
+    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
+    mode = progress.mode
+    children: list[Any]
+    if mode == COUNTED:
+        children = [
+            html.Div(
+                html.Div(
+                    className="progress-bar",
+                    role="progressbar",
+                    style={"width": f"{progress.percent}%"},
+                    **{"aria-valuenow": str(progress.percent), "aria-valuemin": "0", "aria-valuemax": "100"},
+                ),
+                className="progress progress-counted",
+            ),
+            html.Div(
+                [html.Span(progress.text, className="progress-text"), html.Span(f"{progress.percent}%", className="progress-percent")],
+                className="progress-caption",
+            ),
+        ]
+    elif mode == ACTIVITY:
+        waiting = progress.status_label == "Queued"
+        children = [indeterminate("Waiting for a worker" if waiting else "Working"), html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text")]
+        if compact:
+            children = children[:1]
+    elif mode == PHASED:
+        children = [indeterminate(progress.text or "Working"), html.Span(progress.text, className="progress-phase")]
+    else:  # none: never a bar, live or stale
+        children = [html.Span(progress.text, className="progress-text")] if progress.text else []
+    kwargs: dict[str, Any] = {"data-progress-mode": mode}
+    if element_id:
+        kwargs["id"] = element_id
+    return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
+
+
+def render_badges(badges: tuple[Badge, ...]) -> html.Div:
+    """Outcome counters as badges (never as a bar)."""
+    return html.Div(
+        [
+            html.Span([b.label, " ", html.Strong(str(b.count))], className=f"badge text-bg-{b.color} me-1", **{"data-count-key": b.key, "data-count": str(b.count)})
+            for b in badges
+        ]
+        or [html.Span("No counts yet", className="text-muted small")],
+        id=ids.RUN_COUNTS,
+        className="run-counts",
+    )
+
+
+def _units_table(view: RunView) -> html.Div | None:
+    if view.units is None:
+        return None
+    rows = [
+        html.Tr(
+            [html.Td(u.unit_key), html.Td(u.outcome.replace("_", " ").capitalize(), className=f"unit-outcome-{u.outcome}"), html.Td(u.error or "")],
+            **{"data-unit-key": u.unit_key, "data-unit-outcome": u.outcome},
+        )
+        for u in view.units
+    ]
+    body: list[Any] = [
+        html.H5("Units"),
+        html.Table(
+            [html.Thead(html.Tr([html.Th("Unit"), html.Th("Outcome"), html.Th("Error")])), html.Tbody(rows)],
+            id=RUN_UNITS,
+            className="table table-sm table-hover",
+        )
+        if rows
+        else html.P("No units recorded yet.", id=RUN_UNITS, className="text-muted"),
+    ]
+    if view.units_more:
+        body.append(html.P(f"and {view.units_more} more (failures are listed first)", className="text-muted small"))
+    return html.Div(body, className="mt-4")
+
+
+def _dt(label: str, value: Any, element_id: str) -> list:
+    return [html.Dt(label, className="col-sm-3"), html.Dd(value, id=element_id, className="col-sm-9")]
+
+
+def render(view: RunView) -> list:
+    """The page body (everything the poll may replace)."""
+    p = view.progress
+    tenant: Any = dcc.Link(view.tenant_label, href=f"/admin/tenants/{view.tenant_id}") if view.tenant_id is not None else view.tenant_label
+    details = html.Dl(
+        [
+            *_dt("Type", view.type_label, RUN_TYPE),
+            *_dt("Tenant", tenant, RUN_TENANT),
+            *_dt("Started by", view.initiator_label, RUN_INITIATOR),
+            *_dt("Created", view.created_at, RUN_CREATED_AT),
+            *_dt("Started", view.started_at, RUN_STARTED_AT),
+            *_dt("Completed", view.completed_at, RUN_COMPLETED_AT),
+        ],
+        className="row mb-0",
+    )
+    state = html.Div(
+        [
+            html.Div(
+                [
+                    html.Span("Status ", className="text-muted me-1"),
+                    html.Span(p.status_label, id=ids.RUN_STATUS, className=f"badge text-bg-{view.status_color} me-3"),
+                    html.Span("Outcome ", className="text-muted me-1"),
+                    html.Span(view.outcome_text, id=ids.RUN_OUTCOME, className=f"badge text-bg-{view.outcome_color}", **{"data-outcome": view.outcome_key}),
+                    html.Span(f"took {view.duration_text}", id=RUN_DURATION, className="text-muted small ms-3") if view.duration_text else None,
+                ],
+                className="mb-3",
+            ),
+            render_progress(p),
+            html.Div(view.eta_text, id=RUN_ETA, className="text-muted small mt-1") if view.eta_text else None,
+            html.Div(render_badges(view.badges), className="mt-3"),
+        ]
+    )
+    parts: list[Any] = [
+        html.H2(view.title, className="h3"),
+        dbc_card([details]),
+        dbc_card([state]),
+    ]
+    if view.failure_summary:
+        parts.append(html.Div([html.Strong("Failure: "), view.failure_summary], id=RUN_FAILURE, className="alert alert-danger", role="alert"))
+    if view.pack_status_label is not None:
+        pack_children: list[Any] = [html.Span("Review pack: "), html.Span(view.pack_status_label, className="fw-semibold")]
+        if view.pack_href:
+            pack_children += [" · ", html.A("Download", id=RUN_PACK_DOWNLOAD, href=view.pack_href)]
+        parts.append(html.Div(pack_children, id=RUN_PACK, className="mb-3"))
+    units = _units_table(view)
+    if units is not None:
+        parts.append(units)
+    return parts
+
+
+def dbc_card(children: list) -> html.Div:
+    return html.Div(html.Div(children, className="card-body"), className="card mb-3")
+
+
+def not_found_layout() -> html.Div:
+    """The console's not-found page (the HTTP status is set by web.routing's gate)."""
+    return html.Div(
+        [html.H2("Not found", id=NOT_FOUND), html.P("This page does not exist, or you do not have access to it."), dcc.Link("Back to the overview", href="/")]
+    )
+
+
+def layout(run_id: object = None, **_query: object) -> html.Div:
+    """The page: the rendered run plus its poll Interval, policy and fingerprint stores."""
+    from console.web.context import db_session, principal
+
+    try:
+        snapshot = load_snapshot(session=db_session(), principal=principal(), run_id=run_id)
+    except NotFound:
+        return not_found_layout()
+    now = utcnow()
+    return html.Div(
+        [
+            *polling.poll_components(ids.RUN_POLL, RUN_POLL_POLICY, poll_policy(snapshot, now)),
+            dcc.Store(id=ids.RUN_ID_STORE, data=snapshot.id),
+            dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot)),
+            html.Div(render(build_view(snapshot, now)), id=RUN_VIEW),
+        ],
+        id=RUN_VIEWER,
+        **{"data-run-id": str(snapshot.id)},
+    )
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def unless_all_unchanged(outputs: tuple) -> tuple:
+    """Outputs as they are, or PreventUpdate when every one is no_update.
+
+    Dash 4 answers an all-``no_update`` multi-output callback with 200 and an empty
+    ``response`` object; PreventUpdate makes the unchanged poll an empty HTTP 204."""
+    if all(value is dash.no_update for value in outputs):
+        raise PreventUpdate
+    return outputs
+
+
+def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> tuple[Any, Any, Any]:
+    """One poll: re-check access, then send only what changed (all no_update -> HTTP 204)."""
+    from console.web.context import db_session, principal
+
+    if known_fingerprint is not None and not isinstance(known_fingerprint, str):
+        raise BadRequest("fingerprint must be a string")
+    session = db_session()
+    snapshot = load_snapshot(session=session, principal=principal(), run_id=run_id, with_units=False)
+    now = utcnow()
+    new_policy = poll_policy(snapshot, now)
+    policy_out = dash.no_update if new_policy == known_policy else new_policy
+    digest = fingerprint(snapshot)
+    if digest == known_fingerprint:
+        return dash.no_update, dash.no_update, policy_out
+    if snapshot.type in FANOUT_TYPES:
+        snapshot = with_units_loaded(session, snapshot)
+    return render(build_view(snapshot, now)), digest, policy_out
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(RUN_VIEW, "children"),
+        Output(RUN_FINGERPRINT, "data"),
+        Output(RUN_POLL_POLICY, "data"),
+        Input(ids.RUN_POLL, "n_intervals"),
+        State(ids.RUN_ID_STORE, "data"),
+        State(RUN_FINGERPRINT, "data"),
+        State(RUN_POLL_POLICY, "data"),
+        prevent_initial_call=True,
+    )
+    def _run_poll(_n_intervals, run_id, known_fingerprint, known_policy):
+        return unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
+
+    polling.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)
