@@ -1,66 +1,447 @@
-"""The operations list: every run the user may see, newest first, linking to the run viewer."""
+"""The operations list (`/admin/operations`) and the run-table pieces the tenant dashboard shares.
+
+Server-side everything: the AG Grid uses the infinite row model, so every page, sort and
+filter is a query (through ``console.access.run_visibility_filter``) and the browser never
+holds more than a page. Filters are ordinary controls above the grid; changing one purges
+the grid's cache (clientside, no extra round trip). Polling follows the contract: 10 s only
+while a row of the current page is active (``table_poll_interval``); a poll tick asks the
+server whether the page changed and only then refreshes the grid (unchanged -> no_update).
+"""
 from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 import dash
 import dash_ag_grid as dag
-from dash import html
-from sqlalchemy import select
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from console import ids
-from console.access import run_visibility_filter
-from console.accounts.models import Tenant
+from console.access import Principal, parse_id, require_tenant, run_visibility_filter, visible_tenants
+from console.accounts.models import Tenant, Workspace
+from console.components import polling
+from console.db import utcnow
+from console.errors import BadRequest
+from console.operations.constants import OPERATION_TYPES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES, TYPE_LABELS, type_label
 from console.operations.models import OperationRun
+from console.operations.polling import table_poll_interval
+from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
 from console.web.context import db_session, principal
 
-PAGE_SIZE = 500
+# ids of this page (the grid's own id, operations-table, is in console/ids.py)
+POLL = "operations-poll"
+POLL_POLICY = "operations-poll-policy"
+SIGNATURE = "operations-signature"
+REFRESH = "operations-refresh"
+GRID_SYNC = "operations-grid-sync"
+FILTER_TYPE = "ops-filter-type"
+FILTER_STATUS = "ops-filter-status"
+FILTER_OUTCOME = "ops-filter-outcome"
+FILTER_TENANT = "ops-filter-tenant"
+FILTER_DATES = "ops-filter-dates"
+FILTER_CLEAR = "ops-filter-clear"
+
+PAGE_SIZE = 25
+MAX_BLOCK = 200  # largest block a (forged) request may ask for
+MAX_START_ROW = 10_000_000
+MAX_SORT_KEYS = 3
+
+# --------------------------------------------------------------------------- formatting (pure)
+
+
+def format_time(value: datetime | None) -> str:
+    """A timestamp as 'YYYY-MM-DD HH:MM UTC' ('' when missing)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_href(run_id: int) -> str:
+    return f"/admin/operations/{run_id}"
+
+
+def progress_text(view: ProgressView) -> str:
+    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
+    if view.mode == COUNTED:
+        return f"{view.mode} · {view.text} · {view.percent}%"
+    if view.text:
+        return f"{view.mode} · {view.text}"
+    return view.mode
+
+
+def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
+    """A compact progress element for table cells (data-progress-mode carries the contract's mode)."""
+    if mode == COUNTED:
+        body: list[Any] = [
+            dbc.Progress(value=percent or 0, className="console-progress", style={"height": "6px"}),
+            html.Small(f"{text} · {percent}%", className="text-muted"),
+        ]
+    elif mode == NONE:
+        body = [html.Small(text or "", className="text-muted")]
+    else:
+        # activity / phased: indeterminate, never a number
+        body = [
+            dbc.Progress(value=100, striped=True, animated=True, className="console-progress", style={"height": "6px"}),
+            html.Small(text or ("Waiting for a worker" if queued else "Working"), className="text-muted"),
+        ]
+    return html.Div(body, className="console-progress-cell", **{"data-progress-mode": mode})
+
+
+# --------------------------------------------------------------------------- filters and requests (pure)
+
+#: The "All" option's value (dbc.Select keeps "" for its hidden placeholder option).
+ALL = "all"
+_NO_FILTER = (None, "", ALL)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]{0,15})?$")
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    type: str | None = None
+    status: str | None = None
+    outcome: str | None = None
+    tenant_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _choice(name: str, value: object, allowed: frozenset[str] | Sequence[str]) -> str | None:
+    if value in _NO_FILTER:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        raise BadRequest(f"filter {name} must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def _date(name: str, value: object) -> date | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise BadRequest(f"filter {name} must be a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise BadRequest(f"filter {name} must be a date YYYY-MM-DD") from exc
+
+
+def parse_filters(
+    *, type: object = None, status: object = None, outcome: object = None, tenant: object = None,  # noqa: A002
+    date_from: object = None, date_to: object = None,
+) -> RunFilters:
+    """Validate the filter controls' values (untrusted: they arrive in a callback payload).
+
+    A malformed choice or date is BadRequest (400); a malformed tenant id NotFound (404)."""
+    # Like every id in a payload: anything but a plain positive integer is "not found" (404).
+    tenant_id = None if tenant in _NO_FILTER else parse_id(tenant)
+    start, end = _date("from", date_from), _date("to", date_to)
+    if start and end and start > end:
+        raise BadRequest("filter from must not be after to")
+    return RunFilters(
+        type=_choice("type", type, OPERATION_TYPES),
+        status=_choice("status", status, STATUSES),
+        outcome=_choice("outcome", outcome, OUTCOMES),
+        tenant_id=tenant_id,
+        date_from=start,
+        date_to=end,
+    )
+
+
+SORTABLE = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
+DEFAULT_SORT: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    start: int
+    end: int
+    sort: tuple[tuple[str, str], ...]
+
+
+def parse_rows_request(request: object) -> RowsRequest:
+    """Validate AG Grid's getRowsRequest (startRow/endRow/sortModel); anything odd is a 400."""
+    if not isinstance(request, Mapping):
+        raise BadRequest("getRowsRequest must be an object")
+    start, end = request.get("startRow"), request.get("endRow")
+    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int) or not isinstance(end, int):
+        raise BadRequest("startRow and endRow must be whole numbers")
+    if not (0 <= start <= MAX_START_ROW and start < end <= start + MAX_BLOCK):
+        raise BadRequest(f"rows {start}..{end} out of range (at most {MAX_BLOCK} per request)")
+    raw_sort = request.get("sortModel") or []
+    if not isinstance(raw_sort, list) or len(raw_sort) > MAX_SORT_KEYS:
+        raise BadRequest("sortModel must be a short list")
+    sort: list[tuple[str, str]] = []
+    for item in raw_sort:
+        if not isinstance(item, Mapping) or item.get("colId") not in SORTABLE or item.get("sort") not in ("asc", "desc"):
+            raise BadRequest("sortModel entries need a sortable colId and asc/desc")
+        sort.append((str(item["colId"]), str(item["sort"])))
+    return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
+
+
+def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[str, Any]:
+    """One grid row: labels for people, the run id for suites, progress per the contract."""
+    view = progress_for_run(run, now)
+    return {
+        "id": f"[#{run.id}]({run_href(run.id)})",
+        "run_id": run.id,
+        "type": type_label(run.type),
+        "tenant": tenant_name or "—",
+        "status": view.status_label,
+        "outcome": view.outcome_label or "",
+        "progress": progress_text(view),
+        "progress_mode": view.mode,
+        "created_at": format_time(run.created_at),
+        "completed_at": format_time(run.completed_at),
+    }
+
+
+def signature(payload: object) -> str:
+    """A short digest of what a surface shows: equal digests mean the refresh can be no_update."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- query
+
+
+def _sort_column(key: str) -> ColumnElement[Any]:
+    return {
+        "id": OperationRun.id,
+        "type": OperationRun.type,
+        "tenant": Tenant.name,
+        "status": OperationRun.status,
+        "outcome": OperationRun.outcome,
+        "created_at": OperationRun.created_at,
+        "completed_at": OperationRun.completed_at,
+    }[key]
+
+
+def _where(session: Session, who: Principal, filters: RunFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [run_visibility_filter(session=session, principal=who)]
+    if filters.tenant_id is not None:
+        # A tenant the user may not see answers 404, like its dashboard would.
+        require_tenant(session=session, principal=who, tenant_id=filters.tenant_id, capability="operations.view")
+        clauses.append(OperationRun.tenant_id == filters.tenant_id)
+    if filters.type:
+        clauses.append(OperationRun.type == filters.type)
+    if filters.status:
+        clauses.append(OperationRun.status == filters.status)
+    if filters.outcome:
+        clauses.append(OperationRun.outcome == filters.outcome)
+    if filters.date_from:
+        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=timezone.utc))
+    if filters.date_to:
+        clauses.append(OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=timezone.utc))
+    return clauses
+
+
+def query_runs(
+    *, session: Session, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
+) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """(rows of the requested block, total matching, the block's statuses) for the user."""
+    where = _where(session, who, filters)
+    total = int(session.scalar(select(func.count()).select_from(OperationRun).outerjoin(Tenant, Tenant.id == OperationRun.tenant_id).where(*where)) or 0)
+    order = []
+    for key, direction in request.sort:
+        col = _sort_column(key)
+        order.append(col.asc().nulls_last() if direction == "asc" else col.desc().nulls_last())
+    order.append(OperationRun.id.desc())
+    stmt = (
+        select(OperationRun, Tenant.name)
+        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+        .where(*where)
+        .order_by(*order)
+        .offset(request.start)
+        .limit(request.end - request.start)
+    )
+    result = session.execute(stmt).all()
+    rows = [grid_row(run, name, now) for run, name in result]
+    return rows, total, [run.status for run, _ in result]
+
+
+# --------------------------------------------------------------------------- layout
 
 COLUMNS = [
-    {"field": "run", "headerName": "Run", "cellRenderer": "markdown", "width": 100},
-    {"field": "type", "headerName": "Type", "filter": True},
-    {"field": "tenant", "headerName": "Tenant", "filter": True},
-    {"field": "status", "headerName": "Status", "filter": True, "width": 120},
-    {"field": "outcome", "headerName": "Outcome", "filter": True, "width": 170},
-    {"field": "created_at", "headerName": "Created (UTC)", "sort": "desc"},
+    {"field": "id", "headerName": "Run", "cellRenderer": "markdown", "width": 100},
+    {"field": "type", "headerName": "Type", "minWidth": 170},
+    {"field": "tenant", "headerName": "Tenant"},
+    {"field": "status", "headerName": "Status", "width": 120},
+    {"field": "outcome", "headerName": "Outcome", "width": 170},
+    {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
+    {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 180},
+    {"field": "completed_at", "headerName": "Completed", "width": 180},
 ]
 
 
-def rows() -> list[dict]:
-    session, who = db_session(), principal()
-    query = (
-        select(OperationRun, Tenant.name)
-        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-        .where(run_visibility_filter(session=session, principal=who))
-        .order_by(OperationRun.created_at.desc(), OperationRun.id.desc())
-        .limit(PAGE_SIZE)
+def _select(id_: str, label: str, options: list[dict[str, str]]) -> dbc.Col:
+    return dbc.Col(
+        [dbc.Label(label, html_for=id_, className="small mb-0"), dbc.Select(id=id_, options=[{"label": "All", "value": ALL}, *options], value=ALL, size="sm")],
+        md=2,
     )
-    return [
-        {
-            "run": f"[#{run.id}](/admin/operations/{run.id})",
-            "type": run.type,
-            "tenant": tenant_name or "—",
-            "status": run.status,
-            "outcome": run.outcome or "",
-            "created_at": run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-        }
-        for run, tenant_name in session.execute(query)
-    ]
 
 
-def layout() -> html.Div:
+def _tenant_options(session: Session, who: Principal) -> list[dict[str, str]]:
+    tenants = [t for t in visible_tenants(session=session, principal=who) if "operations.view" in who.capabilities_for(t)]
+    names = {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_({t.workspace_id for t in tenants})))} if tenants else {}
+    several = len(names) > 1
+    return [{"label": f"{names.get(t.workspace_id, '')} / {t.name}" if several else t.name, "value": str(t.id)} for t in tenants]
+
+
+def layout(**_query: object) -> html.Div:
+    session, who = db_session(), principal()
+    filters = dbc.Row(
+        [
+            _select(FILTER_TYPE, "Type", [{"label": label, "value": key} for key, label in TYPE_LABELS.items()]),
+            _select(FILTER_STATUS, "Status", [{"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")]),
+            _select(FILTER_OUTCOME, "Outcome", [{"label": label, "value": key} for key, label in OUTCOME_LABELS.items()]),
+            _select(FILTER_TENANT, "Tenant", _tenant_options(session, who)),
+            dbc.Col(
+                [
+                    dbc.Label("Created between", html_for=FILTER_DATES, className="small mb-0 d-block"),
+                    dcc.DatePickerRange(id=FILTER_DATES, display_format="YYYY-MM-DD", clearable=True, minimum_nights=0),
+                ],
+                md=3,
+            ),
+            dbc.Col(dbc.Button("Clear", id=FILTER_CLEAR, color="link", size="sm", className="mt-3"), md=1),
+        ],
+        className="g-2 mb-2 align-items-end",
+        id="operations-filters",
+    )
+    grid = dag.AgGrid(
+        id=ids.OPERATIONS_TABLE,
+        rowModelType="infinite",
+        columnDefs=COLUMNS,
+        defaultColDef={"resizable": True, "sortable": True, "flex": 1},
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": PAGE_SIZE,
+            "paginationPageSizeSelector": False,
+            "cacheBlockSize": PAGE_SIZE,
+            "maxBlocksInCache": 4,
+            "infiniteInitialRowCount": 1,
+            "maxConcurrentDatasourceRequests": 1,
+        },
+        style={"height": "720px"},
+    )
     return html.Div(
         [
             html.H2("Operations"),
-            dag.AgGrid(
-                id=ids.OPERATIONS_TABLE,
-                columnDefs=COLUMNS,
-                rowData=rows(),
-                defaultColDef={"resizable": True, "sortable": True},
-                dashGridOptions={"pagination": True, "paginationPageSize": 25},
-                style={"height": "640px"},
-            ),
+            html.P("Every run you may see, newest first. Rows refresh every 10 s while one on this page is active.", className="text-muted small"),
+            filters,
+            grid,
+            *polling.poll_components(POLL, POLL_POLICY, None),
+            dcc.Store(id=SIGNATURE, data=None),
+            dcc.Store(id=REFRESH, data=None),
+            dcc.Store(id=GRID_SYNC, data=None),
         ]
     )
 
 
+# --------------------------------------------------------------------------- callbacks
+
+_FILTER_STATES = [
+    State(FILTER_TYPE, "value"),
+    State(FILTER_STATUS, "value"),
+    State(FILTER_OUTCOME, "value"),
+    State(FILTER_TENANT, "value"),
+    State(FILTER_DATES, "start_date"),
+    State(FILTER_DATES, "end_date"),
+]
+
+# Filters changed -> back to page one and drop the cache (the grid asks again with the new
+# filters); a poll found a change -> refresh the cached blocks in place (no flicker).
+_GRID_SYNC_JS = """
+function(type_, status, outcome, tenant, start, end, refresh) {
+    var ctx = window.dash_clientside.callback_context;
+    var trig = (ctx && ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : "";
+    var api = null;
+    try { api = window.dash_ag_grid.getApi("%(grid)s"); } catch (e) { api = null; }
+    if (!api) { return window.dash_clientside.no_update; }
+    if (trig.indexOf("%(refresh)s.") === 0) {
+        api.refreshInfiniteCache();
+    } else {
+        api.paginationGoToFirstPage();
+        api.purgeInfiniteCache();
+    }
+    return window.dash_clientside.no_update;
+}
+""" % {"grid": ids.OPERATIONS_TABLE, "refresh": REFRESH}
+
+
+def _filters_from(values: Sequence[object]) -> RunFilters:
+    type_, status, outcome, tenant, start, end = values
+    return parse_filters(type=type_, status=status, outcome=outcome, tenant=tenant, date_from=start, date_to=end)
+
+
 def register_callbacks(app: dash.Dash) -> None:
-    """Server-side paging and live refresh arrive with the UI issue; the grid is static per load."""
+    polling.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
+
+    @app.callback(
+        Output(ids.OPERATIONS_TABLE, "getRowsResponse"),
+        Output(POLL_POLICY, "data"),
+        Output(SIGNATURE, "data"),
+        Input(ids.OPERATIONS_TABLE, "getRowsRequest"),
+        *_FILTER_STATES,
+        prevent_initial_call=True,
+    )
+    def _rows(request, *filter_values):
+        if request is None:
+            raise PreventUpdate
+        rows_request = parse_rows_request(request)
+        filters = _filters_from(filter_values)
+        rows, total, statuses = query_runs(session=db_session(), who=principal(), filters=filters, request=rows_request, now=utcnow())
+        return {"rowData": rows, "rowCount": total}, polling.policy(table_poll_interval(statuses)), signature([rows, total])
+
+    @app.callback(
+        Output(REFRESH, "data"),
+        Input(POLL, "n_intervals"),
+        State(ids.OPERATIONS_TABLE, "getRowsRequest"),
+        *_FILTER_STATES,
+        State(SIGNATURE, "data"),
+        prevent_initial_call=True,
+    )
+    def _poll(_n, request, *rest):
+        *filter_values, shown = rest
+        if request is None:
+            return no_update
+        rows, total, _ = query_runs(
+            session=db_session(), who=principal(), filters=_filters_from(filter_values), request=parse_rows_request(request), now=utcnow()
+        )
+        current = signature([rows, total])
+        # Unchanged page: nothing to send, the grid keeps what it shows.
+        return no_update if current == shown else current
+
+    app.clientside_callback(
+        _GRID_SYNC_JS,
+        Output(GRID_SYNC, "data"),
+        Input(FILTER_TYPE, "value"),
+        Input(FILTER_STATUS, "value"),
+        Input(FILTER_OUTCOME, "value"),
+        Input(FILTER_TENANT, "value"),
+        Input(FILTER_DATES, "start_date"),
+        Input(FILTER_DATES, "end_date"),
+        Input(REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(FILTER_TYPE, "value"),
+        Output(FILTER_STATUS, "value"),
+        Output(FILTER_OUTCOME, "value"),
+        Output(FILTER_TENANT, "value"),
+        Output(FILTER_DATES, "start_date"),
+        Output(FILTER_DATES, "end_date"),
+        Input(FILTER_CLEAR, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _clear(_n):
+        return ALL, ALL, ALL, ALL, None, None

@@ -1,62 +1,156 @@
-"""Workspace overview: the tenants the user may see, with health at a glance."""
+"""Workspace overview (`/`): the tenants the user may see, with health at a glance.
+
+Health per tenant: active runs, runs that failed in the last 7 days, and the latest review
+pack's status — each only where the user holds the matching ``*.view`` capability."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from console.access import visible_tenants
-from console.accounts.models import Workspace
+from console.access import Principal, visible_tenants
+from console.accounts.models import Tenant, Workspace
+from console.db import utcnow
+from console.operations.constants import ACTIVE_STATUSES, COMPLETED, FAILED
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
 from console.web.context import db_session, principal
 
+EMPTY = "overview-empty"
+TABLE = "overview-tenants"
+NO_WORKSPACE = "You are not a member of any workspace yet. Ask a workspace owner to add you."
+NO_TENANTS = "No tenants are shared with you in this workspace yet."
+PACK_LABELS = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
 
-def layout() -> html.Div:
-    session, who = db_session(), principal()
-    tenants = visible_tenants(session=session, principal=who)
-    if not who.roles:
-        return html.Div(
-            [html.H2("Overview"), dbc.Alert("You are not a member of any workspace yet. Ask a workspace owner to add you.", color="info", id="overview-empty")]
+
+@dataclass(frozen=True)
+class TenantRow:
+    tenant_id: int
+    name: str
+    workspace: str
+    active: int | None  # None: the user may not see this tenant's operations
+    failed_7d: int | None
+    pack: str | None  # label; None: no review_pack.view
+
+    @property
+    def health(self) -> str:
+        """'attention' when something failed lately, 'busy' while runs are active, else 'ok'."""
+        if self.failed_7d:
+            return "attention"
+        if self.active:
+            return "busy"
+        return "ok"
+
+
+def tenant_rows(
+    *,
+    tenants: Sequence[Tenant],
+    who: Principal,
+    workspaces: dict[int, str],
+    active: dict[int, int],
+    failed: dict[int, int],
+    last_pack: dict[int, str],
+) -> list[TenantRow]:
+    """One row per tenant, hiding what the user's capabilities do not cover (pure)."""
+    rows = []
+    for t in tenants:
+        caps = who.capabilities_for(t)
+        runs_ok, packs_ok = "operations.view" in caps, "review_pack.view" in caps
+        rows.append(
+            TenantRow(
+                tenant_id=t.id,
+                name=t.name,
+                workspace=workspaces.get(t.workspace_id, ""),
+                active=active.get(t.id, 0) if runs_ok else None,
+                failed_7d=failed.get(t.id, 0) if runs_ok else None,
+                pack=(PACK_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet") if packs_ok else None,
+            )
         )
+    return rows
+
+
+def read_rows(*, session: Session, who: Principal, now: datetime) -> list[TenantRow]:
+    tenants = visible_tenants(session=session, principal=who)
     ids_ = [t.id for t in tenants]
     active: dict[int, int] = defaultdict(int)
+    failed: dict[int, int] = defaultdict(int)
     last_pack: dict[int, str] = {}
     if ids_:
         for tid, n in session.execute(
             select(OperationRun.tenant_id, func.count())
-            .where(OperationRun.tenant_id.in_(ids_), OperationRun.status.in_(("queued", "running")))
+            .where(OperationRun.tenant_id.in_(ids_), OperationRun.status.in_(ACTIVE_STATUSES))
             .group_by(OperationRun.tenant_id)
         ):
             active[tid] = n
+        for tid, n in session.execute(
+            select(OperationRun.tenant_id, func.count())
+            .where(
+                OperationRun.tenant_id.in_(ids_),
+                OperationRun.status == COMPLETED,
+                OperationRun.outcome == FAILED,
+                OperationRun.completed_at >= now - timedelta(days=7),
+            )
+            .group_by(OperationRun.tenant_id)
+        ):
+            failed[tid] = n
         latest = (
             select(ReviewPack.tenant_id, func.max(ReviewPack.id).label("pid")).where(ReviewPack.tenant_id.in_(ids_)).group_by(ReviewPack.tenant_id).subquery()
         )
         for tid, status in session.execute(select(ReviewPack.tenant_id, ReviewPack.status).join(latest, ReviewPack.id == latest.c.pid)):
             last_pack[tid] = status
-    workspaces = {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_(list(who.roles))))}
-    rows = [
+    workspaces = {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_(list(who.roles))))} if who.roles else {}
+    return tenant_rows(tenants=tenants, who=who, workspaces=workspaces, active=active, failed=failed, last_pack=last_pack)
+
+
+_HEALTH = {"attention": ("Needs attention", "danger"), "busy": ("Busy", "primary"), "ok": ("OK", "success")}
+
+
+def _num(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def table(rows: list[TenantRow]) -> dbc.Table:
+    body = []
+    for r in rows:
+        label, colour = _HEALTH[r.health]
+        body.append(
+            html.Tr(
+                [
+                    html.Td(dcc.Link(r.name, href=f"/admin/tenants/{r.tenant_id}")),
+                    html.Td(r.workspace),
+                    html.Td(html.Span(label, className=f"badge text-bg-{colour}")),
+                    html.Td(_num(r.active), className="text-end"),
+                    html.Td(_num(r.failed_7d), className="text-end"),
+                    html.Td(r.pack or "—"),
+                ],
+                **{"data-tenant-id": str(r.tenant_id), "data-health": r.health},
+            )
+        )
+    head = html.Thead(
         html.Tr(
             [
-                html.Td(dcc.Link(t.name, href=f"/admin/tenants/{t.id}")),
-                html.Td(workspaces.get(t.workspace_id, "")),
-                html.Td(str(active[t.id]), className="text-end"),
-                html.Td(last_pack.get(t.id, "no pack yet").capitalize()),
-            ],
-            **{"data-tenant-id": str(t.id)},
+                html.Th("Tenant"),
+                html.Th("Workspace"),
+                html.Th("Health"),
+                html.Th("Active runs", className="text-end"),
+                html.Th("Failed (7 d)", className="text-end"),
+                html.Th("Last review pack"),
+            ]
         )
-        for t in tenants
-    ]
-    body = (
-        dbc.Table(
-            [html.Thead(html.Tr([html.Th("Tenant"), html.Th("Workspace"), html.Th("Active runs", className="text-end"), html.Th("Last review pack")])), html.Tbody(rows)],
-            id="overview-tenants",
-            hover=True,
-            size="sm",
-        )
-        if tenants
-        else dbc.Alert("No tenants are shared with you in this workspace yet.", color="info", id="overview-empty")
     )
-    return html.Div([html.H2("Overview"), body])
+    return dbc.Table([head, html.Tbody(body)], id=TABLE, hover=True, size="sm")
+
+
+def layout(**_query: object) -> html.Div:
+    session, who = db_session(), principal()
+    if not who.roles:
+        return html.Div([html.H2("Overview"), dbc.Alert(NO_WORKSPACE, color="info", id=EMPTY)])
+    rows = read_rows(session=session, who=who, now=utcnow())
+    body = table(rows) if rows else dbc.Alert(NO_TENANTS, color="info", id=EMPTY)
+    return html.Div([html.H2("Overview"), html.P("The tenants you may see. Open one for its dashboard.", className="text-muted small"), body])

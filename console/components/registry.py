@@ -6,6 +6,17 @@ import dash
 
 
 def register_all(app: dash.Dash) -> None:
-    from console.components import operations_table
+    # operations list, tenant dashboard (review pack card, operation buttons)
+    from console.components import operation_buttons, operations_table, review_pack_card, tenant_dashboard
 
     operations_table.register_callbacks(app)
+    tenant_dashboard.register_callbacks(app)
+    review_pack_card.register_callbacks(app)
+    operation_buttons.register_callbacks(app)
+
+    # run viewer, activity shell, notifications bell
+    from console.components import activity_shell, notifications, run_viewer
+
+    run_viewer.register_callbacks(app)
+    activity_shell.register_callbacks(app)
+    notifications.register_callbacks(app)

@@ -1,0 +1,103 @@
+"""Plotly figures for the tenant dashboard: pure builders (rows in, figure out) and the Graph wrapper.
+
+The builders take plain rows so they are unit-testable without a database or a browser;
+tenant_dashboard.py reads the rows. Figures use graph_objects only (no pandas needed)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from statistics import median
+
+import plotly.graph_objects as go
+from dash import dcc
+
+from console.operations.constants import CANCELLED, FAILED, OUTCOME_LABELS, PARTIALLY_SUCCEEDED, SUCCEEDED, type_label
+
+RUNS_PER_DAY = "chart-runs-per-day"
+DURATIONS = "chart-durations"
+
+#: Stacking order and colours of the per-day buckets (Bootstrap's palette, so it matches the badges).
+ACTIVE_BUCKET = "active"
+UNKNOWN_BUCKET = "unknown"
+BUCKETS: tuple[tuple[str, str, str], ...] = (
+    (SUCCEEDED, OUTCOME_LABELS[SUCCEEDED], "#198754"),
+    (PARTIALLY_SUCCEEDED, OUTCOME_LABELS[PARTIALLY_SUCCEEDED], "#fd7e14"),
+    (FAILED, OUTCOME_LABELS[FAILED], "#dc3545"),
+    (CANCELLED, OUTCOME_LABELS[CANCELLED], "#6c757d"),
+    (ACTIVE_BUCKET, "In progress", "#0d6efd"),
+    (UNKNOWN_BUCKET, "Unknown", "#adb5bd"),
+)
+_KNOWN_BUCKETS = frozenset(key for key, _, _ in BUCKETS)
+GRAPH_CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+def bucket_of(status: str | None, outcome: str | None) -> str:
+    """Which stacked series a run belongs to: its outcome once completed, 'active' while queued/running."""
+    if status in ("queued", "running"):
+        return ACTIVE_BUCKET
+    if status == "completed" and outcome in _KNOWN_BUCKETS:
+        return str(outcome)
+    return UNKNOWN_BUCKET
+
+
+def day_range(end: date, days: int) -> list[date]:
+    """The ``days`` calendar days ending with ``end`` (oldest first)."""
+    return [end - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
+def _base_layout(fig: go.Figure, *, title: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+        template="plotly_white",
+        height=height,
+        margin={"l": 40, "r": 10, "t": 64, "b": 40},
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "xanchor": "left", "traceorder": "normal"},
+    )
+    return fig
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"color": "#6c757d"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence[date]) -> go.Figure:
+    """Stacked bars: runs created per day, split by outcome bucket. ``rows`` = (day, bucket, count)."""
+    counts: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    window = set(days)
+    for day, bucket, n in rows:
+        if day in window and n > 0:
+            counts[bucket if bucket in _KNOWN_BUCKETS else UNKNOWN_BUCKET][day] += int(n)
+    fig = _base_layout(go.Figure(), title=f"Runs per day (last {len(days)} days)")
+    if not counts:
+        return _empty(fig, f"No runs in the last {len(days)} days")
+    x = [d.isoformat() for d in days]
+    for key, label, colour in BUCKETS:
+        if key in counts:
+            fig.add_trace(go.Bar(name=label, x=x, y=[counts[key].get(d, 0) for d in days], marker_color=colour))
+    fig.update_layout(barmode="stack", yaxis={"title": "runs", "rangemode": "tozero", "tickformat": "d"}, xaxis={"type": "date"})
+    return fig
+
+
+def duration_figure(rows: Iterable[tuple[str, float]]) -> go.Figure:
+    """Box plot of completed runs' durations (seconds) per operation type. ``rows`` = (type, seconds)."""
+    by_type: dict[str, list[float]] = defaultdict(list)
+    for type_, seconds in rows:
+        if seconds is not None and seconds >= 0:
+            by_type[type_].append(float(seconds))
+    fig = _base_layout(go.Figure(), title="Duration by operation type (completed, last 30 days)")
+    if not by_type:
+        return _empty(fig, "No completed runs in the last 30 days")
+    # Slowest types first: what an operator looks for.
+    for type_ in sorted(by_type, key=lambda t: (-median(by_type[t]), t)):
+        fig.add_trace(go.Box(name=type_label(type_), x=by_type[type_], orientation="h", boxpoints="outliers"))
+    fig.update_layout(showlegend=False, xaxis={"title": "seconds", "rangemode": "tozero"})
+    return fig
+
+
+def graph(graph_id: str, figure: go.Figure) -> dcc.Graph:
+    """A dashboard graph: no mode bar (no toolbar clutter, no outside requests)."""
+    return dcc.Graph(id=graph_id, figure=figure, config=GRAPH_CONFIG, className="console-chart")

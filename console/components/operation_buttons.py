@@ -1,0 +1,213 @@
+"""Tenant dashboard actions: one `op-start-<type>` button per operation the user may start,
+one confirm modal (`op-confirm-modal` / `op-confirm`), and the toasts every start shows.
+
+The button ids are plain strings (a public contract), but only the buttons a user may use
+are rendered, and a Dash callback cannot list inputs that may be absent. So each button
+sits in a thin wrapper with a pattern-matching id; clicks bubble to the wrapper, whose
+``n_clicks`` the open callback listens to with ALL (zero to six wrappers, never an error).
+Confirming calls ``console.operations.launch.start_operation`` — the one use case behind
+every button — which re-checks access, deduplicates and dispatches."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from console import ids
+from console.access import require_operation
+from console.components import polling
+from console.components.operations_table import run_href
+from console.db import utcnow
+from console.dispatch import DispatchError
+from console.errors import BadRequest
+from console.operations.constants import type_label
+from console.operations.launch import start_operation
+from console.web.context import current_dispatcher, db_session, principal
+
+#: The operations offered as buttons, in display order (review packs have their own card).
+BUTTON_TYPES: tuple[str, ...] = (
+    "inventory_sync",
+    "evidence_snapshot_generate",
+    "backup_set_add_policies",
+    "backup_set_restore",
+    "baseline_capture",
+    "baseline_compare",
+)
+DESCRIPTIONS = {
+    "inventory_sync": "Read every policy from the provider and update the tenant's inventory.",
+    "evidence_snapshot_generate": "Capture an evidence snapshot of the tenant's current configuration.",
+    "backup_set_add_policies": "Add all active policies to a new backup set.",
+    "backup_set_restore": "Restore the tenant's latest backup set that has items.",
+    "baseline_capture": "Capture a new configuration baseline.",
+    "baseline_compare": "Compare the current configuration with the latest baseline.",
+}
+
+WRAPPER = "op-start-wrap"
+OP_CANCEL = "op-cancel"
+OP_PENDING = "op-pending"
+OP_CONFIRM_TEXT = "op-confirm-text"
+OP_ACTIONS = "op-actions"
+#: Bumped after any start on the dashboard so its tables refresh at once (not at the next tick).
+DASHBOARD_REFRESH = "dashboard-refresh"
+
+QUEUE_UNREACHABLE = "The task queue is unreachable; nothing was started. Try again in a minute."
+TOAST_MS = 15_000
+
+
+def button_types(startable: Iterable[str]) -> list[str]:
+    """The buttons to offer, given ``access.startable_operations`` (fixed order, no review pack)."""
+    allowed = set(startable)
+    return [t for t in BUTTON_TYPES if t in allowed]
+
+
+def pending_type(value: object) -> str:
+    """The operation type held by the modal (untrusted: it comes back in the payload)."""
+    if not isinstance(value, str) or value not in BUTTON_TYPES:
+        raise BadRequest("no operation selected")
+    return value
+
+
+# --------------------------------------------------------------------------- toasts
+
+
+def deduplicated_toast(*, run_id: int, operation_type: str) -> html.Div:
+    """'Already in progress: <type> — view run': the start found the same operation active."""
+    return html.Div(
+        dbc.Toast(
+            [f"Already in progress: {type_label(operation_type)} — ", dcc.Link("view run", href=run_href(run_id), className="toast-run-link")],
+            header="Operation already in progress",
+            icon="info",
+            dismissable=True,
+            duration=TOAST_MS,
+        ),
+        className="console-toast",
+        **{"data-toast-kind": "deduplicated", "data-run-id": str(run_id)},
+    )
+
+
+def started_feedback(run_id: int, operation_type: str, *, created: bool) -> tuple[Any, Any]:
+    """(toast-area output, run-enqueued output) after a start.
+
+    A new run fires run-enqueued: the activity shell starts polling at once and shows the
+    queued toast ("<Type> queued", "View run #N") — one toast, not two. A deduplicated
+    start changes nothing the shell would notice, so this page says so itself."""
+    if created:
+        return no_update, {"run_id": run_id}
+    return append_toast(deduplicated_toast(run_id=run_id, operation_type=operation_type)), no_update
+
+
+def error_toast(message: str, *, header: str = "Could not start the operation") -> html.Div:
+    return html.Div(
+        dbc.Toast(message, header=header, icon="danger", dismissable=True),
+        className="console-toast",
+        **{"data-toast-kind": "error"},
+    )
+
+
+def append_toast(toast: html.Div) -> Patch:
+    """Add a toast to toast-area without replacing the ones other surfaces put there."""
+    patch = Patch()
+    patch.append(toast)
+    return patch
+
+
+def refresh_token(run_id: int | None) -> dict[str, Any]:
+    """A DASHBOARD_REFRESH value that always differs from the previous one."""
+    return {"run_id": run_id, "at": utcnow().isoformat()}
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def actions(types: list[str]) -> html.Div:
+    """The 'Start an operation' buttons and their confirm modal (nothing offered -> a note)."""
+    if not types:
+        return html.Div(html.P("You cannot start operations on this tenant.", className="text-muted small mb-0"), id=OP_ACTIONS)
+    buttons = [
+        html.Span(
+            dbc.Button(type_label(t), id=ids.op_start(t), color="primary", outline=True, size="sm", title=DESCRIPTIONS[t]),
+            id={"type": WRAPPER, "op": t},
+            n_clicks=0,
+            className="d-inline-block me-2 mb-2",
+        )
+        for t in types
+    ]
+    modal = dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Start operation")),
+            dbc.ModalBody(id=OP_CONFIRM_TEXT),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id=OP_CANCEL, color="secondary", outline=True),
+                    dbc.Button("Start", id=ids.OP_CONFIRM, color="primary"),
+                ]
+            ),
+        ],
+        id=ids.OP_CONFIRM_MODAL,
+        is_open=False,
+        centered=True,
+    )
+    return html.Div([html.Div(buttons), modal, dcc.Store(id=OP_PENDING, data=None)], id=OP_ACTIONS)
+
+
+def _confirm_text(operation_type: str, tenant_name: str) -> list[Any]:
+    return [
+        html.P([f"Start {type_label(operation_type)} on ", html.Strong(tenant_name), "?"]),
+        html.P(DESCRIPTIONS[operation_type], className="text-muted small mb-0"),
+    ]
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    @app.callback(
+        Output(ids.OP_CONFIRM_MODAL, "is_open"),
+        Output(OP_PENDING, "data"),
+        Output(OP_CONFIRM_TEXT, "children"),
+        Input({"type": WRAPPER, "op": ALL}, "n_clicks"),
+        Input(OP_CANCEL, "n_clicks"),
+        State(ids.TENANT_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _open(_clicks, _cancel, tenant_id):
+        trigger = ctx.triggered_id
+        if trigger == OP_CANCEL:
+            return False, None, no_update
+        if not isinstance(trigger, Mapping):
+            raise PreventUpdate
+        if not (ctx.triggered and ctx.triggered[0].get("value")):
+            raise PreventUpdate  # a wrapper (re)appeared, nobody clicked
+        operation_type = pending_type(trigger.get("op"))
+        tenant = require_operation(session=db_session(), principal=principal(), tenant_id=tenant_id, operation_type=operation_type)
+        return True, operation_type, _confirm_text(operation_type, tenant.name)
+
+    @app.callback(
+        Output(ids.OP_CONFIRM_MODAL, "is_open", allow_duplicate=True),
+        Output(ids.TOAST_AREA, "children", allow_duplicate=True),
+        Output(polling.RUN_ENQUEUED, "data", allow_duplicate=True),
+        Output(DASHBOARD_REFRESH, "data", allow_duplicate=True),
+        Input(ids.OP_CONFIRM, "n_clicks"),
+        State(OP_PENDING, "data"),
+        State(ids.TENANT_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _confirm(n_clicks, pending, tenant_id):
+        if not n_clicks:
+            raise PreventUpdate
+        operation_type = pending_type(pending)
+        session, who = db_session(), principal()
+        # NotFound / Forbidden / BadRequest propagate: security.py answers 404 / 403 / 400.
+        tenant = require_operation(session=session, principal=who, tenant_id=tenant_id, operation_type=operation_type)
+        try:
+            launch = start_operation(
+                session=session, principal=who, tenant_id=tenant.id, operation_type=operation_type, options=None, dispatcher=current_dispatcher()
+            )
+        except DispatchError:
+            return False, append_toast(error_toast(QUEUE_UNREACHABLE)), no_update, refresh_token(None)
+        toast, enqueued = started_feedback(launch.run_id, operation_type, created=launch.created)
+        return False, toast, enqueued, refresh_token(launch.run_id)

@@ -1,0 +1,522 @@
+"""The tenant dashboard (`/admin/tenants/<tenant_id>`): health KPIs, the review pack card,
+Needs attention, the operation buttons, recent operations and two charts.
+
+Reads are small typed functions (session in, plain data out); the pure builders turn that
+data into what the page shows and are unit-tested without a browser. The page polls (10 s)
+only while one of the recent operations it shows is active (``table_poll_interval``), and
+re-renders only what changed (an unchanged tick returns no_update everywhere). Every
+callback re-reads the tenant id from the page's store and re-checks access with
+``console.access`` — the store's value is just a claim from the browser."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from console import ids
+from console.access import Principal, require_tenant, startable_operations
+from console.accounts.models import Tenant, Workspace
+from console.components import charts, operation_buttons, polling, review_pack_card
+from console.components.operations_table import format_time, progress_indicator, run_href, signature
+from console.db import utcnow
+from console.errors import NotFound
+from console.operations.constants import ACTIVE_STATUSES, COMPLETED, FAILED, PARTIALLY_SUCCEEDED, RUNNING, SUCCEEDED, type_label
+from console.operations.models import OperationRun
+from console.operations.polling import table_poll_interval
+from console.operations.progress import progress_for_run
+from console.operations.service import list_runs
+from console.review_packs.models import ReviewPack
+from console.review_packs.service import latest_pack
+from console.web.context import db_session, principal, settings
+
+# ids of this page (the contract ids are in console/ids.py)
+DASHBOARD = "tenant-dashboard"
+KPIS = "tenant-kpis"
+ATTENTION_BODY = "needs-attention-body"
+RECENT = "tenant-operations"
+POLL = "dashboard-poll"
+POLL_POLICY = "dashboard-poll-policy"
+SIGNATURE = "dashboard-signature"
+
+CHART_DAYS = 30
+FAILED_WINDOW = timedelta(days=7)
+EXPIRY_WINDOW = timedelta(days=3)
+RECENT_LIMIT = 10
+ATTENTION_LIMIT = 20
+DURATION_SAMPLE = 5000
+
+
+# --------------------------------------------------------------------------- pure view models
+
+
+@dataclass(frozen=True)
+class TenantHealth:
+    runs_30d: int
+    completed_30d: int
+    succeeded_30d: int
+    active: int
+    last_inventory_sync: datetime | None
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    label: str
+    value: str
+    hint: str
+
+
+def success_rate(health: TenantHealth) -> int | None:
+    """Percent of the last 30 days' completed runs that succeeded outright (None: none completed)."""
+    if health.completed_30d <= 0:
+        return None
+    return (100 * health.succeeded_30d) // health.completed_30d
+
+
+def kpis(health: TenantHealth | None) -> list[Kpi]:
+    """The header's four numbers ('—' where the user may not see operations or nothing exists)."""
+    if health is None:
+        return [Kpi(k, label, "—", "") for k, label in (("kpi-runs-30d", "Runs (30 d)"), ("kpi-success-rate", "Success rate (30 d)"), ("kpi-active-runs", "Active runs"), ("kpi-last-inventory-sync", "Last inventory sync"))]
+    rate = success_rate(health)
+    return [
+        Kpi("kpi-runs-30d", "Runs (30 d)", str(health.runs_30d), "runs created in the last 30 days"),
+        Kpi("kpi-success-rate", "Success rate (30 d)", "—" if rate is None else f"{rate}%", f"{health.succeeded_30d} of {health.completed_30d} completed runs succeeded"),
+        Kpi("kpi-active-runs", "Active runs", str(health.active), "queued or running now"),
+        Kpi(
+            "kpi-last-inventory-sync",
+            "Last inventory sync",
+            format_time(health.last_inventory_sync) or "Never",
+            "latest inventory sync that completed (fully or partly) successfully",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class RunBrief:
+    id: int
+    type: str
+    at: datetime  # completed_at for failed runs, last sign of life for running ones
+    failure_summary: str | None = None
+
+
+@dataclass(frozen=True)
+class PackBrief:
+    id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    kind: str  # failed | stale | stale? | expiring
+    badge: str
+    text: str
+    href: str | None
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def needs_attention(
+    *, failed: Sequence[RunBrief], silent: Sequence[RunBrief], expiring: Sequence[PackBrief], now: datetime, stale_after_seconds: int
+) -> list[AttentionItem]:
+    """What an operator should look at, most actionable first.
+
+    ``silent``: running runs whose last heartbeat is older than the stale limit — shown as
+    "stale?" because the reaper has not confirmed it yet. ``failed``: runs that failed in the
+    last 7 days; those the reaper failed ("stale: …") are labelled "stale"."""
+    items: list[AttentionItem] = []
+    for run in sorted(silent, key=lambda r: r.at):
+        items.append(
+            AttentionItem(
+                "stale?",
+                "stale?",
+                f"{type_label(run.type)} #{run.id} has sent no heartbeat for {_age((now - run.at).total_seconds())} (limit {_age(stale_after_seconds)})",
+                run_href(run.id),
+            )
+        )
+    for run in sorted(failed, key=lambda r: r.at, reverse=True):
+        reaped = (run.failure_summary or "").lower().startswith("stale")
+        reason = f": {run.failure_summary}" if run.failure_summary else ""
+        items.append(
+            AttentionItem(
+                "stale" if reaped else "failed",
+                "Stale" if reaped else "Failed",
+                f"{type_label(run.type)} #{run.id} failed {format_time(run.at)}{reason}",
+                run_href(run.id),
+            )
+        )
+    for pack in sorted(expiring, key=lambda p: p.expires_at):
+        items.append(
+            AttentionItem("expiring", "Expires soon", f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {_age((pack.expires_at - now).total_seconds())})", None)
+        )
+    return items
+
+
+def recent_row(run: OperationRun, now: datetime) -> dict[str, Any]:
+    """One recent-operations row as plain data (also what the change signature is built from)."""
+    view = progress_for_run(run, now)
+    return {
+        "id": run.id,
+        "type": type_label(run.type),
+        "status": run.status,
+        "status_label": view.status_label,
+        "outcome": view.outcome_label or "",
+        "mode": view.mode,
+        "text": view.text,
+        "percent": view.percent,
+        "created": format_time(run.created_at),
+    }
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHealth:
+    """The KPI numbers for one tenant (three small aggregate queries)."""
+    since = now - timedelta(days=30)
+    runs = completed = succeeded = 0
+    for status, outcome, n in session.execute(
+        select(OperationRun.status, OperationRun.outcome, func.count())
+        .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
+        .group_by(OperationRun.status, OperationRun.outcome)
+    ):
+        runs += n
+        if status == COMPLETED:
+            completed += n
+            if outcome == SUCCEEDED:
+                succeeded += n
+    active = session.scalar(
+        select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
+    )
+    last_sync = session.scalar(
+        select(func.max(OperationRun.completed_at)).where(
+            OperationRun.tenant_id == tenant_id,
+            OperationRun.type == "inventory_sync",
+            OperationRun.status == COMPLETED,
+            OperationRun.outcome.in_((SUCCEEDED, PARTIALLY_SUCCEEDED)),
+        )
+    )
+    if last_sync is not None and last_sync.tzinfo is None:
+        last_sync = last_sync.replace(tzinfo=timezone.utc)  # max() bypasses the column type on SQLite
+    return TenantHealth(runs, completed, succeeded, int(active or 0), last_sync)
+
+
+def read_attention(
+    *, session: Session, tenant_id: int, now: datetime, stale_after_seconds: int, runs: bool, packs: bool
+) -> list[AttentionItem]:
+    failed: list[RunBrief] = []
+    silent: list[RunBrief] = []
+    expiring: list[PackBrief] = []
+    if runs:
+        failed = [
+            RunBrief(r.id, r.type, r.completed_at, r.failure_summary)
+            for r in session.scalars(
+                select(OperationRun)
+                .where(
+                    OperationRun.tenant_id == tenant_id,
+                    OperationRun.status == COMPLETED,
+                    OperationRun.outcome == FAILED,
+                    OperationRun.completed_at >= now - FAILED_WINDOW,
+                )
+                .order_by(OperationRun.completed_at.desc())
+                .limit(ATTENTION_LIMIT)
+            )
+        ]
+        cutoff = now - timedelta(seconds=stale_after_seconds)
+        for r in session.scalars(
+            select(OperationRun).where(OperationRun.tenant_id == tenant_id, OperationRun.status == RUNNING).limit(200)
+        ):
+            last = r.heartbeat_at or r.started_at or r.created_at
+            if last < cutoff:
+                silent.append(RunBrief(r.id, r.type, last))
+    if packs:
+        expiring = [
+            PackBrief(p.id, p.expires_at)
+            for p in session.scalars(
+                select(ReviewPack)
+                .where(
+                    ReviewPack.tenant_id == tenant_id,
+                    ReviewPack.status == "ready",
+                    ReviewPack.expires_at > now,
+                    ReviewPack.expires_at <= now + EXPIRY_WINDOW,
+                )
+                .order_by(ReviewPack.expires_at)
+                .limit(ATTENTION_LIMIT)
+            )
+        ]
+    return needs_attention(failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds)
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def read_chart_rows(*, session: Session, tenant_id: int, now: datetime) -> tuple[list[tuple[date, str, int]], list[tuple[str, float]]]:
+    """(runs per day and bucket, completed durations per type) over the last 30 days."""
+    since = now - timedelta(days=CHART_DAYS)
+    day = func.date(OperationRun.created_at)
+    per_day = [
+        (_as_date(d), charts.bucket_of(status, outcome), int(n))
+        for d, status, outcome, n in session.execute(
+            select(day, OperationRun.status, OperationRun.outcome, func.count())
+            .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
+            .group_by(day, OperationRun.status, OperationRun.outcome)
+        )
+    ]
+    durations = [
+        (type_, (done - started).total_seconds())
+        for type_, started, done in session.execute(
+            select(OperationRun.type, OperationRun.started_at, OperationRun.completed_at)
+            .where(
+                OperationRun.tenant_id == tenant_id,
+                OperationRun.status == COMPLETED,
+                OperationRun.started_at.is_not(None),
+                OperationRun.completed_at >= since,
+            )
+            .order_by(OperationRun.completed_at.desc())
+            .limit(DURATION_SAMPLE)
+        )
+    ]
+    return per_day, durations
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    health: TenantHealth | None
+    attention: list[AttentionItem] | None  # None: the user may see neither runs nor packs
+    recent: list[dict[str, Any]] | None  # None: no operations.view
+    per_day: list[tuple[date, str, int]]
+    durations: list[tuple[str, float]]
+    statuses: list[str]
+    today: date
+
+    def signature(self) -> str:
+        return signature(
+            [asdict(self.health) if self.health else None, [asdict(i) for i in self.attention or []], self.recent, sorted(self.per_day), sorted(self.durations)]
+        )
+
+
+def load(*, session: Session, tenant: Tenant, caps: frozenset[str], now: datetime, stale_after_seconds: int) -> DashboardData:
+    """Everything the live part of the dashboard shows, for what ``caps`` allows."""
+    runs_ok = "operations.view" in caps
+    packs_ok = "review_pack.view" in caps
+    health = read_health(session=session, tenant_id=tenant.id, now=now) if runs_ok else None
+    attention = (
+        read_attention(session=session, tenant_id=tenant.id, now=now, stale_after_seconds=stale_after_seconds, runs=runs_ok, packs=packs_ok)
+        if runs_ok or packs_ok
+        else None
+    )
+    recent: list[dict[str, Any]] | None = None
+    statuses: list[str] = []
+    per_day: list[tuple[date, str, int]] = []
+    durations: list[tuple[str, float]] = []
+    if runs_ok:
+        runs = list_runs(session=session, workspace_id=tenant.workspace_id, tenant_ids=[tenant.id], limit=RECENT_LIMIT)
+        recent = [recent_row(r, now) for r in runs]
+        statuses = [r.status for r in runs]
+        per_day, durations = read_chart_rows(session=session, tenant_id=tenant.id, now=now)
+    return DashboardData(health, attention, recent, per_day, durations, statuses, now.date())
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def kpi_cards(health: TenantHealth | None) -> list[Any]:
+    return [
+        dbc.Col(
+            dbc.Card(
+                dbc.CardBody(
+                    [html.Div(k.label, className="text-muted small"), html.Div(k.value, id=k.id, className="fs-4 fw-semibold", title=k.hint)]
+                ),
+                className="h-100",
+            ),
+            md=3,
+            sm=6,
+            className="mb-3",
+        )
+        for k in kpis(health)
+    ]
+
+
+_BADGE_COLORS = {"failed": "danger", "stale": "danger", "stale?": "warning", "expiring": "warning"}
+
+
+def attention_list(items: list[AttentionItem] | None) -> Any:
+    if items is None:
+        return html.P("You do not have access to this tenant's operations or review packs.", className="text-muted small mb-0")
+    if not items:
+        return html.P("Nothing needs attention.", className="text-muted mb-0", id="needs-attention-empty")
+    return html.Ul(
+        [
+            html.Li(
+                [
+                    html.Span(item.badge, className=f"badge text-bg-{_BADGE_COLORS[item.kind]} me-2"),
+                    dcc.Link(item.text, href=item.href) if item.href else html.Span(item.text),
+                ],
+                className="list-group-item needs-attention-item",
+                **{"data-kind": item.kind},
+            )
+            for item in items
+        ],
+        className="list-group list-group-flush",
+    )
+
+
+def recent_table(rows: list[dict[str, Any]] | None) -> Any:
+    if rows is None:
+        return html.P("You do not have access to this tenant's operations.", className="text-muted small mb-0")
+    if not rows:
+        return html.P("No operations yet.", className="text-muted mb-0")
+    def cell(row: dict[str, Any]) -> Any:
+        return progress_indicator(mode=row["mode"], text=row["text"], percent=row["percent"], queued=row["status"] == "queued")
+
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th("Run"), html.Th("Type"), html.Th("Status"), html.Th("Outcome"), html.Th("Progress", style={"width": "22%"}), html.Th("Created")])),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(dcc.Link(f"#{row['id']}", href=run_href(row["id"]))),
+                            html.Td(row["type"]),
+                            html.Td(row["status_label"]),
+                            html.Td(row["outcome"]),
+                            html.Td(cell(row)),
+                            html.Td(row["created"], className="text-nowrap"),
+                        ],
+                        **{"data-run-id": str(row["id"]), "data-status": row["status"]},
+                    )
+                    for row in rows
+                ]
+            ),
+        ],
+        size="sm",
+        hover=True,
+        className="mb-0",
+    )
+
+
+def figures(data: DashboardData) -> tuple[Any, Any]:
+    days = charts.day_range(data.today, CHART_DAYS)
+    return charts.runs_per_day_figure(data.per_day, days=days), charts.duration_figure(data.durations)
+
+
+def not_found() -> html.Div:
+    """The console's not-found content (the HTTP status is already 404, see web/routing.py)."""
+    return html.Div(
+        [html.H2("Not found", id="not-found"), html.P("This page does not exist, or you do not have access to it."), dcc.Link("Back to the overview", href="/")]
+    )
+
+
+def _section(title: str, body: Any, *, id_: str | None = None, body_id: str | None = None, class_name: str = "mb-3") -> dbc.Card:
+    kwargs = {"id": id_} if id_ else {}
+    body_kwargs = {"id": body_id} if body_id else {}
+    return dbc.Card([dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body, **body_kwargs)], className=class_name, **kwargs)
+
+
+def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
+    session, who = db_session(), principal()
+    try:
+        tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
+    except NotFound:
+        return not_found()
+    return render(session=session, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=settings().stale_after_seconds)
+
+
+def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
+    caps = who.capabilities_for(tenant)
+    data = load(session=session, tenant=tenant, caps=caps, now=now, stale_after_seconds=stale_after_seconds)
+    workspace = session.get(Workspace, tenant.workspace_id)
+    per_day_fig, duration_fig = figures(data)
+    can_generate = "review_pack.generate" in caps
+    pack_section = (
+        review_pack_card.card(review_pack_card.pack_card_view(latest_pack(session=session, tenant_id=tenant.id), now=now), can_generate=can_generate)
+        if "review_pack.view" in caps
+        else dbc.Card(dbc.CardBody(html.P("You do not have access to this tenant's review packs.", className="text-muted small mb-0")), className="h-100")
+    )
+    header = html.Div(
+        [
+            html.H2(tenant.name, className="mb-0"),
+            html.Div([html.Span(workspace.name if workspace else "", className="me-3"), dcc.Link("All operations", href="/admin/operations")], className="text-muted small"),
+        ],
+        className="mb-3",
+    )
+    return html.Div(
+        [
+            dcc.Store(id=ids.TENANT_ID_STORE, data=tenant.id),
+            header,
+            dbc.Row(kpi_cards(data.health), id=KPIS),
+            dbc.Row(
+                [
+                    dbc.Col(pack_section, lg=5, className="mb-3"),
+                    dbc.Col(_section("Needs attention", attention_list(data.attention), id_=ids.NEEDS_ATTENTION, body_id=ATTENTION_BODY, class_name="h-100"), lg=7, className="mb-3"),
+                ]
+            ),
+            _section("Start an operation", operation_buttons.actions(operation_buttons.button_types(startable_operations(who, tenant)))),
+            _section("Recent operations", recent_table(data.recent), body_id=RECENT),
+            dbc.Row(
+                [
+                    dbc.Col(charts.graph(charts.RUNS_PER_DAY, per_day_fig), lg=6, className="mb-3"),
+                    dbc.Col(charts.graph(charts.DURATIONS, duration_fig), lg=6, className="mb-3"),
+                ],
+                style={} if data.recent is not None else {"display": "none"},
+            ),
+            *polling.poll_components(POLL, POLL_POLICY, polling.policy(table_poll_interval(data.statuses))),
+            dcc.Store(id=SIGNATURE, data=data.signature()),
+            dcc.Store(id=operation_buttons.DASHBOARD_REFRESH, data=None),
+        ],
+        id=DASHBOARD,
+        **{"data-tenant-id": str(tenant.id)},
+    )
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    polling.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
+
+    @app.callback(
+        Output(KPIS, "children"),
+        Output(ATTENTION_BODY, "children"),
+        Output(RECENT, "children"),
+        Output(charts.RUNS_PER_DAY, "figure"),
+        Output(charts.DURATIONS, "figure"),
+        Output(POLL_POLICY, "data"),
+        Output(SIGNATURE, "data"),
+        Input(POLL, "n_intervals"),
+        Input(operation_buttons.DASHBOARD_REFRESH, "data"),
+        State(ids.TENANT_ID_STORE, "data"),
+        State(SIGNATURE, "data"),
+        prevent_initial_call=True,
+    )
+    def _refresh(_n, _bump, tenant_id, shown):
+        session, who = db_session(), principal()
+        tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
+        now = utcnow()
+        data = load(session=session, tenant=tenant, caps=who.capabilities_for(tenant), now=now, stale_after_seconds=settings().stale_after_seconds)
+        current = data.signature()
+        policy = polling.policy(table_poll_interval(data.statuses))
+        if current == shown:
+            return (no_update,) * 7
+        per_day_fig, duration_fig = figures(data)
+        return kpi_cards(data.health), attention_list(data.attention), recent_table(data.recent), per_day_fig, duration_fig, policy, current

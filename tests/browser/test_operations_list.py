@@ -1,0 +1,134 @@
+"""The operations list in headless Chromium: only the runs the user may see, server-side
+filters, paging and sorting, the contract's progress cell, links to the run viewer, and the
+10 s refresh only while a row on the page is active."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from dash.testing.wait import until
+from selenium.webdriver.support.ui import Select
+
+from console.db import utcnow
+from console.operations.models import OperationRun
+from console.operations.service import complete_run
+from tests.browser.conftest import browser_login
+from tests.browser.test_review_pack_card import set_visibility
+from tests.browser.test_tenant_dashboard import count, poll_state, text
+
+ROWS = "#operations-table .ag-center-cols-container .ag-row"
+
+
+def add_runs(app, specs: list[dict]) -> list[int]:
+    now = utcnow()
+    with app.server.extensions["console.db"].session() as s:
+        runs = []
+        for i, spec in enumerate(specs):
+            spec = {"type": "inventory_sync", "status": "completed", "outcome": "succeeded", "summary_counts": {}, "context": {}, **spec}
+            created = now - spec.pop("ago", timedelta(minutes=i + 1))
+            run = OperationRun(created_at=created, started_at=created, completed_at=created + timedelta(seconds=9) if spec["status"] == "completed" else None, **spec)
+            s.add(run)
+            runs.append(run)
+        s.commit()
+        return [r.id for r in runs]
+
+
+def shown_ids(dash_duo) -> list[int]:
+    """Run ids of the grid's rendered rows, in display order (AG Grid's DOM order is not)."""
+    rows = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(function (r) {"
+        " return [Number(r.getAttribute('row-index')), r.innerText]; });",
+        ROWS,
+    )
+    return [int(m.group(1)) for _, text in sorted(rows) if (m := re.search(r"#(\d+)", text))]
+
+
+def click(dash_duo, selector: str) -> None:
+    """A DOM click on whatever matches now (the grid re-renders rows; its paging bar sits at the
+    bottom edge of the 900 px window, where a pointer click is intercepted)."""
+    dash_duo.wait_for_element(selector)
+    dash_duo.driver.execute_script("document.querySelector(arguments[0]).click();", selector)
+
+
+def progress_cells(dash_duo) -> list[str]:
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(function (c) { return c.innerText; });", f"{ROWS} .ag-cell[col-id='progress']"
+    )
+
+
+def wait_rows(dash_duo, expected: list[int] | set[int], timeout: float = 8) -> None:
+    want = expected if isinstance(expected, list) else sorted(expected)
+    until(lambda: (shown_ids(dash_duo) if isinstance(expected, list) else sorted(shown_ids(dash_duo))) == want, timeout=timeout)
+
+
+def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_duo, console_app) -> None:
+    w = console_app.world
+    a1, a2 = w.tenant_ids
+    visible = add_runs(
+        console_app,
+        [
+            {"workspace_id": w.workspace_id, "tenant_id": a1},
+            {"workspace_id": w.workspace_id, "tenant_id": a1, "type": "baseline_compare", "outcome": "failed"},
+            {"workspace_id": w.workspace_id, "tenant_id": a1, "type": "evidence_snapshot_generate", "status": "running", "outcome": None, "summary_counts": {"total": 8, "processed": 3}},
+            {"workspace_id": w.workspace_id, "tenant_id": None, "initiator_user_id": w.users["operator"]},
+        ],
+    )
+    hidden = add_runs(
+        console_app,
+        [
+            {"workspace_id": w.workspace_id, "tenant_id": a2},  # not granted
+            {"workspace_id": w.other_workspace_id, "tenant_id": w.other_tenant_id},  # other workspace
+            {"workspace_id": w.workspace_id, "tenant_id": None, "initiator_user_id": w.users["manager"]},  # someone else's tenantless run
+        ],
+    )
+    running = visible[2]
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "operator@test.example", path="/admin/operations")
+    wait_rows(dash_duo, visible)  # newest first
+    assert not set(shown_ids(dash_duo)) & set(hidden)
+    assert "a2" not in [o.text for o in Select(dash_duo.find_element("#ops-filter-tenant")).options]
+
+    # The running row: the contract's counted progress as text; the page polls at 10 s.
+    until(lambda: "counted · 3 / 8 · 37%" in progress_cells(dash_duo), timeout=5)
+    until(lambda: poll_state(dash_duo, "operations-poll") == (False, 10_000), timeout=5)
+
+    Select(dash_duo.find_element("#ops-filter-type")).select_by_value("baseline_compare")
+    wait_rows(dash_duo, [visible[1]])
+    Select(dash_duo.find_element("#ops-filter-type")).select_by_value("all")
+    Select(dash_duo.find_element("#ops-filter-status")).select_by_value("completed")
+    wait_rows(dash_duo, [visible[0], visible[1], visible[3]])
+    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # nothing active on this page
+    Select(dash_duo.find_element("#ops-filter-tenant")).select_by_value(str(a1))
+    wait_rows(dash_duo, [visible[0], visible[1]])
+    dash_duo.find_element("#ops-filter-clear").click()
+    wait_rows(dash_duo, visible)
+
+    # The run completes; a hidden-then-visible tab refreshes at once: the row says so, polling stops.
+    with console_app.server.extensions["console.db"].session() as s:
+        complete_run(session=s, run_id=running, outcome="succeeded")
+    set_visibility(dash_duo, "hidden")
+    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # no polling while hidden
+    set_visibility(dash_duo, "visible")
+    until(lambda: "none · 3 of 8 processed" in progress_cells(dash_duo), timeout=8)
+    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)
+
+    click(dash_duo, f"{ROWS} a[href='/admin/operations/{running}']")
+    until(lambda: dash_duo.driver.current_url.endswith(f"/admin/operations/{running}"), timeout=5)
+    dash_duo.wait_for_element("#run-status")
+    assert dash_duo.get_logs() == []
+
+
+def test_paging_and_sorting_happen_on_the_server(dash_duo, console_app) -> None:
+    w = console_app.world
+    created = add_runs(console_app, [{"workspace_id": w.workspace_id, "tenant_id": w.tenant_ids[i % 2]} for i in range(30)])
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example", path="/admin/operations")
+    wait_rows(dash_duo, created[:25])
+    until(lambda: "1 to 25 of 30" in text(dash_duo, "#operations-table .ag-paging-panel"), timeout=5)
+    click(dash_duo, "#operations-table .ag-paging-button[aria-label='Next Page']")
+    wait_rows(dash_duo, created[25:])
+    until(lambda: "26 to 30 of 30" in text(dash_duo, "#operations-table .ag-paging-panel"), timeout=5)
+    click(dash_duo, "#operations-table .ag-header-cell[col-id='id'] .ag-header-cell-label")  # sort by run, ascending
+    wait_rows(dash_duo, sorted(created)[:25])
+    assert count(dash_duo, f"{ROWS}") == 25
+    assert dash_duo.get_logs() == []
