@@ -1,16 +1,21 @@
 """Login, logout and the gate that every request passes (pages redirect, callbacks get 401)."""
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, session
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from sqlalchemy import update
 
+from console.access import load_user_access
 from console.accounts.models import User
 from console.accounts.service import authenticate
 from console.web.context import db_session
+
+log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "Invalid email or password."
 LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
@@ -19,6 +24,8 @@ LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
 PUBLIC_PREFIXES = ("/login", "/healthz", "/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
 #: Dash's JSON endpoints: without a session they answer 401 instead of a redirect.
 API_PREFIXES = ("/_dash-", "/review-packs/")
+#: The account's ``session_version`` at login, kept in the (signed, stateless) session cookie.
+SESSION_VERSION = "_sv"
 
 
 class SessionUser(UserMixin):
@@ -37,20 +44,36 @@ login_manager = LoginManager()
 def _load_user(user_id: str) -> SessionUser | None:
     if not user_id.isdigit():
         return None
-    user = db_session().get(User, int(user_id))
+    # The user row and the user's access (memberships, grants) in one statement, once per request.
+    user, access = load_user_access(session=db_session(), user_id=int(user_id)) or (None, None)
     if user is None or not user.is_active:
         return None
-    return SessionUser(user)
+    # The cookie is stateless; this column is the state: a session issued before the account's
+    # last sign-out (a copied or stolen cookie included) no longer authenticates.
+    if session.get(SESSION_VERSION, 0) != user.session_version:
+        return None
+    loaded = SessionUser(user)
+    loaded.principal = access  # reused by console.web.context.principal() for this request only
+    return loaded
 
 
 def safe_next(target: str | None) -> str:
     """Only same-site absolute paths are followed after login; anything else goes to '/'."""
     if not target:
         return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"  # browsers drop tabs/newlines ("/\t/evil.example" is "//evil.example"); CR/LF break headers
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+def _login_email() -> str:
+    """The submitted email, or "" when it holds control characters (no account does; PostgreSQL
+    refuses NUL in text, so it must not reach the query)."""
+    email = request.form.get("email", "")
+    return "" if any(ord(c) < 0x20 or ord(c) == 0x7F for c in email) else email
 
 
 def _gate() -> Response | None:
@@ -66,12 +89,13 @@ def _gate() -> Response | None:
 def login_view() -> Response | str:
     nxt = safe_next(request.values.get("next"))
     if request.method == "POST":
-        user = authenticate(session=db_session(), email=request.form.get("email", ""), password=request.form.get("password", ""))
+        user = authenticate(session=db_session(), email=_login_email(), password=request.form.get("password", ""))
         if user is None:
             return render_template("login.html", error=LOGIN_FAILED, next=nxt, email=request.form.get("email", "")), 401
         # A fresh session on login: nothing an attacker planted before survives.
         session.clear()
         login_user(SessionUser(user))
+        session[SESSION_VERSION] = user.session_version
         return redirect(nxt)
     if current_user.is_authenticated:
         return redirect(nxt)
@@ -79,6 +103,14 @@ def login_view() -> Response | str:
 
 
 def logout_view() -> Response:
+    if current_user.is_authenticated:
+        # Signing out ends every session of the account (all browsers): the cookie itself
+        # cannot be revoked, so the version it carries is made stale.
+        db = db_session()
+        user_id = int(current_user.get_id())
+        db.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+        db.commit()
+        log.info("event=logout user_id=%s sessions_ended=all", user_id)
     logout_user()
     session.clear()
     return redirect("/login")

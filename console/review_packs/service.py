@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from console.access import Principal, require_pack
 from console.accounts.models import Tenant
+from console.db import utcnow
 from console.errors import ConsoleError, NotFound
 from console.operations.constants import COMPLETED
 from console.operations.models import OperationRun
@@ -162,7 +163,8 @@ def expire_packs(*, session: Session, now: datetime, instance_dir: Path) -> list
 def pack_download(*, session: Session, principal: Principal, pack_id: object, instance_dir: Path) -> PackFile:
     """The file to stream for an authorized user: NotFound (not visible, invalid, not ready), PackExpired."""
     pack = require_pack(session=session, principal=principal, pack_id=pack_id)
-    if pack.status == "expired":
+    # Past expires_at is expired even before the beat task has swept it (its file may still exist).
+    if pack.status == "expired" or (pack.status == "ready" and pack.expires_at is not None and pack.expires_at <= utcnow()):
         raise PackExpired("review pack expired")
     if pack.status != "ready" or not pack.file_path:
         raise NotFound("review pack not ready")
