@@ -6,6 +6,12 @@
  *   activity-kick store, which starts the activity shell's polling at once.
  * No server round trip: clientside callbacks (console/components/polling.py) combine these
  * with each surface's policy into its Interval's `disabled`.
+ * - connection banner: each surface's guard reports whether its last poll found the database
+ *   unreachable (a "lost" policy, see polling.register_outage_handler);
+ *   window.consoleGuards.connection(surface, lost) shows the shell's #connection-banner while
+ *   any surface is lost. The database is one for all surfaces: the first surface that polls
+ *   successfully again clears the banner for all, and so does a page that rendered (a new
+ *   page's content came from the database; a lost surface of the old page is gone with it).
  *
  * A dcc.Store renders no DOM node, so "are the stores there yet?" is answered by the
  * element that wraps them (#polling-guards); writing to a component Dash has not rendered
@@ -14,6 +20,8 @@
   "use strict";
 
   var READY_ID = "polling-guards";
+  var BANNER_ID = "connection-banner";
+  var PAGE_CONTENT_ID = "_pages_content";  // Dash pages' container: its child is the page
   var pending = {};  // store id -> value not yet written (the shell was not rendered yet)
   var written = { "page-visibility": "visible", "modal-open": false };  // the stores' initial data
 
@@ -63,6 +71,42 @@
     });
   }
 
+  var lostSurfaces = {};
+  var bannerShown = false;
+
+  function connection(surface, lost) {
+    if (lost) {
+      lostSurfaces[surface] = true;
+    } else if (lostSurfaces[surface]) {
+      lostSurfaces = {};  // one surface got through: the database is back for every surface
+    }
+    showBanner(Object.keys(lostSurfaces).length > 0);
+  }
+
+  function pageRendered() {
+    if (Object.keys(lostSurfaces).length > 0) {
+      lostSurfaces = {};
+      showBanner(false);
+    }
+  }
+
+  function showBanner(show) {
+    if (show === bannerShown) {
+      return;
+    }
+    var dc = window.dash_clientside;
+    if (dc && typeof dc.set_props === "function" && document.getElementById(BANNER_ID)) {
+      try {
+        dc.set_props(BANNER_ID, { hidden: !show });
+        bannerShown = show;
+      } catch (e) {
+        // The shell is not rendered (yet): the next guard run tries again.
+      }
+    }
+  }
+
+  window.consoleGuards = { connection: connection };
+
   document.addEventListener("visibilitychange", function () {
     writeIfChanged("page-visibility", visibility());
   });
@@ -83,6 +127,11 @@
       if (ready()) {
         clearInterval(timer);
         syncAll();
+        var content = document.getElementById(PAGE_CONTENT_ID);
+        if (content) {
+          // Only the page's own root changing (a navigation rendered), not polls deep inside it.
+          new MutationObserver(pageRendered).observe(content, { childList: true });
+        }
       }
     }, 50);
   }

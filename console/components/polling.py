@@ -5,25 +5,78 @@ callback writes the *policy* (``{"interval": ms}`` from console.operations.polli
 when nothing is active) into the policy store; one clientside callback then sets the
 Interval's ``disabled`` and ``interval`` from policy + tab visibility + modal state, without a
 server round trip. When the tab becomes visible again with an active policy it bumps
-``n_intervals`` once: one immediate refresh, then the schedule resumes."""
+``n_intervals`` once: one immediate refresh, then the schedule resumes.
+
+Database outages (``register_outage_handler``): a poll whose request meets an unreachable
+database — in the callback, or already in the login check before it — answers 200 with the
+*lost* policy ``{"lost": true, "at": ms}`` instead of a 500. The guard then keeps polling with
+back-off (the Interval's interval doubled, 2 s to 30 s) and shows the shell's
+"Connection lost — retrying" banner (assets/guards.js); the first poll that succeeds writes the
+surface's real policy again (it differs from the lost one), which hides the banner and restores
+the cadence. Only surfaces that send their current policy as State can notice that, so only
+they get the lost policy; other requests get a 503 without a stack."""
 from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
 
 import dash
 from dash import Input, Output, State, dcc
+from flask import Response, jsonify, request
+from sqlalchemy import exc as sa_exc
 
 from console import ids
+
+log = logging.getLogger(__name__)
 
 MODAL_OPEN = "modal-open"
 ACTIVITY_KICK = "activity-kick"
 RUN_ENQUEUED = "run-enqueued"
+#: The shell's banner while a poll finds the database unreachable (assets/guards.js shows it).
+CONNECTION_BANNER = "connection-banner"
+CONNECTION_LOST_TEXT = "Connection lost — retrying…"
+#: Back-off while the database is unreachable: the interval doubles, within these bounds (ms).
+BACKOFF_MIN_MS = 2_000
+BACKOFF_MAX_MS = 30_000
+#: Errors that may mean "the database cannot be reached right now" (``is_outage`` decides): a
+#: refused or cut connection (OperationalError, InterfaceError) or an exhausted pool (TimeoutError).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+#: sqlite3 reports a wrong query (no such table/column, syntax) as OperationalError too: only
+#: these messages mean the file is unavailable.
+_SQLITE_OUTAGES = ("unable to open database file", "database is locked", "disk i/o error", "readonly database",
+                   "database or disk is full")
+#: app.server.extensions key: the policy store ids of every guarded surface.
+_SURFACES = "console.poll_surfaces"
+_CALLBACK_PATH = "/_dash-update-component"
+_API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
+RETRY_AFTER_SECONDS = 10
+UNAVAILABLE_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{RETRY_AFTER_SECONDS}"><title>Temporarily unavailable · Tenant Operations Console</title>
+<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head><body class="bg-light"><main class="container py-5">
+<h1 class="h4">The console cannot reach its database</h1>
+<p id="{CONNECTION_BANNER}" role="status">Connection lost — retrying every {RETRY_AFTER_SECONDS} s. This page reloads by itself.</p>
+</main></body></html>"""
 
 _GUARD_JS = """
-function(policy, visibility, modalOpen, nIntervals) {
+function(policy, visibility, modalOpen, nIntervals, currentInterval) {
     var nu = window.dash_clientside.no_update;
-    var active = !!(policy && policy.interval);
+    var lost = !!(policy && policy.lost);
+    var active = lost || !!(policy && policy.interval);
     var hidden = visibility === "hidden";
     var disabled = !active || hidden || !!modalOpen;
-    var interval = active ? policy.interval : nu;
+    var interval = nu;
+    if (lost) {
+        // The database was unreachable: back off (double, within bounds), keep trying.
+        interval = Math.min(%(max)d, Math.max(%(min)d, 2 * (currentInterval || %(min)d)));
+    } else if (active) {
+        interval = policy.interval;
+    }
+    var guards = window.consoleGuards;
+    if (guards && guards.connection) {
+        guards.connection("%(surface)s", lost);
+    }
     var ctx = window.dash_clientside.callback_context;
     var trig = (ctx && ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : "";
     var kick = nu;
@@ -49,10 +102,18 @@ def policy(interval_ms: int | None) -> dict | None:
     return {"interval": interval_ms} if interval_ms else None
 
 
+def lost_policy(now_ms: int | None = None) -> dict[str, Any]:
+    """The store value after a poll found the database unreachable: keep polling, backing off.
+
+    ``at`` makes every such answer a new value, so the guard runs (and backs off) each time."""
+    return {"lost": True, "at": int(time.time() * 1000) if now_ms is None else now_ms}
+
+
 def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
-    """Tie the Interval to its policy and the page guards (visibility, open modal)."""
+    """Tie the Interval to its policy and the page guards (visibility, open modal, outage back-off)."""
+    app.server.extensions.setdefault(_SURFACES, set()).add(policy_id)
     app.clientside_callback(
-        _GUARD_JS % {"visibility": ids.PAGE_VISIBILITY},
+        _GUARD_JS % {"visibility": ids.PAGE_VISIBILITY, "surface": policy_id, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS},
         Output(interval_id, "disabled"),
         Output(interval_id, "interval"),
         Output(interval_id, "n_intervals"),
@@ -60,7 +121,65 @@ def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
         Input(ids.PAGE_VISIBILITY, "data"),
         Input(MODAL_OPEN, "data"),
         State(interval_id, "n_intervals"),
+        State(interval_id, "interval"),
     )
+
+
+def _lost_aware_surface(app: dash.Dash, body: object) -> str | None:
+    """The policy store a callback request writes *and* sends as State (so a later success can
+    tell that it recovered), when the request is such a surface's poll."""
+    if not isinstance(body, dict):
+        return None
+    surfaces = app.server.extensions.get(_SURFACES, set())
+    outputs = body.get("outputs")
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    state = body.get("state") if isinstance(body.get("state"), list) else []
+
+    def data_ids(items: list) -> set[str]:  # pattern-matching ids are dicts: never a policy store
+        return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str) and i.get("property") == "data"}
+
+    written, sent = data_ids(outputs), data_ids(state)
+    aware = sorted(surfaces & written & sent)
+    return aware[0] if aware else None
+
+
+def is_outage(err: BaseException) -> bool:
+    """True when ``err`` says the database is unreachable (not that a query is wrong)."""
+    if isinstance(err, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    if not isinstance(err, sa_exc.OperationalError):
+        return False
+    if err.connection_invalidated:
+        return True
+    orig = getattr(err, "orig", None)
+    if type(orig).__module__.startswith("sqlite3"):
+        return any(marker in str(orig).lower() for marker in _SQLITE_OUTAGES)
+    return True  # psycopg: connection failures are OperationalError; wrong SQL is ProgrammingError
+
+
+def register_outage_handler(app: dash.Dash) -> None:
+    """Answer requests that find the database unreachable without a 500 or a stack trace."""
+
+    def _outage(err: Exception) -> Response | tuple[Response, int]:
+        if not is_outage(err):
+            raise err  # a bug, not an outage: Flask's 500 path (logged with its traceback)
+        # One structured line: a traceback per poll during an outage helps nobody and floods the log.
+        detail = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:200]
+        log.warning("event=database_unreachable path=%s error=%s detail=%s", request.path, type(err).__name__, json.dumps(detail))
+        if request.path == _CALLBACK_PATH:
+            surface = _lost_aware_surface(app, request.get_json(silent=True))
+            if surface is not None:
+                return jsonify(multi=True, response={surface: {"data": lost_policy()}})
+            response = jsonify(error="the database is unreachable; try again shortly")
+        elif not request.path.startswith(_API_PREFIXES):  # a page load or a form post (login)
+            response = Response(UNAVAILABLE_PAGE, mimetype="text/html")
+        else:
+            response = jsonify(error="the database is unreachable; try again shortly")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response, 503
+
+    for error in OUTAGE_ERRORS:
+        app.server.register_error_handler(error, _outage)
 
 
 def register_run_enqueued_event(app: dash.Dash) -> None:

@@ -76,6 +76,15 @@ def layout() -> html.Div:
                 hidden=True,
             ),
             notifications.modal() if signed_in else None,
+            # Shown by assets/guards.js while a poll finds the database unreachable.
+            html.Div(
+                polling.CONNECTION_LOST_TEXT,
+                id=polling.CONNECTION_BANNER,
+                hidden=True,
+                className="alert alert-warning connection-banner py-1 px-3 small shadow-sm",
+                role="status",
+                style={"position": "fixed", "top": "0.5rem", "left": "50%", "transform": "translateX(-50%)", "zIndex": 2000},
+            ),
             html.Div([], id=ids.TOAST_AREA, className="toast-area", **{"aria-live": "polite"}),
             dbc.Container(dash.page_container, fluid=True, className="pb-5"),
         ]
@@ -83,5 +92,7 @@ def layout() -> html.Div:
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    """The frame's own wiring: the run-enqueued DOM event."""
+    """The frame's own wiring: the run-enqueued DOM event, and the answer to polls (and pages)
+    that find the database unreachable (the banner above, instead of a 500)."""
     polling.register_run_enqueued_event(app)
+    polling.register_outage_handler(app)

@@ -1,0 +1,188 @@
+"""Fault: a real ``celery worker`` process is SIGKILLed while it runs a counted run and a fan-out
+restore. Nothing is mocked: the worker, the broker (embedded SQLite or Redis) and the database
+(SQLite or PostgreSQL) are real, and a new worker process takes over.
+
+What happens next depends on the broker (measured times are printed: run with ``-s``):
+
+* **Redis** redelivers what the dead worker held (acks_late; the message returns to the queue
+  ``CONSOLE_BROKER_VISIBILITY_TIMEOUT`` seconds after delivery — 5 s here, 1 h by default) and
+  the runs complete with exact counts: the unit ledger makes the re-run count nothing twice.
+* **Embedded** (kombu's SQLAlchemy transport) never redelivers: a delivered message is marked
+  ``visible = 0`` in ``kombu_message`` and nothing ever restores it. The runs stay ``running``
+  until the stale-run reaper (``CONSOLE_STALE_AFTER_SECONDS``, 3 s here, 900 s by default)
+  completes them as ``failed`` with "stale"; the initiator is notified; counts are kept.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy.pool import NullPool
+
+from console.backups.models import BackupSetItem
+from console.celery_config import celery_config
+from console.config import ConfigError, load_settings
+from console.dispatch import dispatch_config
+from console.notifications.models import Notification
+from console.operations.models import OperationRun, OperationRunUnit
+from console.operations.progress import progress_for_run
+from console.operations.service import counts_of
+from console.operations.summary import normalize_counts
+from tests.integration.worker import (
+    STACKS,
+    Stack,
+    Worker,
+    World,
+    load_run,
+    make_world,
+    open_stack,
+    start,
+    start_with_faults,
+    wait_run,
+    wait_until,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
+
+VISIBILITY_TIMEOUT = 5
+STALE_AFTER = 3
+REAP = "tasks.maintenance.reap_stale_runs"
+
+
+@pytest.fixture(scope="module", params=STACKS, ids=[f"{d}-{b}" for d, b in STACKS])
+def stack(request, tmp_path_factory) -> Iterator[Stack]:
+    """A stack whose workers use a short visibility timeout and stale limit; a test may replace
+    its worker (the replacement is killed at the end too)."""
+    backend, broker = request.param
+    env = {"CONSOLE_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "CONSOLE_STALE_AFTER_SECONDS": str(STALE_AFTER)}
+    opened = open_stack(backend, broker, tmp_path_factory.mktemp(f"faults-worker-{backend}-{broker}"), env)
+    current = next(opened)
+    try:
+        yield current
+    finally:
+        current.worker.kill()
+        opened.close()
+
+
+def processed(observer: Engine, run_id: int) -> int:
+    """The run's processed count, read without queueing for SQLite's write lock (the test's
+    sessions begin IMMEDIATE like every writer; a plain WAL reader does not wait)."""
+    with observer.connect() as conn:
+        raw = conn.execute(select(OperationRun.summary_counts).where(OperationRun.id == run_id)).scalar_one()
+    return normalize_counts(raw).get("processed", 0)
+
+
+def ledger_keys(stack: Stack, run_id: int) -> list[str]:
+    with stack.db.session() as s:
+        return list(s.scalars(select(OperationRunUnit.unit_key).where(OperationRunUnit.run_id == run_id)))
+
+
+def invisible_messages(stack: Stack) -> int:
+    """Embedded broker: delivered messages that nothing will ever deliver again."""
+    path = stack.broker_url.removeprefix("sqla+sqlite:///")
+    with sqlite3.connect(path, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM kombu_message WHERE visible = 0").fetchone()[0])
+
+
+def backed_up(stack: Stack) -> tuple[World, int]:
+    world = make_world(stack)
+    add = wait_run(stack, start(stack, world, "backup_set_add_policies"))
+    with stack.db.session() as s:
+        items = s.scalar(select(func.count()).select_from(BackupSetItem).where(BackupSetItem.backup_set_id == add.context["backup_set_id"]))
+    return world, int(items)
+
+
+def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack: Stack, tmp_path) -> None:
+    counted_world = make_world(stack)
+    fan_world, items = backed_up(stack)
+    assert items >= 8
+    # Slow units so that the kill lands mid-run: 6 inventory units (3 s, shorter than the
+    # visibility timeout) and ~20 restore children (0.25 s each) on the other three threads.
+    # The restore starts once the sync is under way (on SQLite, writers queue for one lock).
+    observer = create_engine(stack.database_url, poolclass=NullPool)
+    sync_id = start_with_faults(stack, counted_world, "inventory_sync", {"delay_seconds": 0.5})
+    wait_until(lambda: processed(observer, sync_id) >= 1, stack=stack, what="sync under way", interval=0.02)
+    restore_id = start_with_faults(stack, fan_world, "backup_set_restore", {"delay_seconds": 0.25})
+    wait_until(lambda: processed(observer, restore_id) >= 2, stack=stack, what="restore under way", interval=0.02)
+    observer.dispose()
+    stack.worker.kill()
+    killed_at = time.monotonic()
+    before = {run_id: counts_of(load_run(stack, run_id)) for run_id in (sync_id, restore_id)}
+    assert all(0 < c["processed"] < c["total"] for c in before.values()), before
+    assert {load_run(stack, i).status for i in (sync_id, restore_id)} == {"running"}
+
+    stack.worker = Worker(env=stack.env, log_path=tmp_path / "replacement.log").start()
+    worker_up = time.monotonic() - killed_at
+
+    if stack.broker == "redis":
+        runs = {run_id: wait_run(stack, run_id, timeout=60) for run_id in (sync_id, restore_id)}
+        recovered = time.monotonic() - killed_at
+        print(f"\nFAULT worker-killed broker=redis db={stack.backend}: new worker ready {worker_up:.1f} s, "
+              f"both runs completed {recovered:.1f} s after the kill (visibility timeout {VISIBILITY_TIMEOUT} s)")
+        for run_id, run in runs.items():
+            counts, keys = counts_of(run), ledger_keys(stack, run_id)
+            assert (run.status, run.outcome) == ("completed", "succeeded"), run.failure_summary
+            assert counts["processed"] == counts["total"] == counts["succeeded"] == len(keys) == len(set(keys))
+        assert counts_of(runs[restore_id])["total"] == items and counts_of(runs[sync_id])["total"] == 6
+        # The replacement really re-ran the dead worker's messages (the parent sync, and children).
+        log = stack.worker.log()
+        assert "tasks.inventory.run_inventory_sync[" in log and "tasks.backups.restore_backup_item[" in log
+        assert f"event=run_resumed run_id={sync_id}" in log
+        return
+
+    # Embedded broker: the messages the dead worker held are gone for good.
+    assert invisible_messages(stack) >= 2
+    # The reaper, as beat would send it (every minute in production; every second here).
+    def reaped() -> bool:
+        if all(load_run(stack, i).status == "completed" for i in (sync_id, restore_id)):
+            return True
+        stack.dispatcher.send(REAP)
+        return False
+
+    wait_until(reaped, stack=stack, what="the reaper", interval=1.0, timeout=30)
+    recovered = time.monotonic() - killed_at
+    # The sync's message never reached the new worker: its count stopped at the kill.
+    assert "tasks.inventory.run_inventory_sync[" not in stack.worker.log()
+    assert counts_of(load_run(stack, sync_id))["processed"] == before[sync_id]["processed"]
+    outcomes = {name: (load_run(stack, i).outcome, counts_of(load_run(stack, i))) for name, i in (("sync", sync_id), ("restore", restore_id))}
+    print(f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, not redelivered; "
+          f"both runs completed {recovered:.1f} s after the kill by the reaper (stale limit {STALE_AFTER} s): "
+          + ", ".join(f"{n} {o} {c['processed']}/{c['total']}" for n, (o, c) in outcomes.items()))
+    for run_id, world in ((sync_id, counted_world), (restore_id, fan_world)):
+        run, keys = load_run(stack, run_id), ledger_keys(stack, run_id)
+        counts = counts_of(run)
+        # Counts are kept as they were (never a bar, never a guess); the ledger agrees with them.
+        assert counts["processed"] == len(keys) == len(set(keys)) <= counts["total"]
+        assert progress_for_run(run).mode == "none"
+        with stack.db.session() as s:
+            note = s.execute(select(Notification.user_id, Notification.kind, Notification.body).where(Notification.run_id == run_id)).one()
+        assert note.user_id == world.user_id
+        if run_id == restore_id and counts["processed"] == counts["total"]:
+            # The children the dead worker held had all finished their unit before the kill
+            # (it died between the unit's commit and the ack, or while idle): nothing was lost,
+            # and the queued children completed the run on the new worker.
+            assert (run.outcome, note.kind) == ("succeeded", "run_completed")
+            continue
+        assert (run.status, run.outcome, note.kind) == ("completed", "failed", "run_failed")
+        assert run.failure_summary.startswith("stale: no heartbeat for") and "stale" in (note.body or "")
+        assert counts["processed"] < counts["total"]
+
+
+def test_the_visibility_timeout_setting_reaches_redis_and_stays_out_of_the_embedded_broker(tmp_path) -> None:
+    redis = load_settings({"instance_dir": tmp_path, "broker_url": "redis://127.0.0.1:6379/0", "secret_key": "x"}, environ={})
+    options = celery_config(redis, environ={})["broker_transport_options"]
+    assert options == {"visibility_timeout": 3600, "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+    options = celery_config(redis, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": "8"})["broker_transport_options"]
+    assert (options["visibility_timeout"], options["unacked_restore_interval"]) == (8, 2)
+    for bad in ("0", "-5", "soon", "1.5"):
+        with pytest.raises(ConfigError):
+            celery_config(redis, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": bad})
+    embedded = load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={})
+    assert "visibility_timeout" not in celery_config(embedded, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": "8"})["broker_transport_options"]
+    # The web's producer fails fast; the worker's own options are left as they are.
+    producer = dispatch_config(redis)
+    assert producer["broker_transport_options"]["max_retries"] == 0 and producer["broker_connection_timeout"] == 2.0
+    assert "max_retries" not in celery_config(redis, environ={})["broker_transport_options"]
