@@ -6,12 +6,14 @@ with the granted capabilities; a viewer may hold only ``*.view`` capabilities.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from console.accounts.models import Tenant, TenantGrant, WorkspaceMembership
+from console.accounts.models import Tenant, TenantGrant, User, WorkspaceMembership
 from console.errors import Forbidden, NotFound
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
@@ -67,19 +69,76 @@ class Principal:
         return caps
 
 
+def _access_columns(session: Session, user_id: Any) -> tuple[Any, Any]:
+    """Two scalar subqueries: the user's memberships as ``[[workspace_id, role], ...]`` and grants
+    as ``[[tenant_id, capabilities], ...]`` (JSON arrays, aggregated in the database).
+
+    ``user_id`` is a value or a column (``User.id``: then they are correlated subqueries)."""
+    if session.get_bind().dialect.name == "postgresql":
+        agg, pair, as_json = func.json_agg, func.json_build_array, lambda col: col
+    else:  # SQLite: capabilities is JSON text; json() embeds it as JSON, not as a string
+        agg, pair, as_json = func.json_group_array, func.json_array, func.json
+    roles = (
+        select(agg(pair(WorkspaceMembership.workspace_id, WorkspaceMembership.role)))
+        .where(WorkspaceMembership.user_id == user_id)
+        .scalar_subquery()
+    )
+    grants = (
+        select(agg(pair(TenantGrant.tenant_id, as_json(TenantGrant.capabilities))))
+        .where(TenantGrant.user_id == user_id)
+        .scalar_subquery()
+    )
+    return roles, grants
+
+
+def _pairs(value: object) -> list:
+    """A JSON aggregate as a list (psycopg decodes json itself; SQLite returns text; no rows -> NULL)."""
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return value if isinstance(value, list) else []
+
+
+def _principal_from(user_id: int, roles: object, grants: object) -> Principal:
+    return Principal(
+        user_id=user_id,
+        roles={int(ws): str(role) for ws, role in _pairs(roles)},
+        grants={int(tid): frozenset(caps or ()) for tid, caps in _pairs(grants)},
+    )
+
+
+#: The two access statements per dialect, built once (they run on every request).
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(session: Session, kind: str) -> Any:
+    key = (session.get_bind().dialect.name, kind)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        if kind == "user":
+            roles, grants = _access_columns(session, User.id)
+            stmt = select(User, roles, grants).where(User.id == bindparam("user_id"))
+        else:
+            stmt = select(*_access_columns(session, bindparam("user_id")))
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
 def load_principal(*, session: Session, user_id: int) -> Principal:
-    """Read the user's memberships and grants (two queries)."""
-    roles = {
-        ws: role
-        for ws, role in session.execute(
-            select(WorkspaceMembership.workspace_id, WorkspaceMembership.role).where(WorkspaceMembership.user_id == user_id)
-        )
-    }
-    grants = {
-        tid: frozenset(caps or ())
-        for tid, caps in session.execute(select(TenantGrant.tenant_id, TenantGrant.capabilities).where(TenantGrant.user_id == user_id))
-    }
-    return Principal(user_id=user_id, roles=roles, grants=grants)
+    """Read the user's memberships and grants (one statement)."""
+    row = session.execute(_statement(session, "principal"), {"user_id": user_id}).one()
+    return _principal_from(user_id, row[0], row[1])
+
+
+def load_user_access(*, session: Session, user_id: int) -> tuple[User, Principal] | None:
+    """The user row and the user's access in **one** statement (None: no such user).
+
+    The request's login step (flask-login's user_loader) calls this once per request, so the
+    access checks of that request cost no further query; nothing is cached across requests,
+    so a revoked membership or grant takes effect on the user's next request."""
+    row = session.execute(_statement(session, "user"), {"user_id": user_id}).first()
+    if row is None:
+        return None
+    return row[0], _principal_from(user_id, row[1], row[2])
 
 
 def parse_id(raw: object) -> int:

@@ -5,7 +5,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateIndex
 
 from console.db import Base, JSONType, UTCDateTime, utcnow
 
@@ -34,6 +36,24 @@ class OperationRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# The operations list's default order (newest first, within the user's workspace): with an index
+# in exactly that order PostgreSQL reads the first page from the index instead of sorting every
+# visible run (migration 0003, docs/performance.md). Declared here rather than in __table_args__
+# because the sort directions need the column objects.
+Index(
+    "ix_operation_runs_workspace_created_id",
+    OperationRun.workspace_id,
+    OperationRun.created_at.desc().nulls_last(),
+    OperationRun.id.desc(),
+)
+
+
+@compiles(CreateIndex, "sqlite")
+def _sqlite_create_index(create: CreateIndex, compiler, **kw) -> str:
+    """SQLite refuses NULLS FIRST/LAST in an index (its DESC already sorts NULLs last)."""
+    return compiler.visit_create_index(create, **kw).replace(" NULLS LAST", "").replace(" NULLS FIRST", "")
 
 
 class OperationRunUnit(Base):

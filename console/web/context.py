@@ -33,12 +33,21 @@ def close_db_session(_exc: BaseException | None = None) -> None:
 
 
 def principal() -> Principal:
-    """The logged-in user's access, loaded once per request; an anonymous user sees nothing."""
+    """The logged-in user's access, loaded once per request; an anonymous user sees nothing.
+
+    The user loader (console.auth) reads it together with the user row, in one statement, and
+    hangs it on this request's user object; only a user logged in during this very request
+    (the login view) has none and gets it read here. Never cached across requests."""
     if "principal" not in g:
         if not current_user.is_authenticated:
             g.principal = Principal(user_id=0)
         else:
-            g.principal = load_principal(session=db_session(), user_id=int(current_user.get_id()))
+            user_id = int(current_user.get_id())
+            loaded = getattr(current_user, "principal", None)
+            if isinstance(loaded, Principal) and loaded.user_id == user_id:
+                g.principal = loaded
+            else:
+                g.principal = load_principal(session=db_session(), user_id=user_id)
     return g.principal
 
 

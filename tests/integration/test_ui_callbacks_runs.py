@@ -207,16 +207,17 @@ def test_sql_statements_per_run_poll_are_bounded_and_do_not_grow_with_the_ledger
             r = run_poll(client, web_app, run_id, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"])
         assert r.status_code == 204
         queries = _queries(statements)
-        # user (flask-login) + memberships + grants (the principal) + the run row with its
-        # tenant, initiator and pack in one statement; access is re-checked from the identity map.
-        assert len(queries) <= 4, queries
+        # the user row with its memberships and grants (flask-login's loader, one statement,
+        # reused as the principal) + the run row with its tenant, initiator and pack in one
+        # statement; access is re-checked from the identity map.
+        assert len(queries) <= 2, queries
         assert sum("operation_runs" in q for q in queries) == 1
         assert not any("operation_run_units" in q for q in queries)  # unchanged: the ledger is not read
     with web_app.server.extensions["console.db"].session() as s:
         record_unit(session=s, run_id=fanout, unit_key="policy-999", outcome="succeeded")
     with count_statements(web_app) as statements:
         changed = _response(run_poll(client, web_app, fanout, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"]))
-    assert len(_queries(statements)) <= 5  # + the ledger page, read only because the run changed
+    assert len(_queries(statements)) <= 3  # + the ledger page, read only because the run changed
     assert "policy-000" in json.dumps(changed["run-view"]["children"])  # failures first
 
 
@@ -282,14 +283,14 @@ def test_terminal_notification_becomes_a_toast_once(web_app, client, world) -> N
 def test_sql_statements_per_shell_poll_are_bounded(web_app, client, world) -> None:
     for tenant_id, run_type in ((world.tenant_ids[0], "inventory_sync"), (world.tenant_ids[1], "inventory_sync"), (world.tenant_ids[0], "evidence_snapshot_generate")):
         _make_run(web_app, world, tenant_id=tenant_id, type=run_type, status="queued", summary_counts={})
-    for email, bound in (("manager@test.example", 5), ("operator@test.example", 6)):
+    for email, bound in (("manager@test.example", 3), ("operator@test.example", 4)):
         login(client, email)
         first = _response(shell_refresh(client, web_app))
         state = {"fingerprint": first["activity-fingerprint"]["data"], "policy": first["activity-policy"]["data"], "seen": first["activity-seen"]["data"]}
         with count_statements(web_app) as statements:
             r = shell_refresh(client, web_app, changed=("activity-poll.n_intervals",), **state)
         assert r.status_code == 204
-        # user + principal (2) + active runs with their count (1 window query) + notification marks (1);
+        # user with principal (1) + active runs with their count (1 window query) + notification marks (1);
         # an operator's visibility filter adds one query for the tenants granted to them.
         assert len(_queries(statements)) <= bound, _queries(statements)
 

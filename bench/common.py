@@ -1,0 +1,397 @@
+"""Shared pieces of the benchmark suite: scratch databases, the 100k-run dataset, a gunicorn
+process, percentiles, peak RSS and markdown tables.
+
+Everything a benchmark creates is scratch: a PostgreSQL database named ``console_bench_<hex>``
+(dropped at the end), Redis db 13 (FLUSHDB only, never FLUSHALL), a temporary instance folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+DEFAULT_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEFAULT_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+PASSWORD = "bench-password-1"
+SECRET = "bench-secret"
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load average, for every figure (the machine is shared)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except Exception:  # pragma: no cover - uptime is missing on odd systems
+        return f"load average: {load_average()}"
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (no interpolation); NaN for no samples."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if seconds != seconds else f"{seconds * 1000:.1f}"
+
+
+def ratio(a: float, b: float) -> str:
+    """How many times ``a`` is ``b`` (as 'N×')."""
+    if not b or a != a or b != b:
+        return "n/a"
+    value = a / b
+    return f"{value:.0f}×" if value >= 10 else f"{value:.1f}×"
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+@dataclass
+class Section:
+    """One benchmark's result: a title, one or more tables, notes, raw figures for JSON."""
+
+    title: str
+    tables: list[tuple[str, list[str], list[list[Any]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, caption: str, headers: list[str], rows: list[list[Any]]) -> None:
+        self.tables.append((caption, headers, rows))
+
+    def markdown(self) -> str:
+        parts = [f"## {self.title}", ""]
+        for caption, headers, rows in self.tables:
+            if caption:
+                parts += [caption, ""]
+            parts += [md_table(headers, rows), ""]
+        parts += [f"- {n}" for n in self.notes]
+        return "\n".join(parts).rstrip() + "\n"
+
+
+def dump_json(sections: Sequence[Section], path: Path) -> None:
+    path.write_text(json.dumps([asdict(s) for s in sections], indent=2, default=str))
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set size (VmHWM) in MiB, or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children_pids(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except Exception:
+        return []
+
+
+# --------------------------------------------------------------------------- databases
+
+
+@contextmanager
+def scratch_database(base_url: str = DEFAULT_DATABASE_URL, prefix: str = "console_bench") -> Iterator[str]:
+    """A fresh empty PostgreSQL database next to ``base_url``; dropped afterwards."""
+    base = make_url(base_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flush_redis_db(url: str) -> None:
+    """FLUSHDB on the benchmark's own Redis db (never FLUSHALL)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- the dataset
+
+#: Run types and their share of the history (roughly what a busy console sees).
+TYPE_WEIGHTS = {
+    "inventory_sync": 40,
+    "evidence_snapshot_generate": 15,
+    "review_pack_generate": 10,
+    "backup_set_add_policies": 10,
+    "backup_set_restore": 10,
+    "baseline_capture": 8,
+    "baseline_compare": 7,
+}
+COUNTED = {"inventory_sync", "evidence_snapshot_generate", "review_pack_generate", "backup_set_add_policies", "backup_set_restore"}
+
+
+@dataclass
+class BenchWorld:
+    """Ids of what ``seed_dataset`` created."""
+
+    url: str
+    workspace_id: int
+    tenant_ids: list[int]
+    manager_email: str
+    operator_email: str
+    manager_id: int
+    operator_id: int
+    active_run_ids: list[int]  # running, one per tenant, created minutes ago
+    queued_run_ids: list[int]
+    active_by_tenant: dict[int, int]
+    runs: int
+    seconds: float
+
+
+def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, seed: int = 7) -> BenchWorld:
+    """``tenants`` tenants in one workspace, ``runs_per_tenant`` runs each (COPY), review packs,
+    notifications, a manager (sees everything) and an operator (granted 5 tenants)."""
+    from console.accounts.service import create_tenant, create_user, create_workspace, grant_capabilities, grant_role
+    from console.db import Database
+
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    db = Database(url)
+    try:
+        with db.session() as s:
+            ws = create_workspace(session=s, name="Bench workspace")
+            tenant_ids = [create_tenant(session=s, workspace_id=ws.id, name=f"Tenant {i:02d}").id for i in range(tenants)]
+            manager = create_user(session=s, email="manager@bench.example", password=PASSWORD, name="Bench Manager")
+            operator = create_user(session=s, email="operator@bench.example", password=PASSWORD, name="Bench Operator")
+            grant_role(session=s, email=manager.email, workspace_id=ws.id, role="manager")
+            grant_role(session=s, email=operator.email, workspace_id=ws.id, role="operator")
+            for tid in tenant_ids[:5]:
+                grant_capabilities(session=s, email=operator.email, tenant_id=tid, capabilities=["operations.view", "review_pack.view", "inventory.sync"])
+            ws_id, manager_id, operator_id = ws.id, manager.id, operator.id
+
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        types = list(TYPE_WEIGHTS)
+        weights = list(TYPE_WEIGHTS.values())
+        rows: list[tuple] = []
+        for tid in tenant_ids:
+            for i in range(runs_per_tenant):
+                type_ = rng.choices(types, weights)[0]
+                if i == runs_per_tenant - 1:  # the newest: running, counted, a few minutes old
+                    created = now - timedelta(seconds=rng.uniform(120, 600))
+                    status, outcome = "running", None
+                    type_ = "inventory_sync"
+                elif i == runs_per_tenant - 2:  # queued
+                    created = now - timedelta(seconds=rng.uniform(90, 300))
+                    status, outcome = "queued", None
+                    type_ = "evidence_snapshot_generate"
+                else:
+                    created = now - timedelta(seconds=rng.uniform(900, 90 * 86400))
+                    status = "completed"
+                    outcome = rng.choices(["succeeded", "partially_succeeded", "failed", "cancelled"], [85, 7, 6, 2])[0]
+                started = created + timedelta(seconds=rng.uniform(0.2, 5)) if status != "queued" else None
+                completed = started + timedelta(seconds=rng.uniform(3, 300)) if status == "completed" and started else None
+                counts: dict[str, int] = {}
+                if type_ in COUNTED and status != "queued":
+                    total = rng.randint(5, 400)
+                    processed = total if status == "completed" else rng.randint(0, total)
+                    failed = processed // 10 if outcome in ("failed", "partially_succeeded") else 0
+                    counts = {"total": total, "processed": processed, "succeeded": processed - failed, "failed": failed}
+                failure = "provider said: 503 Service Unavailable" if outcome == "failed" else None
+                rows.append(
+                    (
+                        ws_id, tid, type_, status, outcome, json.dumps(counts), "{}", failure, manager_id,
+                        created, started, started if status == "running" else completed, completed,
+                    )
+                )
+        rows.sort(key=lambda r: r[9])  # ids grow with created_at, as they do in production
+        raw = db.engine.raw_connection()
+        try:
+            pg = raw.driver_connection
+            with pg.cursor() as cur:
+                with cur.copy(
+                    "COPY operation_runs (workspace_id, tenant_id, type, status, outcome, summary_counts, context, "
+                    "failure_summary, initiator_user_id, created_at, started_at, heartbeat_at, completed_at) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                # A review pack for every review-pack run, like the writer makes them.
+                cur.execute(
+                    "INSERT INTO review_packs (tenant_id, operation_run_id, status, options, created_at, ready_at, expires_at, size, sha256, file_path) "
+                    "SELECT tenant_id, id, CASE WHEN status = 'completed' THEN (CASE WHEN outcome = 'succeeded' THEN 'expired' ELSE 'failed' END) ELSE 'queued' END, "
+                    "'{}'::jsonb, created_at, completed_at, completed_at + interval '14 days', 123456, NULL, NULL "
+                    "FROM operation_runs WHERE type = 'review_pack_generate' ORDER BY id"
+                )
+                # The manager's bell: a few hundred notifications, most read.
+                cur.execute(
+                    "INSERT INTO notifications (user_id, workspace_id, run_id, kind, title, body, created_at, read_at) "
+                    "SELECT %s, workspace_id, id, 'run_completed', 'Run finished', NULL, completed_at, "
+                    "CASE WHEN id %% 10 = 0 THEN NULL ELSE completed_at END "
+                    "FROM operation_runs WHERE status = 'completed' ORDER BY id DESC LIMIT 500",
+                    (manager_id,),
+                )
+                cur.execute("SELECT tenant_id, id FROM operation_runs WHERE status = 'running' ORDER BY id")
+                active_by_tenant = {t: r for t, r in cur.fetchall()}
+                active = sorted(active_by_tenant.values())
+                cur.execute("SELECT id FROM operation_runs WHERE status = 'queued' ORDER BY id")
+                queued = [r[0] for r in cur.fetchall()]
+            pg.commit()
+        finally:
+            raw.close()
+        vacuum_analyze(url)
+    finally:
+        db.dispose()
+    return BenchWorld(
+        url=url, workspace_id=ws_id, tenant_ids=tenant_ids, manager_email="manager@bench.example", operator_email="operator@bench.example",
+        manager_id=manager_id, operator_id=operator_id, active_run_ids=active, queued_run_ids=queued, active_by_tenant=active_by_tenant, runs=len(rows),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def vacuum_analyze(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def dataset(base_url: str = DEFAULT_DATABASE_URL, **kw: Any) -> Iterator[BenchWorld]:
+    """A scratch database, migrated and seeded; dropped afterwards."""
+    from console.migrate import upgrade
+
+    with scratch_database(base_url) as url:
+        upgrade(url)
+        yield seed_dataset(url, **kw)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def console_env(database_url: str, instance_dir: Path, broker_url: str = DEFAULT_REDIS_URL) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | {
+        "CONSOLE_DATABASE_URL": database_url,
+        "CONSOLE_INSTANCE_DIR": str(instance_dir),
+        "CONSOLE_BROKER_URL": broker_url,
+        "CONSOLE_SECRET_KEY": SECRET,
+        "CONSOLE_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class Gunicorn:
+    """``gunicorn console.wsgi:server`` with N workers x T threads (gthread) on a free port."""
+
+    def __init__(self, database_url: str, *, workers: int = 2, threads: int = 8, cwd: Path = REPO) -> None:
+        self.database_url = database_url
+        self.cwd = cwd
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.tmp = Path(tempfile.mkdtemp(prefix="console-bench-web-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> "Gunicorn":
+        import urllib.request
+
+        argv = [
+            sys.executable, "-m", "gunicorn", "console.wsgi:server",
+            "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+            "--bind", f"127.0.0.1:{self.port}", "--keep-alive", "5", "--backlog", "512",
+            "--log-level", "warning",
+        ]
+        self._log = (self.tmp / "gunicorn.log").open("ab")
+        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=console_env(self.database_url, self.tmp / "instance"), stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
+            try:
+                urllib.request.urlopen(self.url + "/login", timeout=2).read()
+                if len(children_pids(self.proc.pid)) >= self.workers:
+                    return self
+            except Exception:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer in {timeout} s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join((self.tmp / "gunicorn.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def worker_pids(self) -> list[int]:
+        return children_pids(self.proc.pid) if self.proc else []
+
+    def peak_rss(self) -> dict[str, float | None]:
+        """Peak RSS (MiB) of the master and each worker, read before stopping."""
+        out: dict[str, float | None] = {"master": peak_rss_mb(self.proc.pid)} if self.proc else {}
+        for i, pid in enumerate(self.worker_pids()):
+            out[f"worker {i + 1}"] = peak_rss_mb(pid)
+        return out
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        self.proc = None
