@@ -60,3 +60,13 @@ def browser_login(dash_duo, email: str, password: str = PASSWORD, path: str = "/
     dash_duo.find_element("input[name=password]").send_keys(password)
     dash_duo.find_element("#login-submit").click()
     dash_duo.wait_for_element("#_pages_content")
+
+
+def text(dash_duo, selector: str) -> str | None:
+    """The element's text read in one step (a re-render between find and read cannot go stale)."""
+    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector)
+
+
+def attr(dash_duo, selector: str, name: str) -> str | None:
+    """An attribute read in one step, like ``text``."""
+    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", selector, name)

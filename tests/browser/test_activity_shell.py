@@ -7,7 +7,7 @@ import time
 from dash.testing.wait import until
 
 from console.operations.service import complete_run, enqueue_run, fail_run
-from tests.browser.conftest import browser_login
+from tests.browser.conftest import attr, browser_login, text
 from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
 
 
@@ -26,7 +26,7 @@ def test_shell_starts_on_run_enqueued_shows_toasts_and_stops_when_runs_finish(da
     browser_login(dash_duo, "operator@test.example")
     world = console_app.world
     dash_duo.wait_for_element("#activity-shell", timeout=4)
-    until(lambda: dash_duo.find_element("#notifications-count").text == "0", timeout=4)
+    until(lambda: text(dash_duo, "#notifications-count") == "0", timeout=4)
     assert _items(dash_duo) == []
     assert interval_state(dash_duo, "activity-poll")[0] is True  # nothing active: no polling
     time.sleep(0.5)  # the page-load refresh has answered
@@ -58,7 +58,7 @@ def test_shell_starts_on_run_enqueued_shows_toasts_and_stops_when_runs_finish(da
         set_total(session=s, run_id=run_id, total=4)
         record_unit(session=s, run_id=run_id, unit_key="p1", outcome="succeeded")
     until(lambda: _items(dash_duo) == [(str(run_id), "counted")], timeout=3)
-    assert "1 / 4" in dash_duo.find_element(f"#activity-shell [data-run-id='{run_id}']").text
+    assert "1 / 4" in text(dash_duo, f"#activity-shell [data-run-id='{run_id}']")
 
     with console_app.server.extensions["console.db"].session() as s:
         fail_run(session=s, run_id=run_id, reason="provider unreachable")
@@ -66,7 +66,7 @@ def test_shell_starts_on_run_enqueued_shows_toasts_and_stops_when_runs_finish(da
     until(lambda: _items(dash_duo) == [], timeout=3)
     terminal = dash_duo.wait_for_element(f"#toast-area [data-toast-kind=terminal][data-run-id='{run_id}']", timeout=2)
     assert "Inventory sync failed" in terminal.text
-    assert dash_duo.find_element("#notifications-count").text == "1"
+    assert text(dash_duo, "#notifications-count") == "1"
     until(lambda: interval_state(dash_duo, "activity-poll")[0] is True, timeout=2)
     time.sleep(0.3)
     t_quiet = time.monotonic()
@@ -88,9 +88,9 @@ def test_shell_shows_five_newest_runs_in_scope_and_a_count_of_the_rest(dash_duo,
     expected = [str(phased)] + [str(r) for r in reversed(runs)][:4]
     until(lambda: [rid for rid, _ in _items(dash_duo)] == expected, timeout=4)
     assert _items(dash_duo)[0] == (str(phased), "phased")
-    assert "Reading policies" in dash_duo.find_element(f"#activity-shell [data-run-id='{phased}']").text
-    assert dash_duo.find_element("#activity-shell .activity-more").text == "and 3 more"
-    assert dash_duo.find_element("#activity-shell [data-active-count]").get_attribute("data-active-count") == "8"
+    assert "Reading policies" in text(dash_duo, f"#activity-shell [data-run-id='{phased}']")
+    assert text(dash_duo, "#activity-shell .activity-more") == "and 3 more"
+    assert attr(dash_duo, "#activity-shell [data-active-count]", "data-active-count") == "8"
     until(lambda: interval_state(dash_duo, "activity-poll") == (False, 1000), timeout=2)  # youngest run's cadence
 
     # A start callback writes {"run_id": n} into the run-enqueued store; that fires the DOM event.
@@ -112,7 +112,7 @@ def test_bell_lists_notifications_and_marks_them_all_read(dash_duo, console_app)
             complete_run(session=s, run_id=run.id, outcome="succeeded")
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
-    until(lambda: dash_duo.find_element("#notifications-count").text == "2", timeout=4)
+    until(lambda: text(dash_duo, "#notifications-count") == "2", timeout=4)
     assert dash_duo.find_elements("#toast-area [data-toast-kind]") == []  # old news are not toasts
 
     dash_duo.find_element("#notifications-bell").click()
@@ -121,12 +121,12 @@ def test_bell_lists_notifications_and_marks_them_all_read(dash_duo, console_app)
     assert [i.get_attribute("data-unread") for i in items] == ["true", "true"]
     assert "Evidence snapshot succeeded" in items[0].text  # newest first
     dash_duo.find_element("#notifications-mark-read").click()
-    until(lambda: dash_duo.find_element("#notifications-count").text == "0", timeout=3)
+    until(lambda: text(dash_duo, "#notifications-count") == "0", timeout=3)
     until(lambda: [i.get_attribute("data-unread") for i in dash_duo.find_elements("#notifications-list [data-notification-id]")] == ["false", "false"], timeout=3)
     dash_duo.find_element("#notifications-close").click()
     until(lambda: dash_duo.find_elements("#notifications-modal.show") == [], timeout=3)
 
     # Read state is persisted: a fresh page load shows zero.
     open_page(dash_duo, "/", "#notifications-count")
-    until(lambda: dash_duo.find_element("#notifications-count").text == "0", timeout=3)
+    until(lambda: text(dash_duo, "#notifications-count") == "0", timeout=3)
     assert dash_duo.get_logs() == []

@@ -11,7 +11,7 @@ from dash.testing.wait import until
 
 from console.components import polling
 from console.operations.service import record_unit
-from tests.browser.conftest import browser_login
+from tests.browser.conftest import browser_login, text
 from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
 from tests.integration.test_faults_database import database_outage
 
@@ -36,11 +36,11 @@ def test_the_banner_appears_while_the_database_is_down_and_goes_once_it_is_back(
         down_at = time.monotonic()
         until(lambda: banner_shown(dash_duo), timeout=4)
         shown_after = time.monotonic() - down_at
-        assert dash_duo.find_element(BANNER).text == polling.CONNECTION_LOST_TEXT
+        assert text(dash_duo, BANNER) == polling.CONNECTION_LOST_TEXT
         # Back-off: each failed poll doubles the interval; the page keeps showing the run.
         until(lambda: interval_state(dash_duo, "run-poll") == (False, 4000), timeout=8)
-        assert dash_duo.find_element("#run-status").text == "Running"
-        assert "2 / 8" in dash_duo.find_element("#run-progress").text
+        assert text(dash_duo, "#run-status") == "Running"
+        assert "2 / 8" in text(dash_duo, "#run-progress")
         t_backoff = time.monotonic()
         time.sleep(3)
         assert len(log.polls(t_backoff, "run-poll")) <= 1  # one poll per 4 s, not three
@@ -51,7 +51,7 @@ def test_the_banner_appears_while_the_database_is_down_and_goes_once_it_is_back(
         assert record_unit(session=s, run_id=run_id, unit_key="u3", outcome="succeeded")
     until(lambda: not banner_shown(dash_duo), timeout=10)
     hidden_after = time.monotonic() - back_at
-    until(lambda: "3 / 8" in dash_duo.find_element("#run-progress").text, timeout=10)
+    until(lambda: "3 / 8" in text(dash_duo, "#run-progress"), timeout=10)
     # The age-based cadence is back (the run is now older than 10 s: 5 s).
     until(lambda: interval_state(dash_duo, "run-poll") in ((False, 1000), (False, 5000)), timeout=10)
     print(f"\nFAULT database-down-browser: banner shown {shown_after:.1f} s after the outage began, "

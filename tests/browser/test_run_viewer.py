@@ -7,15 +7,11 @@ import time
 from dash.testing.wait import until
 
 from console.operations.service import complete_run
-from tests.browser.conftest import browser_login
+from tests.browser.conftest import attr, browser_login, text
 from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
 
 #: The issue's no-churn window: a terminal page sends nothing for this long.
 QUIET_WINDOW_S = 30
-
-
-def _text(dash_duo, selector: str) -> str:
-    return dash_duo.find_element(selector).text
 
 
 def test_active_runs_poll_at_1_5_10_seconds_by_age(dash_duo, console_app) -> None:
@@ -28,7 +24,7 @@ def test_active_runs_poll_at_1_5_10_seconds_by_age(dash_duo, console_app) -> Non
     ]
     for run_id, status, interval in cases:
         goto(dash_duo, f"/admin/operations/{run_id}", f"#run-viewer[data-run-id='{run_id}'] #run-status")
-        assert _text(dash_duo, "#run-status") == status
+        assert text(dash_duo, "#run-status") == status
         until(lambda: interval_state(dash_duo, "run-poll") == (False, interval), timeout=4)
     assert dash_duo.get_logs() == []
 
@@ -39,19 +35,19 @@ def test_completing_a_run_shows_the_outcome_within_one_interval_and_stops_pollin
     browser_login(dash_duo, "manager@test.example")
     run_id = make_run(console_app, status="running", age_s=0, summary_counts={"total": 4, "processed": 1, "succeeded": 1})
     open_page(dash_duo, f"/admin/operations/{run_id}", "#run-status")
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "counted"
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "counted"
     until(lambda: interval_state(dash_duo, "run-poll") == (False, 1000), timeout=4)
 
     with console_app.server.extensions["console.db"].session() as s:
         complete_run(session=s, run_id=run_id, outcome="succeeded", summary={"created": 2})
     t_done = time.monotonic()
-    until(lambda: _text(dash_duo, "#run-outcome") == "Succeeded", timeout=3)
+    until(lambda: text(dash_duo, "#run-outcome") == "Succeeded", timeout=3)
     shown_after = time.monotonic() - t_done
     assert shown_after < 1.8, f"outcome appeared {shown_after:.2f} s after completion (interval 1 s)"
-    assert _text(dash_duo, "#run-status") == "Completed"
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "none"
+    assert text(dash_duo, "#run-status") == "Completed"
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
     assert dash_duo.find_elements("#run-progress .progress") == []  # no stale bar
-    assert "1 of 4 processed" in _text(dash_duo, "#run-progress")
+    assert "1 of 4 processed" in text(dash_duo, "#run-progress")
     until(lambda: interval_state(dash_duo, "run-poll")[0] is True, timeout=2)
 
     t_quiet = time.monotonic()
@@ -69,14 +65,14 @@ def test_terminal_and_unknown_status_runs_render_without_polling_and_send_nothin
     unknown = make_run(console_app, status="paused_by_future_version", age_s=5, type="review_pack_generate", summary_counts={"total": 9, "processed": 4})
 
     open_page(dash_duo, f"/admin/operations/{done}", "#run-status")
-    assert _text(dash_duo, "#run-status") == "Completed"
-    assert _text(dash_duo, "#run-outcome") == "Succeeded"
+    assert text(dash_duo, "#run-status") == "Completed"
+    assert text(dash_duo, "#run-outcome") == "Succeeded"
     assert interval_state(dash_duo, "run-poll") == (True, 10000)
     first_window = dash_duo.driver.current_window_handle
     dash_duo.driver.switch_to.new_window("tab")
     open_page(dash_duo, f"/admin/operations/{unknown}", "#run-status")
-    assert _text(dash_duo, "#run-status") == "Unknown"
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "none"
+    assert text(dash_duo, "#run-status") == "Unknown"
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
     assert dash_duo.find_elements("#run-progress .progress") == []
     assert interval_state(dash_duo, "run-poll") == (True, 10000)
     assert interval_state(dash_duo, "activity-poll")[0] is True
@@ -87,7 +83,7 @@ def test_terminal_and_unknown_status_runs_render_without_polling_and_send_nothin
     assert log.since(t0) == [], log.since(t0)
     assert dash_duo.get_logs() == []
     dash_duo.driver.switch_to.window(first_window)
-    assert _text(dash_duo, "#run-status") == "Completed"  # still rendered, still quiet
+    assert text(dash_duo, "#run-status") == "Completed"  # still rendered, still quiet
     assert dash_duo.get_logs() == []
 
 
@@ -99,9 +95,9 @@ def test_progress_is_shown_only_as_the_contract_allows(dash_duo, console_app) ->
     goto(dash_duo, f"/admin/operations/{counted}", f"#run-viewer[data-run-id='{counted}'] #run-progress")
     progress = dash_duo.find_element("#run-progress")
     assert progress.get_attribute("data-progress-mode") == "counted"
-    assert dash_duo.find_element("#run-progress .progress-bar").get_attribute("aria-valuenow") == "30"
+    assert attr(dash_duo, "#run-progress .progress-bar", "aria-valuenow") == "30"
     assert "3 / 10" in progress.text and "30%" in progress.text
-    assert dash_duo.find_element("#run-eta").text  # counted runs have an ETA line
+    assert text(dash_duo, "#run-eta")  # counted runs have an ETA line
     counts = dash_duo.find_element("#run-counts")
     assert {b.get_attribute("data-count-key") for b in counts.find_elements("css selector", "[data-count-key]")} == {"succeeded", "failed"}
     assert counts.find_elements("css selector", ".progress, [role=progressbar]") == []  # outcome counters are never a bar
@@ -111,26 +107,26 @@ def test_progress_is_shown_only_as_the_contract_allows(dash_duo, console_app) ->
         summary_counts={"total": 10, "processed": 4, "succeeded": 3, "failed": 1}, failure_summary="provider timed out",
     )
     goto(dash_duo, f"/admin/operations/{failed}", f"#run-viewer[data-run-id='{failed}'] #run-progress")
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "none"
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
     assert dash_duo.find_elements("#run-view .progress, #run-view [role=progressbar]") == []  # no bar anywhere on a failed run
-    assert "%" not in dash_duo.find_element("#run-view").text
-    assert "4 of 10 processed" in _text(dash_duo, "#run-progress")
-    assert _text(dash_duo, "#run-outcome") == "Failed"
-    assert "provider timed out" in _text(dash_duo, "#run-failure")
+    assert "%" not in text(dash_duo, "#run-view")
+    assert "4 of 10 processed" in text(dash_duo, "#run-progress")
+    assert text(dash_duo, "#run-outcome") == "Failed"
+    assert "provider timed out" in text(dash_duo, "#run-failure")
     assert dash_duo.find_elements("#run-eta") == []
 
     phased = make_run(console_app, status="running", type="baseline_compare", context={"phase": "Comparing policies"}, summary_counts={"total": 5, "processed": 2})
     goto(dash_duo, f"/admin/operations/{phased}", f"#run-viewer[data-run-id='{phased}'] #run-progress")
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "phased"
-    assert "Comparing policies" in _text(dash_duo, "#run-progress")
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "phased"
+    assert "Comparing policies" in text(dash_duo, "#run-progress")
     assert dash_duo.find_elements("#run-progress .progress") == []
-    assert "%" not in _text(dash_duo, "#run-progress") and "2 / 5" not in _text(dash_duo, "#run-progress")
+    assert "%" not in text(dash_duo, "#run-progress") and "2 / 5" not in text(dash_duo, "#run-progress")
 
     queued = make_run(console_app, status="queued", type="review_pack_generate", tenant=console_app.world.tenant_ids[1])
     goto(dash_duo, f"/admin/operations/{queued}", f"#run-viewer[data-run-id='{queued}'] #run-progress")
-    assert dash_duo.find_element("#run-progress").get_attribute("data-progress-mode") == "activity"
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "activity"
     assert dash_duo.find_elements("#run-progress .indeterminate") != []
-    assert not any(ch.isdigit() for ch in _text(dash_duo, "#run-progress"))  # no number
+    assert not any(ch.isdigit() for ch in text(dash_duo, "#run-progress"))  # no number
     assert dash_duo.get_logs() == []
 
 

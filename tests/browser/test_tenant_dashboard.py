@@ -12,7 +12,7 @@ from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import complete_run
 from console.review_packs.models import ReviewPack
-from tests.browser.conftest import browser_login
+from tests.browser.conftest import attr, browser_login, text
 
 TENANT_PAGE = "/admin/tenants/{}"
 
@@ -35,15 +35,6 @@ def props(dash_duo, component_id: str) -> dict | None:
 def count(dash_duo, selector: str) -> int:
     """How many elements match, now (find_elements would wait for the implicit timeout first)."""
     return dash_duo.driver.execute_script("return document.querySelectorAll(arguments[0]).length;", selector)
-
-
-def text(dash_duo, selector: str) -> str | None:
-    """The element's text read in one step (a re-render between find and read cannot go stale)."""
-    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector)
-
-
-def attr(dash_duo, selector: str, name: str) -> str | None:
-    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", selector, name)
 
 
 def poll_state(dash_duo, interval_id: str) -> tuple[bool, int] | None:
