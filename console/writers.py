@@ -1,22 +1,30 @@
 """What every writer service (inventory, review packs, evidence, backups, baselines) shares.
 
 Status and counts go through the operations core (``console.operations.service``); these
-helpers only read the ledger, serialize duplicate deliveries of one run, and finish a counted
-run with the outcome its counts imply."""
+helpers read the ledger, run one counted unit exactly once (``run_unit``), serialize duplicate
+deliveries of one run, and finish a counted run with the outcome its counts imply."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console.operations.errors import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.service import complete_run, counts_of, derive_outcome, get_run
+from console.operations.service import complete_run, counts_of, derive_outcome, get_run, record_unit
+from console.providers.base import PolicyNotFound, Provider, ProviderError
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F")
+S = TypeVar("S")
+
+
+class SkipUnit(Exception):
+    """Raised by a unit's ``fetch`` or ``store``: count the unit ``skipped`` with this reason."""
 
 
 def recorded_units(*, session: Session, run_id: int) -> set[str]:
@@ -67,3 +75,59 @@ def finish_counted_run(
     if stage is not None:
         stage(outcome)
     return complete_run(session=session, run_id=run_id, outcome=outcome, summary=summary)
+
+
+def _recorded(session: Session, run_id: int, key: str) -> bool:
+    stmt = select(OperationRunUnit.id).where(OperationRunUnit.run_id == run_id, OperationRunUnit.unit_key == key)
+    return session.scalar(stmt) is not None
+
+
+class UnitResult(NamedTuple, Generic[S]):
+    """What one ``run_unit`` call did: the outcome it counted (None: not counted by this call,
+    e.g. another delivery counted the unit first) and what ``store`` returned when it committed."""
+
+    outcome: str | None
+    stored: S | None = None
+
+
+def run_unit(
+    *,
+    session: Session,
+    run_id: int,
+    key: str,
+    provider: Provider,
+    fetch: Callable[[], F],
+    store: Callable[[F], S],
+) -> UnitResult[S]:
+    """One counted unit of a task, done and counted once even when two deliveries run it at once.
+
+    ``fetch()`` talks to the provider, holding no lock. ``store(fetched)`` stages the unit's
+    domain rows under the run's row lock, after the ledger is re-checked; they commit in one
+    transaction with the unit's ledger row and counters. So a second delivery of the same task
+    either waits for the lock and then finds the unit counted (and stores nothing), or counts
+    it itself — never both. ``PolicyNotFound`` and ``SkipUnit`` count the unit ``skipped``,
+    any other ``ProviderError`` ``failed``; other errors propagate (the task fails the run)."""
+    try:
+        provider.begin_unit(key)
+        fetched = fetch()
+        lock_run(session=session, run_id=run_id)
+        if _recorded(session, run_id, key):
+            session.rollback()
+            log.info("event=unit_already_counted run_id=%s unit_key=%s", run_id, key)
+            return UnitResult(None)
+        stored = store(fetched)
+    except (PolicyNotFound, SkipUnit) as exc:
+        session.rollback()
+        return _count_unsuccessful(session, run_id, key, "skipped", exc)
+    except ProviderError as exc:
+        session.rollback()
+        log.info("event=unit_failed run_id=%s unit_key=%s error=%s", run_id, key, type(exc).__name__)
+        return _count_unsuccessful(session, run_id, key, "failed", exc)
+    if not record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded"):
+        return UnitResult(None)  # record_unit rolled the unit's rows back with its ledger row
+    return UnitResult("succeeded", stored)
+
+
+def _count_unsuccessful(session: Session, run_id: int, key: str, outcome: str, exc: BaseException) -> UnitResult[Any]:
+    counted = record_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=unit_error(exc))
+    return UnitResult(outcome if counted else None)

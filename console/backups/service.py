@@ -16,6 +16,7 @@ Restore (``backup_set_restore``)
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -26,8 +27,8 @@ from console.inventory.models import Policy
 from console.operations.constants import RUNNING
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_unit, set_total
-from console.providers.base import PolicyNotFound, Provider, ProviderError
-from console.writers import finish_counted_run, lock_run, merge_context, recorded_units, unit_error
+from console.providers.base import PolicyNotFound, PolicyRecord, Provider, ProviderError
+from console.writers import SkipUnit, finish_counted_run, lock_run, merge_context, recorded_units, run_unit, unit_error
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,30 @@ def _selected_policy_ids(session: Session, run: OperationRun) -> list[int]:
     )
 
 
+def _fetch_policy(session: Session, provider: Provider, tenant_id: int, policy_id: int) -> PolicyRecord:
+    """The policy's current record at the provider; an unknown or archived policy is skipped."""
+    policy = session.get(Policy, policy_id)
+    if policy is None or policy.tenant_id != tenant_id:
+        raise PolicyNotFound(f"policy {policy_id} does not exist for this tenant")
+    if policy.is_archived:
+        raise SkipUnit("policy is archived")
+    record = provider.get_policy(tenant_id=tenant_id, external_id=policy.external_id)
+    if record.is_archived:
+        raise SkipUnit("policy is archived")
+    return record
+
+
+def _store_item(session: Session, set_id: int, record: PolicyRecord) -> str:
+    """Copy the record into the set (a new item, or the existing item refreshed); which it was."""
+    item = session.scalar(select(BackupSetItem).where(BackupSetItem.backup_set_id == set_id, BackupSetItem.policy_external_id == record.external_id))
+    if item is None:
+        session.add(BackupSetItem(backup_set_id=set_id, policy_external_id=record.external_id, policy_type=record.policy_type,
+                                  payload=record.payload(), added_at=utcnow()))
+        return "created"
+    item.payload, item.policy_type, item.added_at = record.payload(), record.policy_type, utcnow()
+    return "updated"
+
+
 def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provider) -> OperationRun:
     """Copy each selected policy's current payload into the backup set."""
     run = mark_running(session=session, run_id=run_id)
@@ -95,47 +120,20 @@ def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provi
     selected = _selected_policy_ids(session, run)
     set_total(session=session, run_id=run_id, total=len(selected))
     done = recorded_units(session=session, run_id=run_id)
-    created = updated = 0
+    added = {"created": 0, "updated": 0}
     for policy_id in selected:
         key = f"policy:{policy_id}"
         if key in done:
             continue
-        try:
-            provider.begin_unit(key)
-            policy = session.get(Policy, policy_id)
-            if policy is None or policy.tenant_id != tenant_id:
-                raise PolicyNotFound(f"policy {policy_id} does not exist for this tenant")
-            if policy.is_archived:
-                session.rollback()
-                record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error="policy is archived")
-                continue
-            record = provider.get_policy(tenant_id=tenant_id, external_id=policy.external_id)
-            if record.is_archived:
-                session.rollback()
-                record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error="policy is archived")
-                continue
-            item = session.scalar(
-                select(BackupSetItem).where(BackupSetItem.backup_set_id == set_id, BackupSetItem.policy_external_id == record.external_id)
-            )
-            if item is None:
-                session.add(BackupSetItem(backup_set_id=set_id, policy_external_id=record.external_id, policy_type=record.policy_type,
-                                          payload=record.payload(), added_at=utcnow()))
-                created += 1
-            else:
-                item.payload, item.policy_type, item.added_at = record.payload(), record.policy_type, utcnow()
-                updated += 1
-            session.commit()
-        except PolicyNotFound as exc:
-            session.rollback()
-            record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error=unit_error(exc))
-            continue
-        except ProviderError as exc:
-            session.rollback()
-            record_unit(session=session, run_id=run_id, unit_key=key, outcome="failed", error=unit_error(exc))
-            continue
-        record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded")
+        result = run_unit(
+            session=session, run_id=run_id, key=key, provider=provider,
+            fetch=partial(_fetch_policy, session, provider, tenant_id, policy_id),
+            store=partial(_store_item, session, set_id),
+        )
+        if result.stored is not None:
+            added[result.stored] += 1
     items = len(session.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == set_id)).all())
-    return finish_counted_run(session=session, run_id=run_id, summary={"created": created, "updated": updated, "items": items})
+    return finish_counted_run(session=session, run_id=run_id, summary={**added, "items": items})
 
 
 # --------------------------------------------------------------------------- restore (fan-out)

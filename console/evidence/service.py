@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,9 +18,9 @@ from sqlalchemy.orm import Session
 from console.db import utcnow
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.operations.models import OperationRun
-from console.operations.service import mark_running, record_unit, set_total
-from console.providers.base import PolicyNotFound, PolicyRecord, Provider, ProviderError
-from console.writers import finish_counted_run, lock_run, recorded_units, unit_error
+from console.operations.service import mark_running, set_total
+from console.providers.base import PolicyRecord, Provider
+from console.writers import finish_counted_run, lock_run, recorded_units, run_unit
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ def _snapshot_for_run(*, session: Session, run: OperationRun) -> EvidenceSnapsho
     return snapshot
 
 
+def _store_item(session: Session, snapshot_id: int, key: str, policy: PolicyRecord) -> None:
+    """Add the snapshot's item for one policy, unless an earlier delivery stored it before dying."""
+    stored = session.scalar(select(EvidenceSnapshotItem.id).where(EvidenceSnapshotItem.snapshot_id == snapshot_id, EvidenceSnapshotItem.item_key == key))
+    if stored is None:
+        session.add(EvidenceSnapshotItem(snapshot_id=snapshot_id, item_key=key, payload=_evidence(policy)))
+
+
 def generate_evidence_snapshot(*, session: Session, run_id: int, provider: Provider) -> OperationRun:
     """Collect one evidence item per active policy into a new snapshot."""
     run = mark_running(session=session, run_id=run_id)
@@ -71,26 +79,14 @@ def generate_evidence_snapshot(*, session: Session, run_id: int, provider: Provi
     planned = [p for p in provider.list_policies(tenant_id=tenant_id) if not p.is_archived]
     set_total(session=session, run_id=run_id, total=len(planned))
     done = recorded_units(session=session, run_id=run_id)
-    stored = set(session.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot_id)))
     for listed in planned:
         key = item_key(listed)
-        if key in done:
-            continue
-        try:
-            provider.begin_unit(key)
-            current = provider.get_policy(tenant_id=tenant_id, external_id=listed.external_id)
-            if key not in stored:  # a redelivered task may have stored it before dying
-                session.add(EvidenceSnapshotItem(snapshot_id=snapshot_id, item_key=key, payload=_evidence(current)))
-            session.commit()
-        except PolicyNotFound as exc:
-            session.rollback()
-            record_unit(session=session, run_id=run_id, unit_key=key, outcome="skipped", error=unit_error(exc))
-            continue
-        except ProviderError as exc:
-            session.rollback()
-            record_unit(session=session, run_id=run_id, unit_key=key, outcome="failed", error=unit_error(exc))
-            continue
-        record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded")
+        if key not in done:
+            run_unit(
+                session=session, run_id=run_id, key=key, provider=provider,
+                fetch=partial(provider.get_policy, tenant_id=tenant_id, external_id=listed.external_id),
+                store=partial(_store_item, session, snapshot_id, key),
+            )
 
     items = len(set(session.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot_id))))
 

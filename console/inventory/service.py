@@ -7,6 +7,7 @@ others go on; mixed results give ``partially_succeeded``."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -14,9 +15,9 @@ from sqlalchemy.orm import Session
 from console.db import utcnow
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
-from console.operations.service import mark_running, record_unit, set_total
-from console.providers.base import Provider, ProviderError
-from console.writers import finish_counted_run, recorded_units, unit_error
+from console.operations.service import mark_running, set_total
+from console.providers.base import PolicyRecord, Provider
+from console.writers import finish_counted_run, recorded_units, run_unit
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,16 @@ def unit_key(policy_type: str) -> str:
     return f"type:{policy_type}"
 
 
-def _sync_type(*, session: Session, provider: Provider, run: OperationRun, policy_type: str) -> dict[str, int]:
-    """Upsert one type's policies and drop items the provider no longer has; the caller commits."""
-    assert run.tenant_id is not None
-    policies = [p for p in provider.list_policies(tenant_id=run.tenant_id, policy_type=policy_type) if not p.is_archived]
+def _active_of_type(provider: Provider, tenant_id: int, policy_type: str) -> list[PolicyRecord]:
+    return [p for p in provider.list_policies(tenant_id=tenant_id, policy_type=policy_type) if not p.is_archived]
+
+
+def _store_type(session: Session, tenant_id: int, run_id: int, policy_type: str, policies: list[PolicyRecord]) -> dict[str, int]:
+    """Upsert one type's active policies and drop items the provider no longer has; the caller commits."""
     existing = {
         item.external_id: item
         for item in session.scalars(
-            select(InventoryItem).where(InventoryItem.tenant_id == run.tenant_id, InventoryItem.policy_type == policy_type)
+            select(InventoryItem).where(InventoryItem.tenant_id == tenant_id, InventoryItem.policy_type == policy_type)
         )
     }
     now = utcnow()
@@ -43,15 +46,15 @@ def _sync_type(*, session: Session, provider: Provider, run: OperationRun, polic
         if item is None:
             session.add(
                 InventoryItem(
-                    tenant_id=run.tenant_id, policy_type=policy_type, external_id=policy.external_id,
-                    name=policy.name, payload=payload, last_run_id=run.id, synced_at=now,
+                    tenant_id=tenant_id, policy_type=policy_type, external_id=policy.external_id,
+                    name=policy.name, payload=payload, last_run_id=run_id, synced_at=now,
                 )
             )
             created += 1
         else:
             if item.payload != payload or item.name != policy.name:
                 updated += 1
-            item.name, item.payload, item.last_run_id, item.synced_at = policy.name, payload, run.id, now
+            item.name, item.payload, item.last_run_id, item.synced_at = policy.name, payload, run_id, now
     if existing:
         session.execute(delete(InventoryItem).where(InventoryItem.id.in_([i.id for i in existing.values()])))
     session.flush()
@@ -67,21 +70,17 @@ def run_inventory_sync(*, session: Session, run_id: int, provider: Provider) -> 
     set_total(session=session, run_id=run_id, total=len(types))
     done = recorded_units(session=session, run_id=run_id)
     changes = {"created": 0, "updated": 0, "deleted": 0}
+    tenant_id = run.tenant_id
     for policy_type in types:
         key = unit_key(policy_type)
         if key in done:
             continue  # a redelivered task: this type was synced and counted already
-        try:
-            provider.begin_unit(key)
-            delta = _sync_type(session=session, provider=provider, run=run, policy_type=policy_type)
-            session.commit()
-        except ProviderError as exc:
-            session.rollback()
-            log.info("event=unit_failed run_id=%s unit_key=%s error=%s", run_id, key, type(exc).__name__)
-            record_unit(session=session, run_id=run_id, unit_key=key, outcome="failed", error=unit_error(exc))
-            continue
-        for name, value in delta.items():
+        result = run_unit(
+            session=session, run_id=run_id, key=key, provider=provider,
+            fetch=partial(_active_of_type, provider, tenant_id, policy_type),
+            store=partial(_store_type, session, tenant_id, run_id, policy_type),
+        )
+        for name, value in (result.stored or {}).items():
             changes[name] += value
-        record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded")
-    items = session.scalar(select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == run.tenant_id)) or 0
+    items = session.scalar(select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == tenant_id)) or 0
     return finish_counted_run(session=session, run_id=run_id, summary={**changes, "items": int(items)})
