@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -104,3 +105,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: Errors that may mean "the database cannot be reached right now" (``is_outage`` decides): a
+#: refused or cut connection (OperationalError, InterfaceError) or an exhausted pool (TimeoutError).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+#: sqlite3 reports a wrong query (no such table/column, syntax) as OperationalError too: only
+#: these messages mean the file is unavailable.
+_SQLITE_OUTAGES = ("unable to open database file", "database is locked", "disk i/o error", "readonly database",
+                   "database or disk is full")
+
+
+def is_outage(err: BaseException) -> bool:
+    """True when ``err`` says the database is unreachable (not that a query is wrong)."""
+    if isinstance(err, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    if not isinstance(err, sa_exc.OperationalError):
+        return False
+    if err.connection_invalidated:
+        return True
+    orig = getattr(err, "orig", None)
+    if type(orig).__module__.startswith("sqlite3"):
+        return any(marker in str(orig).lower() for marker in _SQLITE_OUTAGES)
+    return True  # psycopg: connection failures are OperationalError; wrong SQL is ProgrammingError

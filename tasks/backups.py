@@ -14,13 +14,13 @@ from console.backups.service import plan_restore, record_item_failure, restore_i
 from console.operations.errors import RunNotFound
 from console.operations.service import heartbeat
 from tasks import app
-from tasks.base import ConsoleTask, failure_reason
+from tasks.base import OUTAGE_MAX_RETRIES, ConsoleTask, failure_reason, retry_countdown
 
 log = logging.getLogger(__name__)
 
 CHILD_TASK = "tasks.backups.restore_backup_item"
+#: Retries for an unexpected error (0.5, 1, 2 s); a database outage gets tasks.base.OUTAGE_MAX_RETRIES.
 CHILD_MAX_RETRIES = 3
-CHILD_RETRY_BASE_SECONDS = 0.5
 HEARTBEAT_EVERY = 200  # children sent between heartbeats while fanning out
 
 
@@ -44,7 +44,7 @@ def restore_backup_set(self: ConsoleTask, run_id: int) -> None:
     self.run_operation(run_id, work)
 
 
-@app.task(bind=True, base=ConsoleTask, name=CHILD_TASK, max_retries=CHILD_MAX_RETRIES)
+@app.task(bind=True, base=ConsoleTask, name=CHILD_TASK, max_retries=OUTAGE_MAX_RETRIES)
 def restore_backup_item(self: ConsoleTask, run_id: int, item_id: int) -> None:
     try:
         with self.db.session() as session:
@@ -53,10 +53,11 @@ def restore_backup_item(self: ConsoleTask, run_id: int, item_id: int) -> None:
         log.warning("event=task_skipped task=%s run_id=%s item_id=%s reason=run_not_found", self.name, run_id, item_id)
         return
     except Exception as exc:
-        if self.request.retries < CHILD_MAX_RETRIES:
+        countdown = retry_countdown(exc, self.request.retries, max_retries=CHILD_MAX_RETRIES)
+        if countdown is not None:
             log.warning("event=restore_item_retry run_id=%s item_id=%s attempt=%s error=%s",
                         run_id, item_id, self.request.retries + 1, type(exc).__name__)
-            raise self.retry(exc=exc, countdown=CHILD_RETRY_BASE_SECONDS * 2**self.request.retries)
+            raise self.retry(exc=exc, countdown=countdown)
         with self.db.session() as session:
             record_item_failure(session=session, run_id=run_id, item_id=item_id, error=failure_reason(exc))
         log.error("event=restore_item_gave_up run_id=%s item_id=%s error=%s", run_id, item_id, type(exc).__name__)

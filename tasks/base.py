@@ -4,7 +4,10 @@ Tasks are thin: they receive ids only, re-fetch, call a domain service, and let 
 write status and counts through the operations core. ``run_operation`` is the one failure
 path: any exception completes the run as ``failed`` with a sanitized one-line reason (plus the
 family's own clean-up, e.g. the review pack marked ``failed``) and is re-raised for Celery's
-log. A run that is already completed (a redelivered message) is left alone."""
+log — except a database outage, which retries the task (``retry_countdown``: about a minute
+of back-off, longer than a database restart) because failing the run needs the database too
+and the re-run resumes from the ledger. A run that is already completed (a redelivered
+message) is left alone."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +17,7 @@ from typing import Any
 from celery import Task
 from sqlalchemy.orm import Session
 
-from console.db import Database
+from console.db import Database, is_outage
 from console.operations.errors import InvalidTransition, RunNotFound, sanitize_failure_summary
 from console.operations.service import fail_run, get_run
 from console.providers.base import Provider
@@ -22,6 +25,12 @@ from console.providers.builtin import provider_for_run
 
 log = logging.getLogger(__name__)
 _db: Database | None = None
+
+#: A database outage is retried this often, backing off 0.5, 1, 2, 4 s, then every
+#: OUTAGE_RETRY_CAP_SECONDS: about a minute in all. Other errors keep the caller's budget.
+OUTAGE_MAX_RETRIES = 14
+RETRY_BASE_SECONDS = 0.5
+OUTAGE_RETRY_CAP_SECONDS = 5.0
 
 #: work(session, provider) performs the operation for the run.
 Work = Callable[[Session, Provider], Any]
@@ -38,6 +47,17 @@ def database() -> Database:
 
         _db = Database(settings.database_url)
     return _db
+
+
+def retry_countdown(exc: BaseException, retries: int, *, max_retries: int) -> float | None:
+    """Seconds before attempt ``retries + 1``, or None when the error's budget is spent.
+
+    A database outage (``console.db.is_outage``) may last a restart, so it gets
+    OUTAGE_MAX_RETRIES; any other error ``max_retries`` (0: never retried)."""
+    budget = OUTAGE_MAX_RETRIES if is_outage(exc) else max_retries
+    if retries >= budget:
+        return None
+    return min(RETRY_BASE_SECONDS * 2**retries, OUTAGE_RETRY_CAP_SECONDS)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -84,6 +104,10 @@ class ConsoleTask(Task):
                     session.commit()
             return None
         except Exception as exc:
+            countdown = retry_countdown(exc, self.request.retries, max_retries=0)
+            if countdown is not None:
+                log.warning("event=task_retry task=%s run_id=%s attempt=%s error=%s", self.name, run_id, self.request.retries + 1, type(exc).__name__)
+                raise self.retry(exc=exc, countdown=countdown, max_retries=OUTAGE_MAX_RETRIES) from exc
             reason = failure_reason(exc)
             log.error("event=run_failing task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)
             with self.db.session() as session:
