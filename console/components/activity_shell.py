@@ -30,7 +30,7 @@ from console import ids
 from console.access import Principal, require_run, require_tenant, run_visibility_filter
 from console.accounts.models import Tenant
 from console.components import notifications, polling
-from console.components.run_viewer import render_progress, unless_all_unchanged
+from console.components.run_viewer import render_progress
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.models import Notification
@@ -354,7 +354,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _activity_refresh(pathname, _n_intervals, kick, known_fingerprint, known_policy, seen):
-        return unless_all_unchanged(
+        return polling.unless_all_unchanged(
             refresh(
                 triggered={str(p).split(".")[0] for p in dash.ctx.triggered_prop_ids},
                 pathname=pathname,

@@ -403,22 +403,25 @@ def register_callbacks(app: dash.Dash) -> None:
 
     @app.callback(
         Output(REFRESH, "data"),
+        Output(POLL_POLICY, "data", allow_duplicate=True),
         Input(POLL, "n_intervals"),
         State(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         State(SIGNATURE, "data"),
+        State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
     def _poll(_n, request, *rest):
-        *filter_values, shown = rest
+        *filter_values, shown, known_policy = rest
         if request is None:
-            return no_update
-        rows, total, _ = query_runs(
+            raise PreventUpdate
+        rows, total, statuses = query_runs(
             session=db_session(), who=principal(), filters=_filters_from(filter_values), request=parse_rows_request(request), now=utcnow()
         )
         current = signature([rows, total])
-        # Unchanged page: nothing to send, the grid keeps what it shows.
-        return no_update if current == shown else current
+        policy = polling.changed_policy(polling.policy(table_poll_interval(statuses)), known_policy)
+        # Unchanged page: nothing to send (HTTP 204), the grid keeps what it shows.
+        return polling.unless_all_unchanged((no_update if current == shown else current, policy))
 
     app.clientside_callback(
         _GRID_SYNC_JS,

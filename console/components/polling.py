@@ -24,10 +24,11 @@ from typing import Any
 
 import dash
 from dash import Input, Output, State, dcc
+from dash.exceptions import PreventUpdate
 from flask import Response, jsonify, request
-from sqlalchemy import exc as sa_exc
 
 from console import ids
+from console.db import OUTAGE_ERRORS, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,6 @@ CONNECTION_LOST_TEXT = "Connection lost — retrying…"
 #: Back-off while the database is unreachable: the interval doubles, within these bounds (ms).
 BACKOFF_MIN_MS = 2_000
 BACKOFF_MAX_MS = 30_000
-#: Errors that may mean "the database cannot be reached right now" (``is_outage`` decides): a
-#: refused or cut connection (OperationalError, InterfaceError) or an exhausted pool (TimeoutError).
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
-#: sqlite3 reports a wrong query (no such table/column, syntax) as OperationalError too: only
-#: these messages mean the file is unavailable.
-_SQLITE_OUTAGES = ("unable to open database file", "database is locked", "disk i/o error", "readonly database",
-                   "database or disk is full")
 #: app.server.extensions key: the policy store ids of every guarded surface.
 _SURFACES = "console.poll_surfaces"
 _CALLBACK_PATH = "/_dash-update-component"
@@ -109,6 +103,22 @@ def lost_policy(now_ms: int | None = None) -> dict[str, Any]:
     return {"lost": True, "at": int(time.time() * 1000) if now_ms is None else now_ms}
 
 
+def unless_all_unchanged(outputs: tuple) -> tuple:
+    """Outputs as they are, or PreventUpdate when every one is no_update.
+
+    Dash 4 answers an all-``no_update`` multi-output callback with 200 and an empty
+    ``response`` object; PreventUpdate makes the unchanged poll an empty HTTP 204."""
+    if all(value is dash.no_update for value in outputs):
+        raise PreventUpdate
+    return outputs
+
+
+def changed_policy(new: dict | None, known: object) -> Any:
+    """The policy to send, or no_update when the page already has it (after an outage the
+    page holds a *lost* policy, so the real one is sent again and the banner goes)."""
+    return dash.no_update if new == known else new
+
+
 def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
     """Tie the Interval to its policy and the page guards (visibility, open modal, outage back-off)."""
     app.server.extensions.setdefault(_SURFACES, set()).add(policy_id)
@@ -136,25 +146,12 @@ def _lost_aware_surface(app: dash.Dash, body: object) -> str | None:
     state = body.get("state") if isinstance(body.get("state"), list) else []
 
     def data_ids(items: list) -> set[str]:  # pattern-matching ids are dicts: never a policy store
-        return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str) and i.get("property") == "data"}
+        return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)
+                and isinstance(i.get("property"), str) and i["property"].split("@")[0] == "data"}
 
     written, sent = data_ids(outputs), data_ids(state)
     aware = sorted(surfaces & written & sent)
     return aware[0] if aware else None
-
-
-def is_outage(err: BaseException) -> bool:
-    """True when ``err`` says the database is unreachable (not that a query is wrong)."""
-    if isinstance(err, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
-        return True
-    if not isinstance(err, sa_exc.OperationalError):
-        return False
-    if err.connection_invalidated:
-        return True
-    orig = getattr(err, "orig", None)
-    if type(orig).__module__.startswith("sqlite3"):
-        return any(marker in str(orig).lower() for marker in _SQLITE_OUTAGES)
-    return True  # psycopg: connection failures are OperationalError; wrong SQL is ProgrammingError
 
 
 def register_outage_handler(app: dash.Dash) -> None:

@@ -226,17 +226,19 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(ids.REVIEW_PACK_POLL, "n_intervals"),
         State(ids.TENANT_ID_STORE, "data"),
         State(SIGNATURE, "data"),
+        State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _refresh(_n, tenant_id, shown):
+    def _refresh(_n, tenant_id, shown, known_policy):
         who = principal()
         tenant = require_tenant(session=db_session(), principal=who, tenant_id=tenant_id, capability="review_pack.view")
         can_generate = "review_pack.generate" in who.capabilities_for(tenant)
         view = current_view(tenant.id)
         current = view_signature(view, can_generate)
+        policy = polling.changed_policy(polling.policy(view.poll_interval), known_policy)
         if current == shown:
-            return no_update, no_update, no_update
-        return card_body(view, can_generate=can_generate), polling.policy(view.poll_interval), current
+            return polling.unless_all_unchanged((no_update, policy, no_update))
+        return card_body(view, can_generate=can_generate), policy, current
 
     @app.callback(
         Output(ids.REVIEW_PACK_MODAL, "is_open"),

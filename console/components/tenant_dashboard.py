@@ -507,16 +507,17 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(operation_buttons.DASHBOARD_REFRESH, "data"),
         State(ids.TENANT_ID_STORE, "data"),
         State(SIGNATURE, "data"),
+        State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _refresh(_n, _bump, tenant_id, shown):
+    def _refresh(_n, _bump, tenant_id, shown, known_policy):
         session, who = db_session(), principal()
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
         now = utcnow()
         data = load(session=session, tenant=tenant, caps=who.capabilities_for(tenant), now=now, stale_after_seconds=settings().stale_after_seconds)
         current = data.signature()
-        policy = polling.policy(table_poll_interval(data.statuses))
+        policy = polling.changed_policy(polling.policy(table_poll_interval(data.statuses)), known_policy)
         if current == shown:
-            return (no_update,) * 7
+            return polling.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
         per_day_fig, duration_fig = figures(data)
         return kpi_cards(data.health), attention_list(data.attention), recent_table(data.recent), per_day_fig, duration_fig, policy, current

@@ -123,6 +123,28 @@ def shell_poll(app, client, fingerprint: Any, policy: Any, seen: Any):
                     "activity-poll.n_intervals")
 
 
+OPS_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
+
+
+def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
+    """The review-pack card's, the tenant dashboard's and the operations list's polls, each sent
+    with ``policy`` as the page's current policy (signatures: what an open page would hold)."""
+    return {
+        "review-pack-poll-policy": callback(app, client, "review-pack-body.children", [("review-pack-poll", "n_intervals", 5)],
+                                            [("tenant-id", "data", tenant_id), ("review-pack-signature", "data", "shown"),
+                                             ("review-pack-poll-policy", "data", policy)], "review-pack-poll.n_intervals"),
+        "dashboard-poll-policy": callback(app, client, "tenant-kpis.children", [("dashboard-poll", "n_intervals", 5), ("dashboard-refresh", "data", None)],
+                                          [("tenant-id", "data", tenant_id), ("dashboard-signature", "data", "shown"),
+                                           ("dashboard-poll-policy", "data", policy)], "dashboard-poll.n_intervals"),
+        "operations-poll-policy": callback(app, client, "operations-refresh.data", [("operations-poll", "n_intervals", 5)],
+                                           [("operations-table", "getRowsRequest", OPS_PAGE), ("ops-filter-type", "value", ""),
+                                            ("ops-filter-status", "value", ""), ("ops-filter-outcome", "value", ""),
+                                            ("ops-filter-tenant", "value", ""), ("ops-filter-dates", "start_date", None),
+                                            ("ops-filter-dates", "end_date", None), ("operations-signature", "data", "shown"),
+                                            ("operations-poll-policy", "data", policy)], "operations-poll.n_intervals"),
+    }
+
+
 def answer(r) -> dict[str, Any]:
     assert r.status_code == 200, (r.status_code, r.get_data(as_text=True)[:300])
     return r.get_json()["response"]
@@ -154,6 +176,10 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
         for response, store in ((lost, "run-poll-policy"), (shell_lost, "activity-policy")):
             body = answer(response)
             assert list(body) == [store] and body[store]["data"]["lost"] is True
+        # The tenant pages' polls (review-pack card, dashboard, operations list) opt in too.
+        for store, response in tenant_polls(app, client, world.tenant_ids[0], {"interval": 5000}).items():
+            body = answer(response)
+            assert list(body) == [store] and body[store]["data"]["lost"] is True, store
         lost_policy = answer(lost)["run-poll-policy"]["data"]
         # A second failed poll is again "lost" (the guard backs off further in the browser).
         again = answer(run_poll(app, client, run_id, fingerprint, lost_policy))["run-poll-policy"]["data"]
@@ -176,6 +202,11 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
     shell_back = answer(shell_poll(app, client, shell_fp, answer(shell_lost)["activity-policy"]["data"], seen))
     assert shell_back == {"activity-policy": {"data": {"interval": 5000}}}
     assert run_poll(app, client, run_id, fingerprint, {"interval": 5000}).status_code == 204  # and no churn after
+    # The tenant pages recover too: their real policy replaces the lost one (the running run
+    # makes the dashboard and the list poll; the card has no pack, so its policy is None).
+    for store, response in tenant_polls(app, client, world.tenant_ids[0], lost_policy).items():
+        body = answer(response)
+        assert store in body and not (body[store]["data"] or {}).get("lost"), (store, body[store])
     print(f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: polls answered 'lost' (200) "
           f"during a {outage_s:.2f} s outage; first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s")
     assert "Traceback" not in caplog.text

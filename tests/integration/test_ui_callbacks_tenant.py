@@ -76,10 +76,6 @@ def response_of(r) -> dict[str, Any]:
     return r.get_json()["response"]
 
 
-def assert_no_update(r) -> None:
-    """Nothing sent back: Dash answers 204 (single output) or an empty response (several outputs)."""
-    assert r.status_code == 204 or (r.status_code == 200 and not r.get_json().get("response")), (r.status_code, r.get_data(as_text=True)[:300])
-
 
 def page(client, path: str) -> str:
     """The page content the pages callback renders for ``path`` (as JSON text)."""
@@ -140,14 +136,14 @@ def open_op(web_app, tenant_id: Any, operation_type: Any) -> dict[str, Any]:
     return payload
 
 
-def card_refresh(web_app, tenant_id: Any, shown: Any = None) -> dict[str, Any]:
+def card_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.REVIEW_PACK_POLL, output=review_pack_card.BODY)
-    return body(web_app, key, [1], [tenant_id, shown])
+    return body(web_app, key, [1], [tenant_id, shown, policy])
 
 
-def dashboard_refresh(web_app, tenant_id: Any, shown: Any = None) -> dict[str, Any]:
+def dashboard_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=tenant_dashboard.POLL, output=tenant_dashboard.KPIS)
-    return body(web_app, key, [1, None], [tenant_id, shown])
+    return body(web_app, key, [1, None], [tenant_id, shown, policy])
 
 
 def rows_request(web_app, request: Any, *, type_: Any = "", status: Any = "", outcome: Any = "", tenant: Any = "", start: Any = None, end: Any = None) -> dict[str, Any]:
@@ -155,9 +151,9 @@ def rows_request(web_app, request: Any, *, type_: Any = "", status: Any = "", ou
     return body(web_app, key, [request], [type_, status, outcome, tenant, start, end])
 
 
-def ops_poll(web_app, request: Any, shown: Any) -> dict[str, Any]:
+def ops_poll(web_app, request: Any, shown: Any, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=operations_table.POLL, output=operations_table.REFRESH)
-    return body(web_app, key, [1], [request, "", "", "", "", None, None, shown])
+    return body(web_app, key, [1], [request, "", "", "", "", None, None, shown, policy])
 
 
 FIRST_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
@@ -344,9 +340,9 @@ def test_card_refresh_is_no_update_while_unchanged_and_follows_the_pack(web_app,
     a1 = world.tenant_ids[0]
     login(client, "viewer@test.example")
     empty = response_of(post(client, card_refresh(web_app, a1)))
-    assert "No pack yet" in json.dumps(empty) and empty[review_pack_card.POLL_POLICY]["data"] is None
+    assert "No pack yet" in json.dumps(empty) and review_pack_card.POLL_POLICY not in empty  # no polling: the store keeps None
     shown = empty[review_pack_card.SIGNATURE]["data"]
-    assert_no_update(post(client, card_refresh(web_app, a1, shown)))  # unchanged: nothing sent
+    assert post(client, card_refresh(web_app, a1, shown)).status_code == 204  # unchanged: nothing sent
 
     with web_app.server.extensions["console.db"].session() as s:
         run, _ = enqueue_run(session=s, type="review_pack_generate", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None)
@@ -354,6 +350,11 @@ def test_card_refresh_is_no_update_while_unchanged_and_follows_the_pack(web_app,
         s.commit()
     generating = response_of(post(client, card_refresh(web_app, a1, shown)))
     assert '"Generating"' in json.dumps(generating) and generating[review_pack_card.POLL_POLICY]["data"] == {"interval": 10_000}
+    shown = generating[review_pack_card.SIGNATURE]["data"]
+    assert post(client, card_refresh(web_app, a1, shown, {"interval": 10_000})).status_code == 204
+    # A page that showed the outage banner (a "lost" policy) gets the real policy back, nothing else.
+    back = response_of(post(client, card_refresh(web_app, a1, shown, {"lost": True, "at": 1})))
+    assert back == {review_pack_card.POLL_POLICY: {"data": {"interval": 10_000}}}
     assert ids.REVIEW_PACK_GENERATE not in json.dumps(generating)  # a viewer never gets the button
 
 
@@ -362,11 +363,11 @@ def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_upda
     done = add_run(web_app, world.workspace_id, a1, status="completed", outcome="failed")
     login(client, "operator@test.example")
     quiet = response_of(post(client, dashboard_refresh(web_app, a1)))
-    assert quiet[tenant_dashboard.POLL_POLICY]["data"] is None
+    assert tenant_dashboard.POLL_POLICY not in quiet  # nothing active: the store keeps None, no polling
     assert f'"data-run-id": "{done}"' in json.dumps(quiet[tenant_dashboard.RECENT]["children"])
     assert '"data-kind": "failed"' in json.dumps(quiet[tenant_dashboard.ATTENTION_BODY]["children"])
     shown = quiet[tenant_dashboard.SIGNATURE]["data"]
-    assert_no_update(post(client, dashboard_refresh(web_app, a1, shown)))
+    assert post(client, dashboard_refresh(web_app, a1, shown)).status_code == 204  # unchanged: an empty 204
 
     with web_app.server.extensions["console.db"].session() as s:
         run, _ = enqueue_run(session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None)
@@ -375,9 +376,12 @@ def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_upda
     busy = response_of(post(client, dashboard_refresh(web_app, a1, shown)))
     assert busy[tenant_dashboard.POLL_POLICY]["data"] == {"interval": 10_000}
     assert '"children": "1"' in json.dumps(busy[tenant_dashboard.KPIS]["children"])  # Active runs: 1
+    busy_shown = busy[tenant_dashboard.SIGNATURE]["data"]
+    back = response_of(post(client, dashboard_refresh(web_app, a1, busy_shown, {"lost": True, "at": 1})))
+    assert back == {tenant_dashboard.POLL_POLICY: {"data": {"interval": 10_000}}}
     with web_app.server.extensions["console.db"].session() as s:
         complete_run(session=s, run_id=active_id, outcome="succeeded")
-    settled = response_of(post(client, dashboard_refresh(web_app, a1, busy[tenant_dashboard.SIGNATURE]["data"])))
+    settled = response_of(post(client, dashboard_refresh(web_app, a1, busy_shown, {"interval": 10_000})))
     assert settled[tenant_dashboard.POLL_POLICY]["data"] is None
 
 
@@ -475,7 +479,9 @@ def test_operations_poll_is_no_update_until_the_page_changes(web_app, client, wo
     first = response_of(post(client, rows_request(web_app, FIRST_PAGE)))
     shown = first[operations_table.SIGNATURE]["data"]
     assert first[operations_table.POLL_POLICY]["data"] == {"interval": 10_000}
-    assert_no_update(post(client, ops_poll(web_app, FIRST_PAGE, shown)))
+    assert post(client, ops_poll(web_app, FIRST_PAGE, shown, {"interval": 10_000})).status_code == 204
+    back = response_of(post(client, ops_poll(web_app, FIRST_PAGE, shown, {"lost": True, "at": 1})))
+    assert back == {operations_table.POLL_POLICY: {"data": {"interval": 10_000}}}
     with web_app.server.extensions["console.db"].session() as s:
         mark_running(session=s, run_id=run_id)
     changed = response_of(post(client, ops_poll(web_app, FIRST_PAGE, shown)))

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from dash import dcc, html
 
-from console.components import activity_shell, notifications, run_viewer
+from console.components import activity_shell, notifications, polling, run_viewer
 from console.components.run_viewer import RunSnapshot, UnitRow, build_view, fingerprint, format_duration, format_eta, poll_policy, render
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
@@ -217,8 +217,8 @@ def test_a_refresh_where_nothing_changed_is_prevented_so_dash_answers_204() -> N
     from dash.exceptions import PreventUpdate
 
     with pytest.raises(PreventUpdate):
-        run_viewer.unless_all_unchanged((dash.no_update, dash.no_update, dash.no_update))
-    assert run_viewer.unless_all_unchanged((dash.no_update, None)) == (dash.no_update, None)  # None is a value
+        polling.unless_all_unchanged((dash.no_update, dash.no_update, dash.no_update))
+    assert polling.unless_all_unchanged((dash.no_update, None)) == (dash.no_update, None)  # None is a value
 
 
 def test_not_found_layout_carries_the_contract_id() -> None:
