@@ -56,12 +56,16 @@ class Principal:
         return self.roles.get(workspace_id)
 
     def capabilities_for(self, tenant: Tenant) -> frozenset[str]:
-        role = self.roles.get(tenant.workspace_id)
+        return self.capabilities_in(workspace_id=tenant.workspace_id, tenant_id=tenant.id)
+
+    def capabilities_in(self, *, workspace_id: int, tenant_id: int) -> frozenset[str]:
+        """What the user may do on the tenant ``tenant_id`` of workspace ``workspace_id``."""
+        role = self.roles.get(workspace_id)
         if role is None:
             return frozenset()
         if role in FULL_ACCESS_ROLES:
             return frozenset(CAPABILITIES)
-        caps = self.grants.get(tenant.id, frozenset())
+        caps = self.grants.get(tenant_id, frozenset())
         if "tenant.view" not in caps:
             return frozenset()
         if role == "viewer":
@@ -188,17 +192,26 @@ def require_run(*, session: Session, principal: Principal, run_id: object) -> Op
     run = session.get(OperationRun, parse_id(run_id))
     if run is None:
         raise NotFound("run")
-    role = principal.role_in(run.workspace_id)
-    if role is None:
-        raise NotFound("run")
-    if run.tenant_id is None:
-        if role in FULL_ACCESS_ROLES or run.initiator_user_id == principal.user_id:
-            return run
-        raise NotFound("run")
-    tenant = session.get(Tenant, run.tenant_id)
-    if tenant is None or "operations.view" not in principal.capabilities_for(tenant):
+    tenant = session.get(Tenant, run.tenant_id) if run.tenant_id is not None else None
+    if not run_visible(principal, workspace_id=run.workspace_id, tenant_id=run.tenant_id,
+                       tenant_workspace_id=tenant.workspace_id if tenant is not None else None,
+                       initiator_user_id=run.initiator_user_id):
         raise NotFound("run")
     return run
+
+
+def run_visible(
+    principal: Principal, *, workspace_id: int, tenant_id: int | None, tenant_workspace_id: int | None, initiator_user_id: int | None
+) -> bool:
+    """``require_run``'s rule on plain values (the run viewer's poll reads them in one row)."""
+    role = principal.role_in(workspace_id)
+    if role is None:
+        return False
+    if tenant_id is None:
+        return role in FULL_ACCESS_ROLES or initiator_user_id == principal.user_id
+    if tenant_workspace_id is None:  # the tenant row is gone
+        return False
+    return "operations.view" in principal.capabilities_in(workspace_id=tenant_workspace_id, tenant_id=tenant_id)
 
 
 def require_pack(*, session: Session, principal: Principal, pack_id: object) -> ReviewPack:

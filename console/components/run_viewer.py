@@ -25,12 +25,11 @@ from typing import Any, Final
 
 import dash
 from dash import Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.orm import Session, aliased
 
 from console import ids
-from console.access import Principal, parse_id, require_run
+from console.access import Principal, parse_id, run_visible
 from console.accounts.models import Tenant, User
 from console.components import polling
 from console.db import utcnow
@@ -118,19 +117,24 @@ class RunSnapshot:
     units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
 
 
-def _run_row(session: Session, run_id: int):
-    pack = aliased(ReviewPack)
-    stmt = (
-        select(OperationRun, Tenant, User.name, pack.id, pack.status)
-        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-        .outerjoin(User, User.id == OperationRun.initiator_user_id)
-        .outerjoin(pack, pack.operation_run_id == OperationRun.id)
-        .where(OperationRun.id == run_id)
-        .order_by(pack.id.desc())
-        .limit(1)
-        .execution_options(populate_existing=True)
+_PACK = aliased(ReviewPack)
+#: Built once: constructing this statement (joins, an aliased table) costs more CPU than running
+#: it, and every poll of every open run page runs it. Plain columns: no ORM objects to load.
+_RUN_ROW = (
+    select(
+        OperationRun.id, OperationRun.workspace_id, OperationRun.tenant_id, OperationRun.initiator_user_id,
+        OperationRun.type, OperationRun.status, OperationRun.outcome, OperationRun.summary_counts, OperationRun.context,
+        OperationRun.failure_summary, OperationRun.created_at, OperationRun.started_at, OperationRun.completed_at,
+        Tenant.workspace_id.label("tenant_workspace_id"), Tenant.name.label("tenant_name"),
+        User.name.label("initiator_name"), _PACK.id.label("pack_id"), _PACK.status.label("pack_status"),
     )
-    return session.execute(stmt).first()
+    .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+    .outerjoin(User, User.id == OperationRun.initiator_user_id)
+    .outerjoin(_PACK, _PACK.operation_run_id == OperationRun.id)
+    .where(OperationRun.id == bindparam("run_id"))
+    .order_by(_PACK.id.desc())
+    .limit(1)
+)
 
 
 def load_units(*, session: Session, run_id: int, limit: int = UNITS_SHOWN) -> tuple[UnitRow, ...]:
@@ -147,32 +151,31 @@ def load_units(*, session: Session, run_id: int, limit: int = UNITS_SHOWN) -> tu
 
 def load_snapshot(*, session: Session, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
     """The run if the principal may see it (NotFound otherwise), in one query (+1 for fan-out units)."""
-    rid = parse_id(run_id)
-    row = _run_row(session, rid)
-    if row is None:
+    row = session.execute(_RUN_ROW, {"run_id": parse_id(run_id)}).first()
+    # The same rule as access.require_run, on the row's values: no second query.
+    if row is None or not run_visible(principal, workspace_id=row.workspace_id, tenant_id=row.tenant_id,
+                                      tenant_workspace_id=row.tenant_workspace_id, initiator_user_id=row.initiator_user_id):
         raise NotFound("run")
-    run, tenant, initiator_name, pack_id, pack_status = row
-    # The run and its tenant are in the identity map now: the access check costs no query.
-    require_run(session=session, principal=principal, run_id=rid)
     downloadable = bool(
-        pack_id is not None and pack_status == "ready" and tenant is not None and "review_pack.view" in principal.capabilities_for(tenant)
+        row.pack_id is not None and row.pack_status == "ready" and row.tenant_workspace_id is not None
+        and "review_pack.view" in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
     )
     snapshot = RunSnapshot(
-        id=run.id,
-        type=run.type,
-        status=run.status,
-        outcome=run.outcome,
-        summary_counts=normalize_counts(run.summary_counts),
-        context=dict(run.context) if isinstance(run.context, dict) else {},
-        failure_summary=run.failure_summary,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        tenant_id=run.tenant_id,
-        tenant_name=tenant.name if tenant is not None else None,
-        initiator_name=initiator_name,
-        pack_id=pack_id,
-        pack_status=pack_status,
+        id=row.id,
+        type=row.type,
+        status=row.status,
+        outcome=row.outcome,
+        summary_counts=normalize_counts(row.summary_counts),
+        context=dict(row.context) if isinstance(row.context, dict) else {},
+        failure_summary=row.failure_summary,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name if row.tenant_workspace_id is not None else None,
+        initiator_name=row.initiator_name,
+        pack_id=row.pack_id,
+        pack_status=row.pack_status,
         pack_downloadable=downloadable,
     )
     if with_units and snapshot.type in FANOUT_TYPES:
@@ -510,16 +513,6 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
 # --------------------------------------------------------------------------- callbacks
 
 
-def unless_all_unchanged(outputs: tuple) -> tuple:
-    """Outputs as they are, or PreventUpdate when every one is no_update.
-
-    Dash 4 answers an all-``no_update`` multi-output callback with 200 and an empty
-    ``response`` object; PreventUpdate makes the unchanged poll an empty HTTP 204."""
-    if all(value is dash.no_update for value in outputs):
-        raise PreventUpdate
-    return outputs
-
-
 def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> tuple[Any, Any, Any]:
     """One poll: re-check access, then send only what changed (all no_update -> HTTP 204)."""
     from console.web.context import db_session, principal
@@ -530,7 +523,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     snapshot = load_snapshot(session=session, principal=principal(), run_id=run_id, with_units=False)
     now = utcnow()
     new_policy = poll_policy(snapshot, now)
-    policy_out = dash.no_update if new_policy == known_policy else new_policy
+    policy_out = polling.changed_policy(new_policy, known_policy)
     digest = fingerprint(snapshot)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
@@ -551,6 +544,6 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _run_poll(_n_intervals, run_id, known_fingerprint, known_policy):
-        return unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
+        return polling.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
 
     polling.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)
