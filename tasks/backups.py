@@ -2,9 +2,9 @@
 
 The restore parent writes ``total`` once and sends one ``restore_backup_item(run_id, item_id)``
 per planned item. A child counts its unit on the parent exactly once (the ledger), however
-often it is delivered (acks_late redelivery, retries, a duplicate send), and then asks
-``maybe_complete_bulk_run`` — the only thing that completes the parent. A child whose
-unexpected error survives its retries counts its unit as ``failed`` so the parent still ends."""
+often it is delivered (acks_late redelivery, retries, a duplicate send); the child that counts
+the last unit completes the parent in the same transaction. A child whose unexpected error
+survives its retries counts its unit as ``failed`` so the parent still ends."""
 from __future__ import annotations
 
 import logging

@@ -11,7 +11,8 @@ Restore (``backup_set_restore``)
     The parent plans: ``total`` = the set's items (option ``backup_set_id``, else the tenant's
     latest set that has items), written once; the task then sends one child task per item.
     Each child restores its item and records ``item:<item id>`` on the parent exactly once
-    (the ledger), then asks ``maybe_complete_bulk_run`` — the only way the parent completes.
+    (the ledger) in one transaction; the child that records the last unit completes the parent
+    in that same transaction (``record_fanout_unit``).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from console.backups.models import BackupSet, BackupSetItem
 from console.db import utcnow
 from console.inventory.models import Policy
 from console.operations.constants import RUNNING
-from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_unit, set_total
+from console.operations.models import OperationRun
+from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_fanout_unit, set_total
 from console.providers.base import PolicyNotFound, PolicyRecord, Provider, ProviderError
 from console.writers import SkipUnit, finish_counted_run, lock_run, merge_context, recorded_units, run_unit, unit_error
 
@@ -175,53 +176,50 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
     return [i for i in item_ids if item_unit_key(i) not in done]
 
 
-def _recorded(session: Session, run_id: int, key: str) -> bool:
-    return session.scalar(select(OperationRunUnit.id).where(OperationRunUnit.run_id == run_id, OperationRunUnit.unit_key == key)) is not None
-
-
 def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provider) -> str:
     """One child: restore one item and count it on the parent once; returns what happened.
 
-    Unexpected errors propagate (the task retries, then calls ``record_item_failure``)."""
+    The restore's writes commit in one transaction with the unit's ledger row and counters —
+    and with the parent's completion when this unit is the last — or not at all when another
+    delivery counted the unit first. Unexpected errors propagate (the task retries, then calls
+    ``record_item_failure``)."""
     run = get_run(session=session, run_id=run_id)
     key = item_unit_key(item_id)
     if run.status != RUNNING:
         session.commit()
         log.info("event=restore_item_ignored run_id=%s unit_key=%s state=%s", run_id, key, run.status)
         return "ignored"
-    if _recorded(session, run_id, key):
-        # A duplicate or redelivered child: the unit counted already; the parent may still need completing.
-        session.commit()
-        maybe_complete_bulk_run(session=session, run_id=run_id)
-        return "duplicate"
     assert run.tenant_id is not None
-    set_id = (run.context or {}).get("backup_set_id")
+    tenant_id, set_id = run.tenant_id, (run.context or {}).get("backup_set_id")
     outcome, error = "succeeded", None
     try:
         provider.begin_unit(key)
         item = session.scalar(
             select(BackupSetItem)
             .join(BackupSet, BackupSet.id == BackupSetItem.backup_set_id)
-            .where(BackupSetItem.id == item_id, BackupSet.id == set_id, BackupSet.tenant_id == run.tenant_id)
+            .where(BackupSetItem.id == item_id, BackupSet.id == set_id, BackupSet.tenant_id == tenant_id)
         )
         if item is None:
             raise PolicyNotFound(f"backup item {item_id} is not in this run's backup set")
-        provider.restore_item(tenant_id=run.tenant_id, external_id=item.policy_external_id, policy_type=item.policy_type, payload=item.payload or {})
+        provider.restore_item(tenant_id=tenant_id, external_id=item.policy_external_id, policy_type=item.policy_type, payload=item.payload or {})
         item.restored_at = utcnow()
-        session.commit()
     except PolicyNotFound as exc:
         session.rollback()
         outcome, error = "skipped", unit_error(exc)
     except ProviderError as exc:
         session.rollback()
         outcome, error = "failed", unit_error(exc)
-    counted = record_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=error)
+    if record_fanout_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=error):
+        return outcome
+    # Not counted: a duplicate (its restore was rolled back with it) or the run ended meanwhile.
+    # Runs counted before completion moved into the last unit's transaction may still need it.
     maybe_complete_bulk_run(session=session, run_id=run_id)
-    return outcome if counted else "duplicate"
+    return "duplicate"
 
 
 def record_item_failure(*, session: Session, run_id: int, item_id: int, error: str) -> bool:
     """A child that gave up (retries exhausted): count its unit as failed so the parent can complete."""
-    counted = record_unit(session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error)
-    maybe_complete_bulk_run(session=session, run_id=run_id)
+    counted = record_fanout_unit(session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error)
+    if not counted:
+        maybe_complete_bulk_run(session=session, run_id=run_id)
     return counted

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from console.accounts.models import Tenant
 from console.audit.service import record_audit
-from console.db import UTCDateTime, utcnow
+from console.db import JSONType, UTCDateTime, utcnow
 from console.notifications.service import notify_run_terminal
 from console.operations.constants import (
     ACTIVE_STATUSES,
@@ -430,6 +430,19 @@ def record_unit(
     *, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None
 ) -> bool:
     """Count one unit exactly once; False for a duplicate, a unit past the total, or a run not running."""
+    return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=False)
+
+
+def record_fanout_unit(
+    *, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None
+) -> bool:
+    """``record_unit`` for a fan-out child: when this unit is the run's last, the run completes in
+    the same transaction (the outcome its counts imply) — one transaction per child instead of a
+    separate ``maybe_complete_bulk_run`` transaction after every unit."""
+    return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=True)
+
+
+def _record_unit(session: Session, run_id: int, unit_key: str, outcome: str, error: str | None, *, complete_when_last: bool) -> bool:
     if not isinstance(unit_key, str) or not unit_key or len(unit_key) > UNIT_KEY_MAX:
         raise ValueError(f"unit_key must be a non-empty string of at most {UNIT_KEY_MAX} chars")
     if outcome not in UNIT_OUTCOMES:
@@ -470,15 +483,23 @@ def record_unit(
             f"heartbeat_at = :now "
             f"WHERE id = :run_id AND status = :running AND {sql.has_number('total')} "
             f"AND {sql.num('processed')} < {sql.num('total')}"
-        ).bindparams(_now_param("now", now))
-        counted = session.execute(counter, {"run_id": run_id, "running": RUNNING}).rowcount == 1
-        if not counted:
+            f" RETURNING summary_counts"
+        ).bindparams(_now_param("now", now)).columns(summary_counts=JSONType)
+        counts = session.execute(counter, {"run_id": run_id, "running": RUNNING}).scalar_one_or_none()
+        if counts is None:
             # Past the total, total never set, or the run is not running: the ledger row goes too.
             session.rollback()
             log.warning("event=unit_rejected run_id=%s unit_key=%s outcome=%s", run_id, unit_key, outcome)
             return False
+        completed = None
+        counts = normalize_counts(counts)
+        if complete_when_last and counts.get("processed") == counts.get("total"):
+            # The row is locked by the UPDATE above: no other unit can count in between.
+            completed = _complete(session, run_id=run_id, outcome=derive_outcome(counts), from_statuses=(RUNNING,))
         session.commit()
     log.debug("event=unit_recorded run_id=%s unit_key=%s outcome=%s", run_id, unit_key, outcome)
+    if completed is not None:
+        _log("run_completed", completed, outcome=completed.outcome)
     return True
 
 
