@@ -46,7 +46,7 @@ from console.operations.summary import normalize_counts
 from console.providers.base import Provider
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import ACTIVE_PACK_STATUSES, ensure_pack_for_run, packs_dir, remove_pack_file
-from console.writers import finish_counted_run
+from console.writers import finish_counted_run, lock_run
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,11 @@ def build_file_map(
 
 
 def _start_pack(session: Session, run: OperationRun) -> ReviewPack:
-    """The run's pack, queued -> generating (a redelivered task finds it generating)."""
+    """The run's pack, queued -> generating (a redelivered task finds it generating).
+
+    Under the run's row lock: two deliveries at once find (or create) the same pack."""
     assert run.tenant_id is not None
+    lock_run(session=session, run_id=run.id)
     options = (run.context or {}).get("options") or {}
     pack = ensure_pack_for_run(session=session, run_id=run.id, tenant_id=run.tenant_id, options=options)
     if pack.status not in ACTIVE_PACK_STATUSES:
@@ -267,8 +270,11 @@ def generate_review_pack(*, session: Session, run_id: int, provider: Provider, i
     set_total(session=session, run_id=run_id, total=len(files))
 
     directory = packs_dir(instance_dir)
-    final = directory / f"review-pack-{pack_id}.zip"
-    tmp = directory / f".review-pack-{pack_id}-{secrets.token_hex(4)}.tmp"
+    # A file of this delivery's own: a second delivery running at once never replaces or removes
+    # the file the pack row names (only the delivery that completes the run names its file).
+    token = secrets.token_hex(4)
+    final = directory / f"review-pack-{pack_id}-{token}.zip"
+    tmp = directory / f".review-pack-{pack_id}-{token}.tmp"
     try:
         # A redelivered task rebuilds the whole archive; units it counted before are not counted again.
         with zipfile.ZipFile(tmp, "w") as archive:

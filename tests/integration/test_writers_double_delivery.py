@@ -10,9 +10,11 @@ truly side by side.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -28,6 +30,9 @@ from console.operations.errors import InvalidTransition
 from console.operations.models import OperationRunUnit
 from console.operations.service import counts_of, enqueue_run, get_run
 from console.providers.builtin import BuiltinProvider, dataset_for, seed_tenant_dataset
+from console.review_packs.generate import generate_review_pack
+from console.review_packs.models import ReviewPack
+from console.review_packs.service import packs_dir
 
 #: How long a delivery waits in its first unit for the other one (SQLite never lets both in).
 MEET_TIMEOUT_S = 2.0
@@ -123,3 +128,23 @@ def test_adding_policies_delivered_twice_at_once_fills_one_set_once(database: Da
         items = list(s.scalars(select(BackupSetItem.policy_external_id).where(BackupSetItem.backup_set_id == set_id)))
     assert sorted(items) == sorted(p["external_id"] for p in _active(tenant_id))
 
+
+
+def test_a_review_pack_delivered_twice_at_once_is_ready_with_its_own_intact_file(database: Database, tmp_path) -> None:
+    """Both deliveries build an archive; the one that completes the run names its own file, the
+    other removes only its own — never a ready pack without its file or with another's digest."""
+    instance_dir = tmp_path / "instance"
+
+    def generate(*, session, run_id, provider):
+        return generate_review_pack(session=session, run_id=run_id, provider=provider, instance_dir=instance_dir, ttl_days=7)
+
+    run_id, _tenant_id, errors = _run_twice(database, "review_pack_generate", generate)
+    assert errors == []
+    with database.session() as s:
+        run = get_run(session=s, run_id=run_id)
+        assert (run.status, run.outcome) == ("completed", "succeeded"), run.failure_summary
+        packs = list(s.scalars(select(ReviewPack).where(ReviewPack.operation_run_id == run_id)))
+        assert [p.status for p in packs] == ["ready"]
+        path, digest = Path(packs[0].file_path), packs[0].sha256
+    assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in packs_dir(instance_dir).iterdir()) == [path.name]  # the loser left nothing behind

@@ -126,7 +126,8 @@ def test_a_failure_mid_pack_fails_run_and_pack_and_leaves_no_file(stack: Stack, 
     assert counts_of(run)["processed"] < counts_of(run)["total"] == 5
     assert (pack.status, pack.file_path) == ("failed", None)
     assert pack.error == f"Review pack generation failed: {reason}"
-    leftovers = [p.name for p in (stack.instance_dir / "review_packs").iterdir() if f"-{pack.id}" in p.name]
+    # Files are review-pack-<id>-<token>.zip, temporaries .review-pack-<id>-<token>.tmp.
+    leftovers = [p.name for p in (stack.instance_dir / "review_packs").iterdir() if p.name.lstrip(".").startswith(f"review-pack-{pack.id}-")]
     assert leftovers == []
 
 
