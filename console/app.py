@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 import flask_bootstrap
 from flask import Flask, g, jsonify, request, send_from_directory
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from console import auth, security
 from console.config import load_settings
@@ -40,6 +41,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         PROPAGATE_EXCEPTIONS=False,
         MAX_CONTENT_LENGTH=1 * 1024 * 1024,
     )
+    if settings.trusted_proxies:
+        # Behind N trusted proxies: the client's address (login limits, logs), scheme and host
+        # come from their X-Forwarded-* headers; with 0 the headers are ignored (spoofable).
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+                                   x_host=settings.trusted_proxies)
     server.extensions["console.settings"] = settings
     server.extensions["console.db"] = Database(settings.database_url)
     server.extensions["console.dispatcher"] = dispatcher or CeleryDispatcher(settings)

@@ -24,6 +24,8 @@ class Settings:
     review_pack_ttl_days: int = 14
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+    trusted_proxies: int = 0
     testing: bool = False
     #: Eager mode dispatches in-process (used only by unit tests of the web layer).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -51,6 +53,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {value}")
     return value
+
+
+#: More proxy hops than this is a typo, not a deployment.
+MAX_TRUSTED_PROXIES = 10
+
+
+def _proxy_hops(env: Mapping[str, str]) -> int:
+    raw = env.get("CONSOLE_TRUSTED_PROXIES", "")
+    if raw == "":
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_TRUSTED_PROXIES:
+        raise ConfigError(f"CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, got {raw!r}")
+    return int(raw)
 
 
 def _dev_secret(instance_dir: Path) -> str:
@@ -101,6 +116,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
         ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",
+        trusted_proxies=_proxy_hops(env),
     )
     if overrides:
         settings = replace(settings, **overrides)

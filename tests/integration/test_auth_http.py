@@ -6,8 +6,12 @@ import json
 import pytest
 
 from console.accounts.models import User
+from console.app import create_app
 from console.auth import LOGIN_FAILED
+from console.config import ConfigError, load_settings
+from console.migrate import upgrade
 from console.operations.models import OperationRun
+from tests.factories import build_world
 from tests.integration.conftest import csrf_token, login
 
 
@@ -172,3 +176,33 @@ def test_session_is_rotated_on_login(client, world) -> None:
         assert "planted" not in sess
         assert sess.get("_user_id") == str(world.users["owner"])
         assert sess.get("csrf_token") != old_csrf
+
+
+def _wrong_logins(app, forwarded_for: str, times: int) -> list[int]:
+    """``times`` failed logins from one client behind the proxy (X-Forwarded-For names it)."""
+    client = app.server.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return [login(client, "owner@test.example", "wrong-password").status_code for _ in range(times)]
+
+
+@pytest.mark.parametrize("hops", [0, 1], ids=["no-proxy", "one-trusted-proxy"])
+def test_the_per_ip_login_limit_counts_clients_behind_a_trusted_proxy_only(empty_db_url, tmp_path, dispatcher, hops) -> None:
+    """Behind CONSOLE_TRUSTED_PROXIES=1 each client (X-Forwarded-For) has its own budget; without
+    it the header is ignored — a client cannot shed its limit by inventing addresses."""
+    upgrade(empty_db_url)
+    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "secret_key": "test-secret",
+                      "dispatcher": dispatcher, "trusted_proxies": hops})
+    with app.server.extensions["console.db"].session() as s:
+        build_world(s)
+    assert _wrong_logins(app, "203.0.113.7", 11) == [401] * 10 + [429]
+    other = _wrong_logins(app, "198.51.100.9", 1)
+    assert other == ([401] if hops else [429])
+    app.server.extensions["console.db"].dispose()
+
+
+def test_trusted_proxies_must_be_a_small_whole_number(tmp_path) -> None:
+    for bad in ("-1", "one", "1.5", "11"):
+        with pytest.raises(ConfigError, match="CONSOLE_TRUSTED_PROXIES"):
+            load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={"CONSOLE_TRUSTED_PROXIES": bad})
+    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={}).trusted_proxies == 0
+    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={"CONSOLE_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
