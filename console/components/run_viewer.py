@@ -2,9 +2,9 @@
 
 Three layers, so the rules are testable without a browser:
 
-* ``load_snapshot`` reads what the page shows in **one** SQL statement (run + tenant +
-  initiator + review pack), then re-checks access with ``console.access.require_run``
-  (answered from the session's identity map, so it costs no extra query). The per-unit
+* ``load_snapshot`` reads what the page shows in **one** prebuilt SQL statement (run +
+  tenant + initiator + review pack, plain columns), then re-checks access with
+  ``console.access.run_visible`` (``require_run``'s rule) on that row's values. The per-unit
   ledger is read only for fan-out runs and only when the run row changed.
 * ``build_view`` turns a snapshot into a ``RunView`` with the progress contract's
   ``progress_for_run`` decisions (no progress maths here) and display texts.
