@@ -181,6 +181,10 @@ class Poller:
         if r.status_code != 302:
             raise RuntimeError(f"login {self.email}: HTTP {r.status_code}")
         s.get(base + self.page, timeout=REQUEST_TIMEOUT).raise_for_status()  # the page load sets this session's CSRF cookie
+        # Signing in 250 pollers takes ~25 s, longer than gunicorn's keep-alive (5 s): a connection
+        # kept from here could be closed by the server just as the first poll reuses it (a TCP
+        # reset the client library reports; a browser retries such a request). Start afresh.
+        s.close()
         self.session, self.token = s, s.cookies["_csrf_token"]
 
     def poll(self, base: str) -> None:
@@ -210,10 +214,10 @@ class Poller:
 
     def remember(self, response: dict) -> None:
         """Send back what the page now holds, as the browser would (unchanged next time -> 204)."""
-        state = {s["id"]: s for s in self.body["state"]}
-        for store in ("run-fingerprint", "run-poll-policy", "dashboard-signature"):
-            if store in response and store in state:
-                state[store]["value"] = response[store]["data"]
+        state = {s["id"]: s for s in self.body["state"] if s.get("property") == "data"}
+        for store, props in response.items():  # fingerprints, signatures, poll policies
+            if store in state and isinstance(props, dict) and "data" in props:
+                state[store]["value"] = props["data"]
 
 
 def callback_spec(base: str, session: requests.Session, input_id: str) -> dict:
