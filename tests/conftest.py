@@ -28,13 +28,20 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'console.db'}"
         return
     assert PG_URL, "PostgreSQL backend requested without CONSOLE_TEST_DATABASE_URL"
-    url = make_url(PG_URL)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"console_test_{uuid.uuid4().hex[:12]}"
+    with scratch_postgres_database(PG_URL, prefix="console_test") as url:
+        yield url
+
+
+@contextmanager
+def scratch_postgres_database(base_url: str, *, prefix: str) -> Iterator[str]:
+    """A fresh empty PostgreSQL database next to ``base_url``, dropped afterwards (also bench's)."""
+    base = make_url(base_url)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

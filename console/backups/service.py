@@ -17,6 +17,7 @@ Restore (``backup_set_restore``)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 from sqlalchemy import exists, select
@@ -54,6 +55,26 @@ def _tenant_set(session: Session, tenant_id: int, set_id: object) -> BackupSet |
     return backup_set if backup_set is not None and backup_set.tenant_id == tenant_id else None
 
 
+def _resolve_set(session: Session, run: OperationRun, *, default: Callable[[], BackupSet | None]) -> BackupSet | None:
+    """The run's backup set, resolved once and kept in ``context.backup_set_id``: the set the
+    context already names, else option ``backup_set_id`` (ValueError when it is not this
+    tenant's), else ``default()``. The caller holds the run's row lock and commits."""
+    assert run.tenant_id is not None
+    resolved = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
+    if resolved is not None:
+        return resolved
+    requested = _options(run).get("backup_set_id")
+    if requested is not None:
+        resolved = _tenant_set(session, run.tenant_id, requested)
+        if resolved is None:
+            raise ValueError(f"backup set {requested} does not exist for this tenant")
+    else:
+        resolved = default()
+    if resolved is not None:
+        merge_context(session=session, run=run, values={"backup_set_id": resolved.id})
+    return resolved
+
+
 # --------------------------------------------------------------------------- add policies
 
 
@@ -61,18 +82,15 @@ def _set_for_add(*, session: Session, run_id: int) -> int:
     """The run's target set: resolved once (row lock), a new set when no option names one."""
     run = lock_run(session=session, run_id=run_id)
     assert run.tenant_id is not None
-    resolved = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
-    if resolved is None:
-        requested = _options(run).get("backup_set_id")
-        if requested is not None:
-            resolved = _tenant_set(session, run.tenant_id, requested)
-            if resolved is None:
-                raise ValueError(f"backup set {requested} does not exist for this tenant")
-        else:
-            resolved = BackupSet(tenant_id=run.tenant_id, name=f"Backup {utcnow():%Y-%m-%d %H:%M} UTC (run {run_id})", created_at=utcnow())
-            session.add(resolved)
-            session.flush()
-        merge_context(session=session, run=run, values={"backup_set_id": resolved.id})
+
+    def new_set() -> BackupSet:
+        created = BackupSet(tenant_id=run.tenant_id, name=f"Backup {utcnow():%Y-%m-%d %H:%M} UTC (run {run_id})", created_at=utcnow())
+        session.add(created)
+        session.flush()
+        return created
+
+    resolved = _resolve_set(session, run, default=new_set)
+    assert resolved is not None
     set_id = resolved.id
     session.commit()
     return set_id
@@ -152,17 +170,8 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
     run = lock_run(session=session, run_id=run_id)
     if run.tenant_id is None:
         raise ValueError("a restore needs a tenant")
-    backup_set = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
-    if backup_set is None:
-        requested = _options(run).get("backup_set_id")
-        if requested is not None:
-            backup_set = _tenant_set(session, run.tenant_id, requested)
-            if backup_set is None:
-                raise ValueError(f"backup set {requested} does not exist for this tenant")
-        else:
-            backup_set = latest_set_with_items(session=session, tenant_id=run.tenant_id)
-        if backup_set is not None:
-            merge_context(session=session, run=run, values={"backup_set_id": backup_set.id})
+    tenant_id = run.tenant_id
+    backup_set = _resolve_set(session, run, default=lambda: latest_set_with_items(session=session, tenant_id=tenant_id))
     item_ids = (
         list(session.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == backup_set.id).order_by(BackupSetItem.id)))
         if backup_set is not None

@@ -634,30 +634,27 @@ def reap_stale(
             .where(OperationRun.status == QUEUED, OperationRun.created_at < queued_cutoff)
             .order_by(OperationRun.id)
         ).all()
-        for run_id, last in running:
-            silent = int((now - last).total_seconds()) if last is not None else stale_after_seconds
-            # Re-checked in the UPDATE: a heartbeat that landed since the SELECT saves the run.
+        # (run, the status it must still be in, the reason, the condition re-checked in the UPDATE)
+        targets: list[tuple[int, str, str, str, datetime]] = [
+            (run_id, RUNNING,
+             f"stale: no heartbeat for {int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
+             f"(limit {stale_after_seconds} s)",
+             "COALESCE(heartbeat_at, started_at, created_at) < :cutoff", running_cutoff)
+            for run_id, last in running
+        ] + [
+            (run_id, QUEUED, f"stale: never started within {queued_stale_after_seconds} s", "created_at < :cutoff", queued_cutoff)
+            for (run_id,) in queued
+        ]
+        for run_id, status, reason, condition, cutoff in targets:
+            # Re-checked in the UPDATE: a heartbeat (or a start) that landed since the SELECT saves the run.
             run = _complete(
                 session,
                 run_id=run_id,
                 outcome=FAILED,
-                from_statuses=(RUNNING,),
-                failure_summary=f"stale: no heartbeat for {silent} s (limit {stale_after_seconds} s)",
-                condition="COALESCE(heartbeat_at, started_at, created_at) < :cutoff",
-                binds=(_now_param("cutoff", running_cutoff),),
-                audit_details={"reaped": True},
-            )
-            if run is not None:
-                reaped.append(run)
-        for (run_id,) in queued:
-            run = _complete(
-                session,
-                run_id=run_id,
-                outcome=FAILED,
-                from_statuses=(QUEUED,),
-                failure_summary=f"stale: never started within {queued_stale_after_seconds} s",
-                condition="created_at < :cutoff",
-                binds=(_now_param("cutoff", queued_cutoff),),
+                from_statuses=(status,),
+                failure_summary=reason,
+                condition=condition,
+                binds=(_now_param("cutoff", cutoff),),
                 audit_details={"reaped": True},
             )
             if run is not None:

@@ -19,12 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dash.testing.wait import until
 from flask import request
-from sqlalchemy import func, select
 
 from console.db import utcnow
 from console.operations.models import OperationRun
 from tests.browser.conftest import browser_login
 from tests.factories import PASSWORD
+from tests.integration.test_hostile_http import confirm_inventory_sync, run_count
 
 
 def free_port() -> int:
@@ -112,23 +112,6 @@ class AttackerSite:
         self.thread.join(timeout=5)
 
 
-def _confirm_payload(app, tenant_id: int) -> dict:
-    key = next(k for k, v in app.callback_map.items() if v["inputs"][0]["id"] == "op-confirm" and v.get("callback"))
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")]
-    return {
-        "output": key,
-        "outputs": outputs,
-        "inputs": [{"id": "op-confirm", "property": "n_clicks", "value": 1}],
-        "state": [{"id": "op-pending", "property": "data", "value": "inventory_sync"}, {"id": "tenant-id", "property": "data", "value": tenant_id}],
-        "changedPropIds": ["op-confirm.n_clicks"],
-    }
-
-
-def _runs(app) -> int:
-    with app.server.extensions["console.db"].session() as s:
-        return int(s.scalar(select(func.count()).select_from(OperationRun)))
-
-
 def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_user(dash_duo, console_app) -> None:
     seen: list[tuple[str, str, int, str | None, bool]] = []  # method, path, status, Origin, session cookie sent
 
@@ -143,7 +126,7 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
     dash_duo.wait_for_text_to_equal("#nav-user", "Operator")
     tenant_id = console_app.world.tenant_ids[0]
     leaked = dash_duo.driver.get_cookie("_csrf_token")["value"]
-    page = ATTACK_PAGE % {"console": console, "password": PASSWORD, "payload": json.dumps(_confirm_payload(console_app, tenant_id)), "leaked": leaked}
+    page = ATTACK_PAGE % {"console": console, "password": PASSWORD, "payload": json.dumps(confirm_inventory_sync(console_app, tenant_id)), "leaked": leaked}
 
     with AttackerSite(page) as attacker:
         origin = attacker.url.rstrip("/")
@@ -170,7 +153,7 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
     assert results["cors"] == "blocked" and results["nocors"] == "sent"
     assert not any(m == "POST" and p == "/_dash-update-component" and s < 400 for m, p, s, _ in from_attacker), from_attacker
 
-    assert _runs(console_app) == 0 and console_app.server.extensions["console.dispatcher"].sent == []
+    assert run_count(console_app) == 0 and console_app.server.extensions["console.dispatcher"].sent == []
     dash_duo.get_logs()  # the attacker page's own console errors (blocked CORS, framing refused) end here
     dash_duo.reset_log_timestamp()
 

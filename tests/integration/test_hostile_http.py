@@ -15,7 +15,6 @@ import re
 import statistics
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -40,7 +39,7 @@ ROUTER = {
 }
 
 
-def _confirm_inventory_sync(web_app, tenant_id: int) -> dict:
+def confirm_inventory_sync(web_app, tenant_id: int) -> dict:
     """The op-confirm callback request that starts inventory_sync on ``tenant_id`` (a state change)."""
     key = next(k for k, v in web_app.callback_map.items() if v["inputs"][0]["id"] == "op-confirm" and v.get("callback"))
     outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")]
@@ -53,7 +52,7 @@ def _confirm_inventory_sync(web_app, tenant_id: int) -> dict:
     }
 
 
-def _runs(web_app) -> int:
+def run_count(web_app) -> int:
     with web_app.server.extensions["console.db"].session() as s:
         return int(s.scalar(select(func.count()).select_from(OperationRun)))
 
@@ -96,7 +95,7 @@ def test_a_token_from_another_session_is_refused_for_callbacks_logout_and_login(
     foreign_token = _token(attacker)  # valid, but bound to the attacker's session
     assert foreign_token != _token(victim)
 
-    r = victim.post(CALLBACK, data=json.dumps(_confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": foreign_token})
+    r = victim.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": foreign_token})
     assert r.status_code == 400 and "CSRF" in r.json["error"]
     r = victim.post("/logout", data={"csrf_token": foreign_token})
     assert r.status_code == 400
@@ -106,10 +105,10 @@ def test_a_token_from_another_session_is_refused_for_callbacks_logout_and_login(
     r = stranger.post("/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": foreign_token})
     assert r.status_code == 400 and not _logged_in(stranger)
 
-    assert _logged_in(victim) and _runs(web_app) == 0 and dispatcher.sent == []
+    assert _logged_in(victim) and run_count(web_app) == 0 and dispatcher.sent == []
     # The control: the victim's own token works.
-    r = victim.post(CALLBACK, data=json.dumps(_confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": _token(victim)})
-    assert r.status_code == 200 and _runs(web_app) == 1
+    r = victim.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": _token(victim)})
+    assert r.status_code == 200 and run_count(web_app) == 1
 
 
 WRONG_TOKENS = ["", "forged", "a" * 5000, "IjEyMyI.ZZZ.abc", "None"]
@@ -146,10 +145,10 @@ def test_cross_origin_posts_are_refused_even_with_a_valid_token(web_app, client,
     login(client, "operator@test.example")
     token = _token(client)
     for origin in HOSTILE_ORIGINS:
-        r = client.post(CALLBACK, data=json.dumps(_confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": token, "Origin": origin})
+        r = client.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": token, "Origin": origin})
         assert r.status_code == 400 and r.json == {"error": "cross-origin request refused"}, origin
         assert client.post("/logout", data={"csrf_token": token}, headers={"Origin": origin}).status_code == 400, origin
-        assert _logged_in(client) and _runs(web_app) == 0 and dispatcher.sent == []
+        assert _logged_in(client) and run_count(web_app) == 0 and dispatcher.sent == []
         anonymous = web_app.server.test_client()
         login_token = csrf_token(anonymous)
         r = anonymous.post("/login", data={"email": "operator@test.example", "password": PASSWORD, "csrf_token": login_token}, headers={"Origin": origin}, environ_base={"REMOTE_ADDR": "10.7.0.1"})
@@ -171,12 +170,12 @@ def test_same_origin_and_proxied_posts_go_through(web_app, client, world) -> Non
 def test_a_cross_site_form_cannot_fake_a_json_callback(web_app, client, world, dispatcher) -> None:
     """An HTML form can send text/plain (no preflight) shaped like JSON; it carries no header token."""
     login(client, "operator@test.example")
-    body = json.dumps(_confirm_inventory_sync(web_app, world.tenant_ids[0]))
+    body = json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0]))
     assert client.post(CALLBACK, data=body, content_type="text/plain").status_code == 400
     # Even with the token in the header, a non-JSON content type is not a callback.
     assert client.post(CALLBACK, data=body, content_type="text/plain", headers={"X-CSRFToken": _token(client)}).status_code == 400
     assert client.post(CALLBACK, data={"csrf_token": _token(client), "output": "x"}).status_code == 400
-    assert _runs(web_app) == 0 and dispatcher.sent == []
+    assert run_count(web_app) == 0 and dispatcher.sent == []
 
 
 # --------------------------------------------------------------------------- session
