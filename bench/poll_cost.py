@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from bench.common import (
     ratio,
     uptime,
 )
+from tests.conftest import queries, sql_statements
 
 PAGES_ROUTER_FRAGMENT = "_pages_content.children"
 RUN_POLL_FRAGMENT = "run-view.children"
@@ -130,23 +130,6 @@ def shell_body(keys: Keys, fingerprint: str | None, policy: Any, seen: int | Non
 # --------------------------------------------------------------------------- in process
 
 
-@contextmanager
-def counting(engine):
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def _before(_conn, _cursor, statement, _params, _context, _executemany):
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", _before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", _before)
-
-
 def in_process_app(world: BenchWorld, tmp: Path):
     from console.app import create_app
 
@@ -170,7 +153,7 @@ def post(client, data: bytes):
 
 def measure_in_process(app, client, data: bytes, *, expect: int, n: int) -> tuple[list[float], list[str]]:
     engine = app.server.extensions["console.db"].engine
-    with counting(engine) as statements:
+    with sql_statements(engine) as statements:
         r = post(client, data)
     assert r.status_code == expect, (r.status_code, r.get_data(as_text=True)[:300])
     size = len(r.get_data())
@@ -180,7 +163,7 @@ def measure_in_process(app, client, data: bytes, *, expect: int, n: int) -> tupl
         r = post(client, data)
         times.append(time.perf_counter() - t0)
         assert r.status_code == expect, (r.status_code, r.get_data(as_text=True)[:300])
-    return times, list(statements), size
+    return times, queries(statements), size
 
 
 def in_process_figures(world: BenchWorld, n: int) -> tuple[list[list[Any]], dict[str, Any], Keys, dict[int, tuple[str, Any]]]:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from console.db import Database
@@ -30,6 +30,26 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     assert PG_URL, "PostgreSQL backend requested without CONSOLE_TEST_DATABASE_URL"
     with scratch_postgres_database(PG_URL, prefix="console_test") as url:
         yield url
+
+
+@contextmanager
+def sql_statements(engine) -> Iterator[list[str]]:
+    """Every SQL statement ``engine`` executes inside the block, whitespace collapsed (BEGIN included)."""
+    statements: list[str] = []
+
+    def _before(_conn, _cursor, statement, _params, _context, _executemany):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", _before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", _before)
+
+
+def queries(statements: list[str]) -> list[str]:
+    """The statements without transaction control (what "SQL statements per request" counts)."""
+    return [s for s in statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"))]
 
 
 @contextmanager

@@ -7,12 +7,13 @@ import json
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from console.db import utcnow
 from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import complete_run, record_unit
+from tests.conftest import queries, sql_statements
 from tests.integration.conftest import login
 
 # ------------------------------------------------------------------ helpers
@@ -92,21 +93,8 @@ def _response(r) -> dict:
 @contextmanager
 def count_statements(web_app):
     """Every SQL statement the app's engine executes inside the block (BEGIN included)."""
-    statements: list[str] = []
-    engine = web_app.server.extensions["console.db"].engine
-
-    def _before(_conn, _cursor, statement, _params, _context, _executemany):
-        statements.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", _before)
-    try:
+    with sql_statements(web_app.server.extensions["console.db"].engine) as statements:
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", _before)
-
-
-def _queries(statements: list[str]) -> list[str]:
-    return [s for s in statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
 
 
 # ------------------------------------------------------------------ run viewer
@@ -206,18 +194,18 @@ def test_sql_statements_per_run_poll_are_bounded_and_do_not_grow_with_the_ledger
         with count_statements(web_app) as statements:
             r = run_poll(client, web_app, run_id, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"])
         assert r.status_code == 204
-        queries = _queries(statements)
+        sql = queries(statements)
         # the user row with its memberships and grants (flask-login's loader, one statement,
         # reused as the principal) + the run row with its tenant, initiator and pack in one
-        # statement; access is re-checked from the identity map.
-        assert len(queries) <= 2, queries
-        assert sum("operation_runs" in q for q in queries) == 1
-        assert not any("operation_run_units" in q for q in queries)  # unchanged: the ledger is not read
+        # statement; access is decided on that row's values.
+        assert len(sql) <= 2, sql
+        assert sum("operation_runs" in q for q in sql) == 1
+        assert not any("operation_run_units" in q for q in sql)  # unchanged: the ledger is not read
     with web_app.server.extensions["console.db"].session() as s:
         record_unit(session=s, run_id=fanout, unit_key="policy-999", outcome="succeeded")
     with count_statements(web_app) as statements:
         changed = _response(run_poll(client, web_app, fanout, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"]))
-    assert len(_queries(statements)) <= 3  # + the ledger page, read only because the run changed
+    assert len(queries(statements)) <= 3  # + the ledger page, read only because the run changed
     assert "policy-000" in json.dumps(changed["run-view"]["children"])  # failures first
 
 
@@ -292,7 +280,7 @@ def test_sql_statements_per_shell_poll_are_bounded(web_app, client, world) -> No
         assert r.status_code == 204
         # user with principal (1) + active runs with their count (1 window query) + notification marks (1);
         # an operator's visibility filter adds one query for the tenants granted to them.
-        assert len(_queries(statements)) <= bound, _queries(statements)
+        assert len(queries(statements)) <= bound, queries(statements)
 
 
 # ------------------------------------------------------------------ notifications
