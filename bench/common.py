@@ -137,13 +137,9 @@ def scratch_database(base_url: str = DEFAULT_DATABASE_URL, prefix: str = "consol
 
 def flush_redis_db(url: str) -> None:
     """FLUSHDB on the benchmark's own Redis db (never FLUSHALL)."""
-    import redis
+    from tests.integration.worker import flush_redis
 
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+    flush_redis(url)
 
 
 # --------------------------------------------------------------------------- the dataset
