@@ -106,7 +106,12 @@ def run_unit(
     transaction with the unit's ledger row and counters. So a second delivery of the same task
     either waits for the lock and then finds the unit counted (and stores nothing), or counts
     it itself — never both. ``PolicyNotFound`` and ``SkipUnit`` count the unit ``skipped``,
-    any other ``ProviderError`` ``failed``; other errors propagate (the task fails the run)."""
+    any other ``ProviderError`` ``failed``; other errors propagate (the task fails the run).
+
+    The unit starts outside any transaction (what the caller read or staged commits first): a
+    provider call inside one would hold SQLite's write lock, or leave a PostgreSQL connection
+    idle in transaction, for as long as the tenant API takes."""
+    session.commit()
     try:
         provider.begin_unit(key)
         fetched = fetch()

@@ -200,6 +200,9 @@ def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provi
         return "ignored"
     assert run.tenant_id is not None
     tenant_id, set_id = run.tenant_id, (run.context or {}).get("backup_set_id")
+    # End the read before the provider call: on SQLite an open transaction holds the write lock,
+    # so a slow tenant API would stall every other child, writer and page (see run_unit).
+    session.commit()
     outcome, error = "succeeded", None
     try:
         provider.begin_unit(key)

@@ -14,7 +14,12 @@ both JSON objects of the same shape, merged (lists are joined, the larger delay 
     {"fail_units":  ["type:conditionalAccess", "item:*"],  # glob patterns of unit keys: that unit fails
      "crash_units": ["entry:policies.csv"],               # glob patterns: the task raises (unexpected error)
      "not_found":   ["deviceCompliance-3-1"],             # external ids whose fetch/restore says "not found"
-     "delay_seconds": 0.05}                               # sleep before every unit (slowness), <= 30 s
+     "delay_seconds": 0.05,                               # sleep before every unit (slowness), <= 30 s
+     "hold": {"file": "/tmp/gate", "units": ["item:*"]}}  # matching units wait while the file exists
+
+``hold`` makes a test deterministic where a delay would only make it likely: start a run with
+the file present, act while its units are held, then delete the file (a held unit gives up
+waiting after ``MAX_HOLD_SECONDS``, so a forgotten file never wedges a worker).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import fnmatch
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 
 FAULTS_ENV = "CONSOLE_PROVIDER_FAULTS"
 MAX_DELAY_SECONDS = 30.0
+MAX_HOLD_SECONDS = 120.0
+HOLD_POLL_SECONDS = 0.02
 
 
 class ProviderError(Exception):
@@ -67,6 +75,8 @@ class Faults:
     crash_units: tuple[str, ...] = ()
     not_found: frozenset[str] = field(default_factory=frozenset)
     delay_seconds: float = 0.0
+    hold_file: str | None = None
+    hold_units: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, raw: object, *, source: str = "faults") -> "Faults":
@@ -77,8 +87,8 @@ class Faults:
             log.warning("event=faults_ignored source=%s reason=not_an_object", source)
             return cls()
 
-        def patterns(key: str) -> tuple[str, ...]:
-            value = raw.get(key, ())
+        def patterns(key: str, where: Mapping[str, Any] = raw) -> tuple[str, ...]:
+            value = where.get(key, ())
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, (list, tuple)):
@@ -90,11 +100,21 @@ class Faults:
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
             log.warning("event=faults_ignored source=%s key=delay_seconds reason=not_a_non_negative_number", source)
             delay = 0.0
+        hold = raw.get("hold")
+        hold_file, hold_units = None, ()
+        if hold is not None:
+            if isinstance(hold, Mapping) and isinstance(hold.get("file"), str) and hold["file"]:
+                hold_file = hold["file"]
+                hold_units = patterns("units", hold) if "units" in hold else ("*",)
+            else:
+                log.warning("event=faults_ignored source=%s key=hold reason=not_an_object_with_a_file", source)
         return cls(
             fail_units=patterns("fail_units"),
             crash_units=patterns("crash_units"),
             not_found=frozenset(patterns("not_found")),
             delay_seconds=min(float(delay), MAX_DELAY_SECONDS),
+            hold_file=hold_file,
+            hold_units=hold_units,
         )
 
     @classmethod
@@ -114,19 +134,33 @@ class Faults:
             crash_units=self.crash_units + other.crash_units,
             not_found=self.not_found | other.not_found,
             delay_seconds=max(self.delay_seconds, other.delay_seconds),
+            hold_file=other.hold_file or self.hold_file,
+            hold_units=other.hold_units if other.hold_file else self.hold_units,
         )
 
     def __bool__(self) -> bool:
-        return bool(self.fail_units or self.crash_units or self.not_found or self.delay_seconds)
+        return bool(self.fail_units or self.crash_units or self.not_found or self.delay_seconds or self.hold_file)
 
     def apply(self, unit_key: str) -> None:
-        """Before a unit's work: sleep, then raise ProviderError / InjectedCrash when the key matches."""
+        """Before a unit's work: sleep, wait out a hold, then raise ProviderError / InjectedCrash when the key matches."""
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
+        if self.hold_file and any(fnmatch.fnmatchcase(unit_key, p) for p in self.hold_units):
+            self._wait_out_hold(unit_key)
         if any(fnmatch.fnmatchcase(unit_key, p) for p in self.crash_units):
             raise InjectedCrash(f"injected crash at unit {unit_key}")
         if any(fnmatch.fnmatchcase(unit_key, p) for p in self.fail_units):
             raise ProviderError(f"injected failure at unit {unit_key}")
+
+
+    def _wait_out_hold(self, unit_key: str) -> None:
+        assert self.hold_file is not None
+        deadline = time.monotonic() + MAX_HOLD_SECONDS
+        while os.path.exists(self.hold_file):
+            if time.monotonic() >= deadline:
+                log.warning("event=fault_hold_expired unit_key=%s file=%s", unit_key, self.hold_file)
+                return
+            time.sleep(HOLD_POLL_SECONDS)
 
 
 class Provider(Protocol):

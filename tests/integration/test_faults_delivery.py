@@ -16,6 +16,7 @@ run never changes (status, outcome, counts, completed_at) and its initiator is n
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -94,7 +95,7 @@ def test_a_fan_out_parent_delivered_twice_at_once_counts_every_unit_once(stack: 
     assert_exact(stack, restore_id, len(items))
 
 
-def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: Stack) -> None:
+def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: Stack, tmp_path: Path) -> None:
     world, items = backed_up(stack)
     done_id = start(stack, world, "backup_set_restore")
     done = wait_run(stack, done_id)
@@ -102,13 +103,18 @@ def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: St
     synced = wait_run(stack, start(stack, sync_world, "inventory_sync"))
 
     # A restore failed mid-run (what the reaper does to a run whose worker went silent), with
-    # children still queued behind it.
+    # children in flight and queued behind it: two items restore, the rest wait at a gate.
     reaped_world, reaped_items = backed_up(stack)
-    reaped_id = start_with_faults(stack, reaped_world, "backup_set_restore", {"delay_seconds": 0.2})
+    gate = tmp_path / "hold"
+    gate.touch()
+    held = [f"item:{i}" for i in reaped_items[2:]]
+    reaped_id = start_with_faults(stack, reaped_world, "backup_set_restore", {"hold": {"file": str(gate), "units": held}})
     wait_until(lambda: counts_of(load_run(stack, reaped_id)).get("processed", 0) >= 2, stack=stack, what="restore under way")
     with stack.db.session() as s:
         assert fail_run(session=s, run_id=reaped_id, reason="stale: no heartbeat (test)") is not None
     failed = load_run(stack, reaped_id)
+    assert counts_of(failed)["processed"] == 2
+    gate.unlink()
 
     # Late: every child again (as redeliveries or late retries would), the parents, the sync.
     for item_id in items:

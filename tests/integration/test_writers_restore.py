@@ -3,6 +3,8 @@ parent exactly once — through duplicates, redelivery and retries — and only
 ``maybe_complete_bulk_run`` completing the parent."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -76,14 +78,19 @@ def test_every_child_failing_gives_failed(stack: Stack) -> None:
     assert run.outcome == "failed" and counts_of(run) == {"total": len(items), "processed": len(items), "failed": len(items)}
 
 
-def test_duplicate_child_deliveries_never_double_count(stack: Stack) -> None:
+def test_duplicate_child_deliveries_never_double_count(stack: Stack, tmp_path: Path) -> None:
     world, _set_id, items = backed_up(stack)
-    # Slow children, so the duplicates race the originals while the parent is running.
-    run_id = start_with_faults(stack, world, "backup_set_restore", {"delay_seconds": 0.05})
-    wait_until(lambda: load_run(stack, run_id).status == "running", stack=stack, what="parent running")
+    # The children wait at a gate, so the duplicates are sent while the parent surely runs and
+    # then race the originals once the gate opens.
+    gate = tmp_path / "hold"
+    gate.touch()
+    run_id = start_with_faults(stack, world, "backup_set_restore", {"hold": {"file": str(gate)}})
+    wait_until(lambda: f"event=restore_fanned_out run_id={run_id} " in stack.worker.log(), stack=stack, what="parent fanned out")
+    assert load_run(stack, run_id).status == "running"
     for item_id, _ in items:
         stack.dispatcher.send(CHILD, run_id, item_id)
         stack.dispatcher.send(CHILD, run_id, item_id)
+    gate.unlink()
     run = wait_run(stack, run_id)
     assert counts_of(run) == {"total": len(items), "processed": len(items), "succeeded": len(items)}
     assert ledger_count(stack, run_id) == len(items)

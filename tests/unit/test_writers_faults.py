@@ -1,8 +1,12 @@
 """Fault injection configuration: CONSOLE_PROVIDER_FAULTS and a run's context["faults"]."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from console.providers import base
 from console.providers.base import FAULTS_ENV, MAX_DELAY_SECONDS, Faults, InjectedCrash, ProviderError
 from console.providers.builtin import run_faults
 
@@ -38,3 +42,30 @@ def test_apply_matches_unit_keys_by_glob_and_crash_wins() -> None:
         faults.apply("type:x")
     with pytest.raises(InjectedCrash):
         faults.apply("type:crash")
+
+
+def test_hold_parses_a_file_and_unit_patterns_and_ignores_malformed_values() -> None:
+    assert Faults.from_mapping({"hold": {"file": "/tmp/gate", "units": ["item:*"]}}) == Faults(hold_file="/tmp/gate", hold_units=("item:*",))
+    assert Faults.from_mapping({"hold": {"file": "/tmp/gate"}}).hold_units == ("*",)
+    for bad in ("/tmp/gate", {"file": ""}, {"file": 3}, {"units": ["*"]}):
+        assert not Faults.from_mapping({"hold": bad})
+
+
+def test_hold_waits_while_the_file_exists_for_matching_units_only(tmp_path) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    faults = Faults(hold_file=str(gate), hold_units=("item:2",))
+    faults.apply("item:1")  # not held: returns at once although the gate exists
+    released = threading.Timer(0.3, gate.unlink)
+    released.start()
+    started = time.monotonic()
+    faults.apply("item:2")
+    assert time.monotonic() - started >= 0.25 and not gate.exists()
+
+
+def test_a_forgotten_hold_gives_up_after_its_limit(tmp_path, monkeypatch, caplog) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setattr(base, "MAX_HOLD_SECONDS", 0.2)
+    Faults(hold_file=str(gate), hold_units=("*",)).apply("item:1")
+    assert gate.exists() and "event=fault_hold_expired unit_key=item:1" in caplog.text
