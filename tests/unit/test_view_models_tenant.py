@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from console.access import Principal
@@ -205,10 +207,10 @@ def test_buttons_follow_startable_operations_in_a_fixed_order_without_the_review
 def test_runs_per_day_stacks_one_trace_per_bucket_with_zero_filled_days() -> None:
     days = charts.day_range(date(2026, 11, 25), 30)
     assert (len(days), days[0], days[-1]) == (30, date(2026, 10, 27), date(2026, 11, 25))
-    fig = charts.runs_per_day_figure(
+    fig = go.Figure(charts.runs_per_day_figure(  # go.Figure validates the dict against plotly's schema
         [(date(2026, 11, 25), "succeeded", 2), (date(2026, 11, 24), "failed", 1), (date(2026, 11, 25), "active", 1), (date(2025, 1, 1), "failed", 9)],
         days=days,
-    )
+    ))
     assert [t.name for t in fig.data] == ["Succeeded", "Failed", "In progress"]
     assert fig.layout.barmode == "stack"
     assert list(fig.data[0].y)[-1] == 2 and sum(fig.data[1].y) == 1  # the 2025 row is outside the window
@@ -216,13 +218,23 @@ def test_runs_per_day_stacks_one_trace_per_bucket_with_zero_filled_days() -> Non
 
 
 def test_charts_without_data_say_so_instead_of_drawing_empty_axes() -> None:
-    assert charts.runs_per_day_figure([], days=charts.day_range(date(2026, 11, 25), 30)).layout.annotations[0].text == "No runs in the last 30 days"
-    assert len(charts.duration_figure([]).data) == 0
+    empty = go.Figure(charts.runs_per_day_figure([], days=charts.day_range(date(2026, 11, 25), 30)))
+    assert empty.layout.annotations[0].text == "No runs in the last 30 days" and empty.layout.xaxis.visible is False
+    no_durations = go.Figure(charts.duration_figure([]))
+    assert len(no_durations.data) == 0 and no_durations.layout.annotations[0].text == "No completed runs in the last 30 days"
 
 
 def test_durations_get_one_box_per_type_slowest_first() -> None:
-    fig = charts.duration_figure([("inventory_sync", 2.0), ("inventory_sync", 4.0), ("baseline_compare", 30.0), ("review_pack_generate", -1.0)])
+    fig = go.Figure(charts.duration_figure([("inventory_sync", 2.0), ("inventory_sync", 4.0), ("baseline_compare", 30.0), ("review_pack_generate", -1.0)]))
     assert [t.name for t in fig.data] == ["Baseline compare", "Inventory sync"]  # negative durations are clock noise
+    assert list(fig.data[1].x) == [2.0, 4.0] and fig.layout.xaxis.title.text == "seconds"
+
+
+def test_figures_carry_the_plotly_white_template_in_full() -> None:
+    """dcc.Graph gets JSON: plotly.js knows no template names, so the template travels whole."""
+    fig = charts.duration_figure([("inventory_sync", 2.0)])
+    assert fig["layout"]["template"] == pio.templates["plotly_white"].to_plotly_json()
+    assert go.Figure(fig).layout.template.layout.plot_bgcolor == "white"
 
 
 @pytest.mark.parametrize(
