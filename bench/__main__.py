@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Section, dataset, dump_json, ms, uptime
+from bench.common import Section, dataset, dump_json, machine_line, ms, uptime
 
 ALL = ("poll", "dashboard", "counting", "browser")
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
     started = time.monotonic()
-    header = [f"uptime at start: {uptime()}"]
+    header = [f"uptime at start: {uptime()}", f"at start: {machine_line()}"]
     sections: list[Section] = []
     found: dict[str, Any] = {"memory": {}}
 
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = _summary(found)
     header.append(f"uptime at end: {uptime()}; suite took {time.monotonic() - started:.0f} s")
+    header.append(f"at end: {machine_line()}")
     print("# Benchmark figures\n")
     print("\n".join(f"- {h}" for h in header) + "\n")
     print(summary.markdown())

@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, flush_redis_db, load_average, peak_rss_mb, scratch_database  # noqa: E402
+from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, flush_redis_db, load_average, machine_line, peak_rss_mb, scratch_database  # noqa: E402
 from console.access import load_principal  # noqa: E402
 from console.accounts.service import create_tenant, create_user, create_workspace, grant_role  # noqa: E402
 from console.backups.models import BackupSet, BackupSetItem  # noqa: E402
@@ -168,6 +168,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     r = restore(items=args.items, threads=args.threads, processes=args.processes, database_url=args.database_url, broker_url=args.broker_url, timeout=args.timeout)
+    print(f"machine: {machine_line()}")
     print(f"bulk restore: {r['items']} items, {r['threads']} worker threads in {r['processes']} process(es), PostgreSQL + {args.broker_url.split(':')[0]} (load {r['load']})")
     print(f"  outcome={r['outcome']} counts={r['counts']} ledger rows={r['ledger']}")
     print(f"  enqueue -> completed: {r['seconds']:.2f} s ({r['units_per_s']:.0f} items/s)")

@@ -50,6 +50,27 @@ def uptime() -> str:
         return f"load average: {load_average()}"
 
 
+#: The CPU yardstick printed next to every figure: a pure-Python loop with no I/O. The same code
+#: measured 2.7x slower in one session than in another (docs/performance.md, session 3); this
+#: number tells a slower machine from slower code.
+CPU_BASELINE_LOOP = 30_000_000
+
+
+def cpu_baseline(repeat: int = 3) -> float:
+    """Seconds for ``sum(range(3e7))`` in this interpreter, best of ``repeat`` (lower = faster CPU)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        sum(range(CPU_BASELINE_LOOP))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def machine_line() -> str:
+    """One line for every report: load average and the CPU yardstick."""
+    return f"load {load_average()}; CPU yardstick sum(range(3e7)) = {cpu_baseline():.2f} s (best of 3)"
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (no interpolation); NaN for no samples."""
     if not samples:

@@ -55,7 +55,7 @@ import requests  # noqa: E402
 from requests.adapters import HTTPAdapter  # noqa: E402
 from sqlalchemy import create_engine, text, update  # noqa: E402
 
-from bench.common import DEFAULT_DATABASE_URL, Gunicorn, load_average, percentile, scratch_database, uptime  # noqa: E402
+from bench.common import DEFAULT_DATABASE_URL, Gunicorn, load_average, machine_line, percentile, scratch_database, uptime  # noqa: E402
 
 PASSWORD = "load-pollers-password"
 CALLBACK = "/_dash-update-component"
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="a PostgreSQL server; a scratch database is created next to it")
     args = ap.parse_args(argv)
 
-    print(f"before: {uptime()}", flush=True)
+    print(f"before: {uptime()}; {machine_line()}", flush=True)
     from console.db import make_engine
 
     probe = make_engine(args.database_url)
