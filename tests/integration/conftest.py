@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +28,22 @@ class RecordingDispatcher:
 
     def ping(self) -> bool:
         return self.up
+
+
+@contextmanager
+def real_app(database_url: str, tmp_path: Path, **settings: Any) -> Iterator[Any]:
+    """The real app (real CeleryDispatcher: embedded broker unless ``broker_url`` is given) on a
+    freshly migrated database, with a demo world; ``app.world`` and ``app.database_url`` set."""
+    upgrade(database_url)
+    app = create_app({"instance_dir": tmp_path / "instance", "database_url": database_url, "secret_key": "test-secret", **settings})
+    with app.server.extensions["console.db"].session() as s:
+        app.world = build_world(s)
+    app.database_url = database_url
+    try:
+        yield app
+    finally:
+        app.server.extensions["console.dispatcher"].client.close()
+        app.server.extensions["console.db"].dispose()
 
 
 @pytest.fixture

@@ -29,17 +29,14 @@ from sqlalchemy import select
 
 from console import ids
 from console.access import load_principal
-from console.app import create_app
 from console.components import operation_buttons, review_pack_card
 from console.config import embedded_broker_url
 from console.dispatch import CeleryDispatcher, DispatchError
-from console.migrate import upgrade
 from console.operations.launch import DISPATCH_FAILED, start_operation
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
 from tests.conftest import BROKER_URL
-from tests.factories import build_world
-from tests.integration.conftest import login
+from tests.integration.conftest import login, real_app
 from tests.integration.worker import Worker, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
@@ -123,15 +120,9 @@ def broker(request, tmp_path) -> Iterator[PrivateRedis | EmbeddedBrokerGone]:
 @pytest.fixture
 def console(empty_db_url, tmp_path, broker) -> Iterator[Any]:
     """The real app, whose dispatcher is the real CeleryDispatcher on ``broker``."""
-    upgrade(empty_db_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "broker_url": broker.url, "secret_key": "test-secret"})
-    assert isinstance(app.server.extensions["console.dispatcher"], CeleryDispatcher)
-    with app.server.extensions["console.db"].session() as s:
-        app.world = build_world(s)
-    app.database_url = empty_db_url
-    yield app
-    app.server.extensions["console.dispatcher"].client.close()
-    app.server.extensions["console.db"].dispose()
+    with real_app(empty_db_url, tmp_path, broker_url=broker.url) as app:
+        assert isinstance(app.server.extensions["console.dispatcher"], CeleryDispatcher)
+        yield app
 
 
 def press(app, client, input_id: str, output: str, state: list[Any]) -> tuple[dict[str, Any], float]:

@@ -25,19 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from console.app import create_app
 from console.backups.models import BackupSetItem
 from console.db import utcnow
-from console.migrate import upgrade
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
-from tests.factories import build_world
-from tests.integration.conftest import login
+from tests.integration.conftest import login, real_app
 from tests.integration.worker import STACKS, Stack, load_run, make_world, open_stack, start, start_with_faults, wait_run, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
@@ -88,14 +85,8 @@ def database_outage(database_url: str) -> Iterator[None]:
 @pytest.fixture
 def console(empty_db_url, tmp_path) -> Iterator[Any]:
     """The real app (embedded broker, real dispatcher) on a fresh database of each backend."""
-    upgrade(empty_db_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "secret_key": "test-secret"})
-    with app.server.extensions["console.db"].session() as s:
-        app.world = build_world(s)
-    app.database_url = empty_db_url
-    yield app
-    app.server.extensions["console.dispatcher"].client.close()
-    app.server.extensions["console.db"].dispose()
+    with real_app(empty_db_url, tmp_path) as app:
+        yield app
 
 
 def callback(app, client, output_fragment: str, inputs: list[tuple[str, str, Any]], state: list[tuple[str, str, Any]], changed: str):
@@ -234,21 +225,27 @@ def stack(request, tmp_path_factory) -> Iterator[Stack]:
     yield from open_stack(backend, broker, tmp_path_factory.mktemp(f"faults-db-{backend}-{broker}"))
 
 
-def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stack) -> None:
+def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stack, tmp_path: Path) -> None:
     world = make_world(stack)
     add = wait_run(stack, start(stack, world, "backup_set_add_policies"))
     with stack.db.session() as s:
-        items = int(s.scalar(select(func.count()).select_from(BackupSetItem).where(BackupSetItem.backup_set_id == add.context["backup_set_id"])))
+        item_ids = list(s.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == add.context["backup_set_id"]).order_by(BackupSetItem.id)))
+    items = len(item_ids)
     observer = create_engine(stack.database_url, poolclass=NullPool)
 
     def processed(run_id: int) -> int:
         with observer.connect() as conn:
             return normalize_counts(conn.execute(select(OperationRun.summary_counts).where(OperationRun.id == run_id)).scalar_one()).get("processed", 0)
 
-    run_id = start_with_faults(stack, world, "backup_set_restore", {"delay_seconds": 0.25})
+    # Three children restore; the rest wait at a gate that opens once the database is gone, so
+    # they meet the outage whatever the machine's speed.
+    gate = tmp_path / "hold"
+    gate.touch()
+    run_id = start_with_faults(stack, world, "backup_set_restore", {"hold": {"file": str(gate), "units": [f"item:{i}" for i in item_ids[3:]]}})
     wait_until(lambda: processed(run_id) >= 3, stack=stack, what="restore under way", interval=0.02)
     observer.dispose()
     with database_outage(stack.database_url):
+        gate.unlink()
         time.sleep(1.5)  # children fail, back off and retry (0.5 s, 1 s, 2 s)
     back_at = time.monotonic()
     run = wait_run(stack, run_id, timeout=60)
