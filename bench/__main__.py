@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import Section, dataset, dump_json, machine_line, ms, uptime
+from bench.common import Section, cpu_ticks, dataset, dump_json, machine_line, ms, steal_percent, uptime
 
 ALL = ("poll", "dashboard", "counting", "browser")
 
@@ -76,6 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     header = [f"uptime at start: {uptime()}", f"at start: {machine_line()}"]
     sections: list[Section] = []
     found: dict[str, Any] = {"memory": {}}
+    failed: list[str] = []
+
+    @contextmanager
+    def part(name: str) -> Iterator[None]:
+        """One benchmark: a failure is reported (traceback on stderr) and the others still run;
+        the hypervisor's CPU steal while it ran goes in the header."""
+        ticks = cpu_ticks()
+        try:
+            yield
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            print(f"[bench] {name} FAILED at {time.monotonic() - started:.0f} s", file=sys.stderr)
+        else:
+            print(f"[bench] {name} done at {time.monotonic() - started:.0f} s", file=sys.stderr)
+        finally:
+            steal = steal_percent(ticks, cpu_ticks())
+            if steal is not None:
+                header.append(f"CPU steal during {name}: {steal:.0f} %")
 
     if "poll" in only or "dashboard" in only:
         from bench import dashboard_render, poll_cost
@@ -83,38 +105,40 @@ def main(argv: list[str] | None = None) -> int:
         with dataset() as world:
             header.append(f"dataset: {world.runs:,} runs across {len(world.tenant_ids)} tenants (PostgreSQL), seeded in {world.seconds:.1f} s")
             if "poll" in only:
-                secs, extra = poll_cost.run(world, pollers=[int(x) for x in args.pollers.split(",")], paced_s=12, closed_s=6)
-                sections += secs
-                found["poll"] = extra
-                for name, value in (extra.get("peak_rss_mb") or {}).items():
-                    found["memory"][f"gunicorn {name}"] = value
-                print(f"[bench] poll done at {time.monotonic() - started:.0f} s", file=sys.stderr)
+                with part("poll"):
+                    secs, extra = poll_cost.run(world, pollers=[int(x) for x in args.pollers.split(",")], paced_s=12, closed_s=6)
+                    sections += secs
+                    found["poll"] = extra
+                    for name, value in (extra.get("peak_rss_mb") or {}).items():
+                        found["memory"][f"gunicorn {name}"] = value
             if "dashboard" in only:
-                secs, raw = dashboard_render.run(world, repeat=30, want_explain=True)
-                sections += secs
-                found["dashboard"] = raw
-                if args.explain:
-                    dashboard_render.print_explain(raw)
-                print(f"[bench] dashboard done at {time.monotonic() - started:.0f} s", file=sys.stderr)
+                with part("dashboard"):
+                    secs, raw = dashboard_render.run(world, repeat=30, want_explain=True)
+                    sections += secs
+                    found["dashboard"] = raw
+                    if args.explain:
+                        dashboard_render.print_explain(raw)
     if "counting" in only:
         from bench import counting
 
-        secs, extra = counting.run(units=args.units, threads=4)
-        sections += secs
-        found["counting"] = secs[0].raw
-        found["memory"]["Celery worker (4 threads)"] = extra.get("worker_peak_rss_mb")
-        print(f"[bench] counting done at {time.monotonic() - started:.0f} s", file=sys.stderr)
+        with part("counting"):
+            secs, extra = counting.run(units=args.units, threads=4)
+            sections += secs
+            found["counting"] = secs[0].raw
+            found["memory"]["Celery worker (4 threads)"] = extra.get("worker_peak_rss_mb")
     if "browser" in only:
         from bench import page_requests
 
-        secs, extra = page_requests.run()
-        sections += secs
-        found["browser"] = extra
-        print(f"[bench] browser done at {time.monotonic() - started:.0f} s", file=sys.stderr)
+        with part("browser"):
+            secs, extra = page_requests.run()
+            sections += secs
+            found["browser"] = extra
 
     summary = _summary(found)
     header.append(f"uptime at end: {uptime()}; suite took {time.monotonic() - started:.0f} s")
     header.append(f"at end: {machine_line()}")
+    if failed:
+        header.append(f"**FAILED (traceback on stderr): {', '.join(failed)}**")
     print("# Benchmark figures\n")
     print("\n".join(f"- {h}" for h in header) + "\n")
     print(summary.markdown())
@@ -122,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(s.markdown())
     if args.json:
         dump_json([summary, *sections], args.json)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

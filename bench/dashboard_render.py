@@ -117,7 +117,8 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
         return body(grid, [("operations-table", "getRowsRequest", request)], states, ["operations-table.getRowsRequest"])
 
     def refresh(client, signature: str | None) -> bytes:
-        return body(dash_key, [("dashboard-poll", "n_intervals", 3), ("dashboard-refresh", "data", None)], [("tenant-id", "data", tenant), ("dashboard-signature", "data", signature)], ["dashboard-poll.n_intervals"])
+        states = [("tenant-id", "data", tenant), ("dashboard-signature", "data", signature), ("dashboard-poll-policy", "data", None)]
+        return body(dash_key, [("dashboard-poll", "n_intervals", 3), ("dashboard-refresh", "data", None)], states, ["dashboard-poll.n_intervals"])
 
     first = post(manager, refresh(manager, None))
     signature = first.get_json()["response"]["dashboard-signature"]["data"] if first.status_code == 200 else None
