@@ -20,6 +20,8 @@ from console.evidence.service import generate_evidence_snapshot
 from console.inventory.service import run_inventory_sync
 from console.operations.service import counts_of, enqueue_run, get_run
 from console.providers.builtin import BuiltinProvider, seed_tenant_dataset
+from console.review_packs.generate import generate_review_pack
+from console.review_packs.service import ensure_pack_for_run
 
 
 class ProbeProvider(BuiltinProvider):
@@ -96,3 +98,20 @@ def test_restore_children_call_the_provider_outside_any_transaction(database: Da
     began = {k: v for p in probes for k, v in p.in_transaction.items()}
     assert len(began) == len(items) > 0
     assert {k for k, inside in began.items() if inside} == set()
+
+
+def test_review_pack_entries_call_the_provider_outside_any_transaction(database: Database, tmp_path) -> None:
+    ws_id, tenant_id, user_id = _tenant(database)
+    with database.session() as s:
+        run, _ = enqueue_run(session=s, type="review_pack_generate", workspace_id=ws_id, tenant_id=tenant_id,
+                             initiator_user_id=user_id, context={"options": {}})
+        ensure_pack_for_run(session=s, run_id=run.id, tenant_id=tenant_id, options={})
+        run_id = run.id
+    with database.session() as s:
+        get_run(session=s, run_id=run_id)
+        provider = ProbeProvider(session=s)
+        generate_review_pack(session=s, run_id=run_id, provider=provider, instance_dir=tmp_path / "instance", ttl_days=7)
+    with database.session() as s:
+        assert get_run(session=s, run_id=run_id).outcome == "succeeded"
+    assert provider.in_transaction, "no entry began: the probe proves nothing"
+    assert {k for k, inside in provider.in_transaction.items() if inside} == set()
