@@ -87,12 +87,11 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
 
 def machine_line() -> str:
     """One line for every report: load average, the CPU yardstick and the hypervisor's steal."""
-    at_boot = (0, 0)
     before = cpu_ticks()
     loop = cpu_baseline()
     after = cpu_ticks()
     steal = steal_percent(before, after)
-    since_boot = steal_percent(at_boot, after)
+    since_boot = steal_percent((0, 0), after)
     stolen = "n/a" if steal is None else f"{steal:.0f} % during the yardstick, {since_boot:.0f} % since boot"
     return f"load {load_average()}; CPU yardstick sum(range(3e7)) = {loop:.2f} s (best of 3); CPU steal {stolen}"
 

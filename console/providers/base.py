@@ -145,13 +145,12 @@ class Faults:
         """Before a unit's work: sleep, wait out a hold, then raise ProviderError / InjectedCrash when the key matches."""
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
-        if self.hold_file and any(fnmatch.fnmatchcase(unit_key, p) for p in self.hold_units):
+        if self.hold_file and _matches(unit_key, self.hold_units):
             self._wait_out_hold(unit_key)
-        if any(fnmatch.fnmatchcase(unit_key, p) for p in self.crash_units):
+        if _matches(unit_key, self.crash_units):
             raise InjectedCrash(f"injected crash at unit {unit_key}")
-        if any(fnmatch.fnmatchcase(unit_key, p) for p in self.fail_units):
+        if _matches(unit_key, self.fail_units):
             raise ProviderError(f"injected failure at unit {unit_key}")
-
 
     def _wait_out_hold(self, unit_key: str) -> None:
         assert self.hold_file is not None
@@ -161,6 +160,10 @@ class Faults:
                 log.warning("event=fault_hold_expired unit_key=%s file=%s", unit_key, self.hold_file)
                 return
             time.sleep(HOLD_POLL_SECONDS)
+
+
+def _matches(unit_key: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(unit_key, p) for p in patterns)
 
 
 class Provider(Protocol):

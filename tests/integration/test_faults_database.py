@@ -35,7 +35,7 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
 from tests.integration.conftest import login, real_app
-from tests.integration.worker import STACKS, Stack, load_run, make_world, open_stack, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import STACKS, Stack, closed_gate, load_run, make_world, open_stack, start, start_with_faults, wait_run, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -239,9 +239,8 @@ def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stac
 
     # Three children restore; the rest wait at a gate that opens once the database is gone, so
     # they meet the outage whatever the machine's speed.
-    gate = tmp_path / "hold"
-    gate.touch()
-    run_id = start_with_faults(stack, world, "backup_set_restore", {"hold": {"file": str(gate), "units": [f"item:{i}" for i in item_ids[3:]]}})
+    gate, held = closed_gate(tmp_path, [f"item:{i}" for i in item_ids[3:]])
+    run_id = start_with_faults(stack, world, "backup_set_restore", held)
     wait_until(lambda: processed(run_id) >= 3, stack=stack, what="restore under way", interval=0.02)
     observer.dispose()
     with database_outage(stack.database_url):

@@ -26,7 +26,7 @@ from console.notifications.models import Notification
 from console.operations.launch import TASK_NAMES
 from console.operations.models import OperationRunUnit
 from console.operations.service import counts_of, enqueue_run, fail_run
-from tests.integration.worker import Stack, World, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import Stack, World, closed_gate, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -105,10 +105,8 @@ def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: St
     # A restore failed mid-run (what the reaper does to a run whose worker went silent), with
     # children in flight and queued behind it: two items restore, the rest wait at a gate.
     reaped_world, reaped_items = backed_up(stack)
-    gate = tmp_path / "hold"
-    gate.touch()
-    held = [f"item:{i}" for i in reaped_items[2:]]
-    reaped_id = start_with_faults(stack, reaped_world, "backup_set_restore", {"hold": {"file": str(gate), "units": held}})
+    gate, held = closed_gate(tmp_path, [f"item:{i}" for i in reaped_items[2:]])
+    reaped_id = start_with_faults(stack, reaped_world, "backup_set_restore", held)
     wait_until(lambda: counts_of(load_run(stack, reaped_id)).get("processed", 0) >= 2, stack=stack, what="restore under way")
     with stack.db.session() as s:
         assert fail_run(session=s, run_id=reaped_id, reason="stale: no heartbeat (test)") is not None

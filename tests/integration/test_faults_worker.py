@@ -23,10 +23,10 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.pool import NullPool
 
 from console.backups.models import BackupSetItem
-from console.inventory.models import Policy
 from console.celery_config import celery_config
 from console.config import ConfigError, load_settings
 from console.dispatch import dispatch_config
+from console.inventory.models import Policy
 from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.progress import progress_for_run
@@ -37,6 +37,7 @@ from tests.integration.worker import (
     Stack,
     Worker,
     World,
+    closed_gate,
     load_run,
     make_world,
     open_stack,
@@ -111,13 +112,12 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
     # The kill lands mid-run whatever the machine's speed: the sync does its first of 6 units and
     # the restore its first 2 children, then every other unit waits at a gate (one thread in the
     # sync, three in children) that opens only after the kill, for the replacement worker.
-    gate = tmp_path / "hold"
-    gate.touch()
-    held_types = [f"type:{t}" for t in policy_types(stack, counted_world.tenant_id)[1:]]
+    gate, held_sync = closed_gate(tmp_path, [f"type:{t}" for t in policy_types(stack, counted_world.tenant_id)[1:]])
+    held_restore = {"hold": {**held_sync["hold"], "units": [f"item:{i}" for i in item_ids[2:]]}}
     observer = create_engine(stack.database_url, poolclass=NullPool)
-    sync_id = start_with_faults(stack, counted_world, "inventory_sync", {"hold": {"file": str(gate), "units": held_types}})
+    sync_id = start_with_faults(stack, counted_world, "inventory_sync", held_sync)
     wait_until(lambda: processed(observer, sync_id) >= 1, stack=stack, what="sync under way", interval=0.02)
-    restore_id = start_with_faults(stack, fan_world, "backup_set_restore", {"hold": {"file": str(gate), "units": [f"item:{i}" for i in item_ids[2:]]}})
+    restore_id = start_with_faults(stack, fan_world, "backup_set_restore", held_restore)
     wait_until(lambda: processed(observer, restore_id) >= 2, stack=stack, what="restore under way", interval=0.02)
     observer.dispose()
     stack.worker.kill()

@@ -45,18 +45,25 @@ def _tenant(database: Database) -> tuple[int, int, int]:
         return ws.id, tenant.id, user.id
 
 
-def _run(database: Database, ids: tuple[int, int, int], operation_type: str, writer: Callable) -> ProbeProvider:
+def _enqueue(database: Database, ids: tuple[int, int, int], operation_type: str) -> int:
     ws_id, tenant_id, user_id = ids
     with database.session() as s:
         run, _ = enqueue_run(session=s, type=operation_type, workspace_id=ws_id, tenant_id=tenant_id,
                              initiator_user_id=user_id, context={"options": {}})
-        run_id = run.id
+        if operation_type == "review_pack_generate":
+            ensure_pack_for_run(session=s, run_id=run.id, tenant_id=tenant_id, options={})
+        return run.id
+
+
+def _run(database: Database, ids: tuple[int, int, int], operation_type: str, writer: Callable) -> ProbeProvider:
+    run_id = _enqueue(database, ids, operation_type)
     with database.session() as s:
         get_run(session=s, run_id=run_id)  # what the task does first (it reads the run's faults)
         provider = ProbeProvider(session=s)
         writer(session=s, run_id=run_id, provider=provider)
     with database.session() as s:
-        assert get_run(session=s, run_id=run_id).status == "completed"
+        run = get_run(session=s, run_id=run_id)
+        assert (run.status, run.outcome) == ("completed", "succeeded")
     return provider
 
 
@@ -78,11 +85,7 @@ def test_counted_and_phased_writers_call_the_provider_outside_any_transaction(da
 def test_restore_children_call_the_provider_outside_any_transaction(database: Database) -> None:
     ids = _tenant(database)
     _run(database, ids, "backup_set_add_policies", add_policies_to_backup_set)
-    ws_id, tenant_id, user_id = ids
-    with database.session() as s:
-        run, _ = enqueue_run(session=s, type="backup_set_restore", workspace_id=ws_id, tenant_id=tenant_id,
-                             initiator_user_id=user_id, context={"options": {}})
-        run_id = run.id
+    run_id = _enqueue(database, ids, "backup_set_restore")
     with database.session() as s:
         items = plan_restore(session=s, run_id=run_id)
     probes = []
@@ -101,17 +104,9 @@ def test_restore_children_call_the_provider_outside_any_transaction(database: Da
 
 
 def test_review_pack_entries_call_the_provider_outside_any_transaction(database: Database, tmp_path) -> None:
-    ws_id, tenant_id, user_id = _tenant(database)
-    with database.session() as s:
-        run, _ = enqueue_run(session=s, type="review_pack_generate", workspace_id=ws_id, tenant_id=tenant_id,
-                             initiator_user_id=user_id, context={"options": {}})
-        ensure_pack_for_run(session=s, run_id=run.id, tenant_id=tenant_id, options={})
-        run_id = run.id
-    with database.session() as s:
-        get_run(session=s, run_id=run_id)
-        provider = ProbeProvider(session=s)
-        generate_review_pack(session=s, run_id=run_id, provider=provider, instance_dir=tmp_path / "instance", ttl_days=7)
-    with database.session() as s:
-        assert get_run(session=s, run_id=run_id).outcome == "succeeded"
+    def generate(*, session, run_id, provider):
+        return generate_review_pack(session=session, run_id=run_id, provider=provider, instance_dir=tmp_path / "instance", ttl_days=7)
+
+    provider = _run(database, _tenant(database), "review_pack_generate", generate)
     assert provider.in_transaction, "no entry began: the probe proves nothing"
     assert {k for k, inside in provider.in_transaction.items() if inside} == set()

@@ -13,7 +13,7 @@ from console.inventory.models import Policy
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.progress import progress_for_run
 from console.operations.service import counts_of
-from tests.integration.worker import Stack, World, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import Stack, World, closed_gate, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -82,9 +82,8 @@ def test_duplicate_child_deliveries_never_double_count(stack: Stack, tmp_path: P
     world, _set_id, items = backed_up(stack)
     # The children wait at a gate, so the duplicates are sent while the parent surely runs and
     # then race the originals once the gate opens.
-    gate = tmp_path / "hold"
-    gate.touch()
-    run_id = start_with_faults(stack, world, "backup_set_restore", {"hold": {"file": str(gate)}})
+    gate, held = closed_gate(tmp_path)
+    run_id = start_with_faults(stack, world, "backup_set_restore", held)
     wait_until(lambda: f"event=restore_fanned_out run_id={run_id} " in stack.worker.log(), stack=stack, what="parent fanned out")
     assert load_run(stack, run_id).status == "running"
     for item_id, _ in items:

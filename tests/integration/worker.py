@@ -222,6 +222,14 @@ def start(stack: Stack, world: World, operation_type: str, options: dict[str, An
         ).run_id
 
 
+def closed_gate(tmp_path: Path, units: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """A ``hold`` fault whose gate is closed: (the gate file — delete it to let the units go,
+    the faults to start the run with). ``units``: glob patterns of the held units (default all)."""
+    gate = tmp_path / "hold"
+    gate.touch()
+    return gate, {"hold": {"file": str(gate), **({"units": units} if units is not None else {})}}
+
+
 def start_with_faults(stack: Stack, world: World, operation_type: str, faults: dict[str, Any], options: dict[str, Any] | None = None) -> int:
     """Like ``start`` but with ``context["faults"]`` (what a demo or test may inject)."""
     with stack.db.session() as s:
