@@ -9,6 +9,7 @@ Each figure is measured against a baseline in the same run; every table carries 
 average at the time, because the figures move with whatever else the machine is doing.
 See docs/performance.md for what each figure means.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,29 +33,92 @@ def _summary(found: dict[str, Any]) -> Section:
     if poll:
         g100 = (poll["http"].get("100") or {}).get("guarded_paced")
         if g100:
-            rows.append(["run-viewer poll p50 at 100 pollers (paced 1/s, over HTTP)", "≤ 5 ms", f"{ms(g100['p50'])} ms", "yes" if g100["p50"] <= 0.005 else "**no**"])
-            rows.append(["run-viewer poll p99 at 100 pollers", "≤ 25 ms", f"{ms(g100['p99'])} ms", "yes" if g100["p99"] <= 0.025 else "**no**"])
-            rows.append(["CPU per poll (web + PostgreSQL, closed loop at 100)", "—", f"{poll['http']['100']['guarded_closed']['cpu_web_ms']:.2f} + {poll['http']['100']['guarded_closed']['cpu_db_ms']:.2f} ms", ""])
+            rows.append(
+                [
+                    "run-viewer poll p50 at 100 pollers (paced 1/s, over HTTP)",
+                    "≤ 5 ms",
+                    f"{ms(g100['p50'])} ms",
+                    "yes" if g100["p50"] <= 0.005 else "**no**",
+                ]
+            )
+            rows.append(
+                [
+                    "run-viewer poll p99 at 100 pollers",
+                    "≤ 25 ms",
+                    f"{ms(g100['p99'])} ms",
+                    "yes" if g100["p99"] <= 0.025 else "**no**",
+                ]
+            )
+            rows.append(
+                [
+                    "CPU per poll (web + PostgreSQL, closed loop at 100)",
+                    "—",
+                    f"{poll['http']['100']['guarded_closed']['cpu_web_ms']:.2f} + {poll['http']['100']['guarded_closed']['cpu_db_ms']:.2f} ms",
+                    "",
+                ]
+            )
         stmts = {k: v["statements"] for k, v in poll["in_process"].items()}
         worst = max(len(v) for k, v in stmts.items() if k.startswith("run poll"))
         rows.append(["SQL statements per run-viewer poll", "≤ 2", str(worst), "yes" if worst <= 2 else "**no**"])
     browser = found.get("browser")
     if browser:
         zero = [r for r in browser["results"] if r["expected"] == "0"]
-        rows.append(["requests/min: terminal run, hidden tab, open modal", "0", ", ".join(f"{r['per_minute']:.0f}" for r in zero), "yes" if all(r["requests"] == 0 for r in zero) else "**no**"])
+        rows.append(
+            [
+                "requests/min: terminal run, hidden tab, open modal",
+                "0",
+                ", ".join(f"{r['per_minute']:.0f}" for r in zero),
+                "yes" if all(r["requests"] == 0 for r in zero) else "**no**",
+            ]
+        )
         active = [r for r in browser["results"] if r["scenario"].startswith("active run")]
-        rows.append(["requests/min: active run < 10 s / 10–60 s / older (run-poll + shell)", "120 / 24 / 12", " / ".join(f"{r['per_minute']:.0f}" for r in active), "see table 2 (±60/window)"])
+        rows.append(
+            [
+                "requests/min: active run < 10 s / 10–60 s / older (run-poll + shell)",
+                "120 / 24 / 12",
+                " / ".join(f"{r['per_minute']:.0f}" for r in active),
+                "see table 2 (±60/window)",
+            ]
+        )
     counting = found.get("counting")
     if counting:
         e2e = counting["end_to_end"]
-        rows.append(["bulk restore units/s (10,000 units, 4 threads)", "≥ 500", f"{e2e['units_per_s']:.0f}", "yes" if e2e["units_per_s"] >= 500 else "**no**"])
+        rows.append(
+            [
+                "bulk restore units/s (10,000 units, 4 threads)",
+                "≥ 500",
+                f"{e2e['units_per_s']:.0f}",
+                "yes" if e2e["units_per_s"] >= 500 else "**no**",
+            ]
+        )
         exact = e2e["processed"] == e2e["total"] == e2e["ledger"] == e2e["items"]
-        rows.append(["processed == total, one ledger row per unit", "exact", f"{e2e['processed']:,} / {e2e['total']:,}, ledger {e2e['ledger']:,}", "yes" if exact else "**no**"])
-        rows.append(["naive read-modify-write counter, lost updates", "(baseline)", f"{counting['naive']['lost']:,} of {e2e['items']:,}", ""])
+        rows.append(
+            [
+                "processed == total, one ledger row per unit",
+                "exact",
+                f"{e2e['processed']:,} / {e2e['total']:,}, ledger {e2e['ledger']:,}",
+                "yes" if exact else "**no**",
+            ]
+        )
+        rows.append(
+            [
+                "naive read-modify-write counter, lost updates",
+                "(baseline)",
+                f"{counting['naive']['lost']:,} of {e2e['items']:,}",
+                "",
+            ]
+        )
     dash_ = found.get("dashboard")
     if dash_:
         worst_label, worst = max(((k, v["p50"]) for k, v in dash_["after"].items()), key=lambda kv: kv[1])
-        rows.append([f"dashboard / operations list server time, slowest p50 ({worst_label})", "≤ 150 ms", f"{ms(worst)} ms", "yes" if worst <= 0.150 else "**no**"])
+        rows.append(
+            [
+                f"dashboard / operations list server time, slowest p50 ({worst_label})",
+                "≤ 150 ms",
+                f"{ms(worst)} ms",
+                "yes" if worst <= 0.150 else "**no**",
+            ]
+        )
     mem = found.get("memory", {})
     for label, value in mem.items():
         rows.append([f"peak RSS: {label}", "—", f"{value:.0f} MiB" if value else "n/a", ""])
@@ -66,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmark suite (docs/performance.md).")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {', '.join(ALL)}")
     parser.add_argument("--json", type=Path, help="also write every figure (and raw samples) here")
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the dashboard's slowest statements")
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN ANALYZE of the dashboard's slowest statements"
+    )
     parser.add_argument("--pollers", default="1,20,100")
     parser.add_argument("--units", type=int, default=10_000)
     args = parser.parse_args(argv)
@@ -103,10 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench import dashboard_render, poll_cost
 
         with dataset() as world:
-            header.append(f"dataset: {world.runs:,} runs across {len(world.tenant_ids)} tenants (PostgreSQL), seeded in {world.seconds:.1f} s")
+            header.append(
+                f"dataset: {world.runs:,} runs across {len(world.tenant_ids)} tenants (PostgreSQL), seeded in {world.seconds:.1f} s"
+            )
             if "poll" in only:
                 with part("poll"):
-                    secs, extra = poll_cost.run(world, pollers=[int(x) for x in args.pollers.split(",")], paced_s=12, closed_s=6)
+                    secs, extra = poll_cost.run(
+                        world, pollers=[int(x) for x in args.pollers.split(",")], paced_s=12, closed_s=6
+                    )
                     sections += secs
                     found["poll"] = extra
                     for name, value in (extra.get("peak_rss_mb") or {}).items():

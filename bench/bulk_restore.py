@@ -11,6 +11,7 @@ restore exactly as the console does (``start_operation`` + ``CeleryDispatcher``)
 database until the run completes. Prints the figures; exits non-zero unless the run succeeded
 with processed == total == items and exactly one ledger row per unit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,15 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.common import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, flush_redis_db, load_average, machine_line, peak_rss_mb, scratch_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    flush_redis_db,
+    load_average,
+    machine_line,
+    peak_rss_mb,
+    scratch_database,
+)
 from console.access import load_principal  # noqa: E402
 from console.accounts.service import create_tenant, create_user, create_workspace, grant_role  # noqa: E402
 from console.backups.models import BackupSet, BackupSetItem  # noqa: E402
@@ -75,7 +84,15 @@ def _backend_cpu(db: Database) -> float | None:
         from sqlalchemy import text
 
         with db.engine.connect() as conn:
-            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalars().all()
+            pids = (
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         total = 0.0
         for pid in pids:
             try:
@@ -88,7 +105,13 @@ def _backend_cpu(db: Database) -> float | None:
 
 
 def restore(
-    *, items: int, threads: int, processes: int = 1, database_url: str = DEFAULT_DATABASE_URL, broker_url: str = DEFAULT_REDIS_URL, timeout: float = 600
+    *,
+    items: int,
+    threads: int,
+    processes: int = 1,
+    database_url: str = DEFAULT_DATABASE_URL,
+    broker_url: str = DEFAULT_REDIS_URL,
+    timeout: float = 600,
 ) -> dict[str, Any]:
     """Run one restore of ``items`` units with ``threads`` worker threads in all, split over
     ``processes`` worker processes; the figures (raises if it does not complete in time)."""
@@ -104,13 +127,20 @@ def restore(
                 flush_redis_db(broker_url)
             tenant_id, user_id = seed(db, items)
             env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | {
-                "CONSOLE_DATABASE_URL": url, "CONSOLE_INSTANCE_DIR": str(tmp),
-                "CONSOLE_BROKER_URL": broker_url, "CONSOLE_SECRET_KEY": "bench", "PYTHONUNBUFFERED": "1",
+                "CONSOLE_DATABASE_URL": url,
+                "CONSOLE_INSTANCE_DIR": str(tmp),
+                "CONSOLE_BROKER_URL": broker_url,
+                "CONSOLE_SECRET_KEY": "bench",
+                "PYTHONUNBUFFERED": "1",
                 "CONSOLE_LOG_LEVEL": "WARNING",
             }
             for i in range(processes):
-                workers.append(Worker(env=env, log_path=tmp / f"worker{i}.log", concurrency=threads // processes).start())
-            settings = load_settings({"instance_dir": tmp, "database_url": url, "broker_url": broker_url, "secret_key": "bench"}, environ={})
+                workers.append(
+                    Worker(env=env, log_path=tmp / f"worker{i}.log", concurrency=threads // processes).start()
+                )
+            settings = load_settings(
+                {"instance_dir": tmp, "database_url": url, "broker_url": broker_url, "secret_key": "bench"}, environ={}
+            )
             dispatcher = CeleryDispatcher(settings)
 
             import psutil
@@ -120,8 +150,12 @@ def restore(
             t0 = time.perf_counter()
             with db.session() as s:
                 run_id = start_operation(
-                    session=s, principal=load_principal(session=s, user_id=user_id), tenant_id=tenant_id,
-                    operation_type="backup_set_restore", options=None, dispatcher=dispatcher,
+                    session=s,
+                    principal=load_principal(session=s, user_id=user_id),
+                    tenant_id=tenant_id,
+                    operation_type="backup_set_restore",
+                    options=None,
+                    dispatcher=dispatcher,
                 ).run_id
             deadline = t0 + timeout
             while True:
@@ -139,16 +173,28 @@ def restore(
             rss = max((peak_rss_mb(w.proc.pid) or 0) for w in workers)
             db_cpu = _backend_cpu(db)
             with db.session() as s:
-                ledger = s.scalar(select(func.count()).select_from(OperationRunUnit).where(OperationRunUnit.run_id == run_id))
+                ledger = s.scalar(
+                    select(func.count()).select_from(OperationRunUnit).where(OperationRunUnit.run_id == run_id)
+                )
             dispatcher.client.close()
             worker_side = (completed_at - started_at).total_seconds()
             return {
-                "items": items, "threads": threads, "processes": processes, "outcome": outcome, "counts": counts,
-                "processed": counts.get("processed", 0), "total": counts.get("total", 0), "ledger": int(ledger or 0),
-                "seconds": elapsed, "units_per_s": items / elapsed, "worker_seconds": worker_side,
+                "items": items,
+                "threads": threads,
+                "processes": processes,
+                "outcome": outcome,
+                "counts": counts,
+                "processed": counts.get("processed", 0),
+                "total": counts.get("total", 0),
+                "ledger": int(ledger or 0),
+                "seconds": elapsed,
+                "units_per_s": items / elapsed,
+                "worker_seconds": worker_side,
                 "worker_units_per_s": items / worker_side if worker_side > 0 else float("nan"),
-                "worker_peak_rss_mb": rss, "load": load_average(),
-                "worker_cpu_ms_per_unit": worker_cpu / items * 1000, "db_cpu_ms_per_unit": db_cpu / items * 1000 if db_cpu is not None else None,
+                "worker_peak_rss_mb": rss,
+                "load": load_average(),
+                "worker_cpu_ms_per_unit": worker_cpu / items * 1000,
+                "db_cpu_ms_per_unit": db_cpu / items * 1000 if db_cpu is not None else None,
             }
         finally:
             for w in workers:
@@ -167,13 +213,24 @@ def main() -> int:
     parser.add_argument("--broker-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-    r = restore(items=args.items, threads=args.threads, processes=args.processes, database_url=args.database_url, broker_url=args.broker_url, timeout=args.timeout)
+    r = restore(
+        items=args.items,
+        threads=args.threads,
+        processes=args.processes,
+        database_url=args.database_url,
+        broker_url=args.broker_url,
+        timeout=args.timeout,
+    )
     print(f"machine: {machine_line()}")
-    print(f"bulk restore: {r['items']} items, {r['threads']} worker threads in {r['processes']} process(es), PostgreSQL + {args.broker_url.split(':')[0]} (load {r['load']})")
+    print(
+        f"bulk restore: {r['items']} items, {r['threads']} worker threads in {r['processes']} process(es), PostgreSQL + {args.broker_url.split(':')[0]} (load {r['load']})"
+    )
     print(f"  outcome={r['outcome']} counts={r['counts']} ledger rows={r['ledger']}")
     print(f"  enqueue -> completed: {r['seconds']:.2f} s ({r['units_per_s']:.0f} items/s)")
     print(f"  started -> completed (worker side): {r['worker_seconds']:.2f} s ({r['worker_units_per_s']:.0f} items/s)")
-    print(f"  worker peak RSS: {r['worker_peak_rss_mb']} MiB; CPU per unit: worker {r['worker_cpu_ms_per_unit']:.2f} ms, PostgreSQL {r['db_cpu_ms_per_unit'] or float('nan'):.2f} ms")
+    print(
+        f"  worker peak RSS: {r['worker_peak_rss_mb']} MiB; CPU per unit: worker {r['worker_cpu_ms_per_unit']:.2f} ms, PostgreSQL {r['db_cpu_ms_per_unit'] or float('nan'):.2f} ms"
+    )
     ok = r["outcome"] == "succeeded" and r["processed"] == r["total"] == r["ledger"] == args.items
     return 0 if ok else 1
 

@@ -4,6 +4,7 @@ process, percentiles, peak RSS and markdown tables.
 Everything a benchmark creates is scratch: a PostgreSQL database named ``console_bench_<hex>``
 (dropped at the end), Redis db 13 (FLUSHDB only, never FLUSHALL), a temporary instance folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,13 @@ TYPE_WEIGHTS = {
     "baseline_capture": 8,
     "baseline_compare": 7,
 }
-COUNTED = {"inventory_sync", "evidence_snapshot_generate", "review_pack_generate", "backup_set_add_policies", "backup_set_restore"}
+COUNTED = {
+    "inventory_sync",
+    "evidence_snapshot_generate",
+    "review_pack_generate",
+    "backup_set_add_policies",
+    "backup_set_restore",
+}
 
 
 @dataclass
@@ -233,16 +240,23 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
     try:
         with db.session() as s:
             ws = create_workspace(session=s, name="Bench workspace")
-            tenant_ids = [create_tenant(session=s, workspace_id=ws.id, name=f"Tenant {i:02d}").id for i in range(tenants)]
+            tenant_ids = [
+                create_tenant(session=s, workspace_id=ws.id, name=f"Tenant {i:02d}").id for i in range(tenants)
+            ]
             manager = create_user(session=s, email="manager@bench.example", password=PASSWORD, name="Bench Manager")
             operator = create_user(session=s, email="operator@bench.example", password=PASSWORD, name="Bench Operator")
             grant_role(session=s, email=manager.email, workspace_id=ws.id, role="manager")
             grant_role(session=s, email=operator.email, workspace_id=ws.id, role="operator")
             for tid in tenant_ids[:5]:
-                grant_capabilities(session=s, email=operator.email, tenant_id=tid, capabilities=["operations.view", "review_pack.view", "inventory.sync"])
+                grant_capabilities(
+                    session=s,
+                    email=operator.email,
+                    tenant_id=tid,
+                    capabilities=["operations.view", "review_pack.view", "inventory.sync"],
+                )
             ws_id, manager_id, operator_id = ws.id, manager.id, operator.id
 
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         types = list(TYPE_WEIGHTS)
         weights = list(TYPE_WEIGHTS.values())
         rows: list[tuple] = []
@@ -262,7 +276,9 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
                     status = "completed"
                     outcome = rng.choices(["succeeded", "partially_succeeded", "failed", "cancelled"], [85, 7, 6, 2])[0]
                 started = created + timedelta(seconds=rng.uniform(0.2, 5)) if status != "queued" else None
-                completed = started + timedelta(seconds=rng.uniform(3, 300)) if status == "completed" and started else None
+                completed = (
+                    started + timedelta(seconds=rng.uniform(3, 300)) if status == "completed" and started else None
+                )
                 counts: dict[str, int] = {}
                 if type_ in COUNTED and status != "queued":
                     total = rng.randint(5, 400)
@@ -272,8 +288,19 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
                 failure = "provider said: 503 Service Unavailable" if outcome == "failed" else None
                 rows.append(
                     (
-                        ws_id, tid, type_, status, outcome, json.dumps(counts), "{}", failure, manager_id,
-                        created, started, started if status == "running" else completed, completed,
+                        ws_id,
+                        tid,
+                        type_,
+                        status,
+                        outcome,
+                        json.dumps(counts),
+                        "{}",
+                        failure,
+                        manager_id,
+                        created,
+                        started,
+                        started if status == "running" else completed,
+                        completed,
                     )
                 )
         rows.sort(key=lambda r: r[9])  # ids grow with created_at, as they do in production
@@ -314,8 +341,17 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
     finally:
         db.dispose()
     return BenchWorld(
-        url=url, workspace_id=ws_id, tenant_ids=tenant_ids, manager_email="manager@bench.example", operator_email="operator@bench.example",
-        manager_id=manager_id, operator_id=operator_id, active_run_ids=active, queued_run_ids=queued, active_by_tenant=active_by_tenant, runs=len(rows),
+        url=url,
+        workspace_id=ws_id,
+        tenant_ids=tenant_ids,
+        manager_email="manager@bench.example",
+        operator_email="operator@bench.example",
+        manager_id=manager_id,
+        operator_id=operator_id,
+        active_run_ids=active,
+        queued_run_ids=queued,
+        active_by_tenant=active_by_tenant,
+        runs=len(rows),
         seconds=time.perf_counter() - t0,
     )
 
@@ -375,17 +411,37 @@ class Gunicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> "Gunicorn":
+    def start(self, timeout: float = 60) -> Gunicorn:
         import urllib.request
 
         argv = [
-            sys.executable, "-m", "gunicorn", "console.wsgi:server",
-            "--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
-            "--bind", f"127.0.0.1:{self.port}", "--keep-alive", "5", "--backlog", "512",
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "console.wsgi:server",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(self.threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--keep-alive",
+            "5",
+            "--backlog",
+            "512",
+            "--log-level",
+            "warning",
         ]
         self._log = (self.tmp / "gunicorn.log").open("ab")
-        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=console_env(self.database_url, self.tmp / "instance"), stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=self.cwd,
+            env=console_env(self.database_url, self.tmp / "instance"),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -15,6 +15,7 @@ Two measurements on scratch PostgreSQL databases:
   Python, ``UPDATE`` it back, one transaction per unit. Units/s and lost updates
   (``units - processed``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def _counter_run(url: str, units: int) -> int:
         with db.session() as s:
             ws = create_workspace(session=s, name="count")
             tenant = create_tenant(session=s, workspace_id=ws.id, name="count")
-            user = create_user(session=s, email=f"count{time.monotonic_ns()}@bench.example", password="long-enough-pw", name="c")
-            run, _ = enqueue_run(session=s, type="backup_set_restore", workspace_id=ws.id, tenant_id=tenant.id, initiator_user_id=user.id)
+            user = create_user(
+                session=s, email=f"count{time.monotonic_ns()}@bench.example", password="long-enough-pw", name="c"
+            )
+            run, _ = enqueue_run(
+                session=s, type="backup_set_restore", workspace_id=ws.id, tenant_id=tenant.id, initiator_user_id=user.id
+            )
             mark_running(session=s, run_id=run.id)
             set_total(session=s, run_id=run.id, total=units)
             return run.id
@@ -85,6 +90,7 @@ def exact_counter(url: str, units: int, threads: int) -> dict[str, Any]:
     run_id = _counter_run(url, units)
     db = Database(url, pool_size=threads, max_overflow=0)
     try:
+
         def work(i: int) -> None:
             with db.session() as s:
                 for u in range(i, units, threads):
@@ -93,10 +99,19 @@ def exact_counter(url: str, units: int, threads: int) -> dict[str, Any]:
         seconds = _threads(threads, work)
         with db.session() as s:
             counts = counts_of(get_run(session=s, run_id=run_id))
-            ledger = s.scalar(select(func.count()).select_from(OperationRunUnit).where(OperationRunUnit.run_id == run_id))
+            ledger = s.scalar(
+                select(func.count()).select_from(OperationRunUnit).where(OperationRunUnit.run_id == run_id)
+            )
     finally:
         db.dispose()
-    return {"seconds": seconds, "units_per_s": units / seconds, "processed": counts.get("processed"), "ledger": ledger, "lost": units - counts.get("processed", 0), "load": load_average()}
+    return {
+        "seconds": seconds,
+        "units_per_s": units / seconds,
+        "processed": counts.get("processed"),
+        "ledger": ledger,
+        "lost": units - counts.get("processed", 0),
+        "load": load_average(),
+    }
 
 
 def naive_counter(url: str, units: int, threads: int) -> dict[str, Any]:
@@ -106,26 +121,43 @@ def naive_counter(url: str, units: int, threads: int) -> dict[str, Any]:
     run_id = _counter_run(url, units)
     db = Database(url, pool_size=threads, max_overflow=0)
     try:
+
         def work(i: int) -> None:
             with db.engine.connect() as conn:
                 for _ in range(i, units, threads):
-                    counts = conn.execute(text("SELECT summary_counts FROM operation_runs WHERE id = :id"), {"id": run_id}).scalar_one()
+                    counts = conn.execute(
+                        text("SELECT summary_counts FROM operation_runs WHERE id = :id"), {"id": run_id}
+                    ).scalar_one()
                     counts = dict(counts)
                     counts["processed"] = counts.get("processed", 0) + 1
                     counts["succeeded"] = counts.get("succeeded", 0) + 1
-                    conn.execute(text("UPDATE operation_runs SET summary_counts = CAST(:c AS jsonb) WHERE id = :id"), {"c": json.dumps(counts), "id": run_id})
+                    conn.execute(
+                        text("UPDATE operation_runs SET summary_counts = CAST(:c AS jsonb) WHERE id = :id"),
+                        {"c": json.dumps(counts), "id": run_id},
+                    )
                     conn.commit()
 
         seconds = _threads(threads, work)
         with db.engine.connect() as conn:
-            counts = conn.execute(text("SELECT summary_counts FROM operation_runs WHERE id = :id"), {"id": run_id}).scalar_one()
+            counts = conn.execute(
+                text("SELECT summary_counts FROM operation_runs WHERE id = :id"), {"id": run_id}
+            ).scalar_one()
     finally:
         db.dispose()
     processed = int(counts.get("processed", 0))
-    return {"seconds": seconds, "units_per_s": units / seconds, "processed": processed, "ledger": None, "lost": units - processed, "load": load_average()}
+    return {
+        "seconds": seconds,
+        "units_per_s": units / seconds,
+        "processed": processed,
+        "ledger": None,
+        "lost": units - processed,
+        "load": load_average(),
+    }
 
 
-def run(*, units: int, threads: int, database_url: str = DEFAULT_DATABASE_URL, broker_url: str = DEFAULT_REDIS_URL) -> tuple[list[Section], dict[str, Any]]:
+def run(
+    *, units: int, threads: int, database_url: str = DEFAULT_DATABASE_URL, broker_url: str = DEFAULT_REDIS_URL
+) -> tuple[list[Section], dict[str, Any]]:
     from bench.bulk_restore import restore
 
     e2e = restore(items=units, threads=threads, database_url=database_url, broker_url=broker_url)
@@ -136,7 +168,10 @@ def run(*, units: int, threads: int, database_url: str = DEFAULT_DATABASE_URL, b
         exact = exact_counter(url, units, threads)
         naive = naive_counter(url, units, threads)
 
-    section = Section(f"3. Counting: {units:,} units, {threads} threads, PostgreSQL" + (" + Redis" if broker_url.startswith("redis") else ""))
+    section = Section(
+        f"3. Counting: {units:,} units, {threads} threads, PostgreSQL"
+        + (" + Redis" if broker_url.startswith("redis") else "")
+    )
     target = 500
     section.table(
         f"End to end: a {units:,}-item backup-set restore through a real Celery worker (--pool threads --concurrency {threads}). Target ≥ {target} units/s, zero lost or doubled units.",
@@ -145,12 +180,26 @@ def run(*, units: int, threads: int, database_url: str = DEFAULT_DATABASE_URL, b
             ["outcome", e2e["outcome"]],
             ["processed / total", f"{e2e['processed']:,} / {e2e['total']:,}"],
             ["ledger rows (one per unit)", f"{e2e['ledger']:,}"],
-            ["lost or doubled units", e2e["total"] - e2e["processed"] if e2e["ledger"] == e2e["processed"] else f"ledger {e2e['ledger']} ≠ processed {e2e['processed']}"],
+            [
+                "lost or doubled units",
+                e2e["total"] - e2e["processed"]
+                if e2e["ledger"] == e2e["processed"]
+                else f"ledger {e2e['ledger']} ≠ processed {e2e['processed']}",
+            ],
             ["enqueue → completed", f"{e2e['seconds']:.1f} s"],
-            ["units/s (enqueue → completed)", f"{e2e['units_per_s']:.0f}" + ("" if e2e["units_per_s"] >= target else " (**below target**)")],
+            [
+                "units/s (enqueue → completed)",
+                f"{e2e['units_per_s']:.0f}" + ("" if e2e["units_per_s"] >= target else " (**below target**)"),
+            ],
             ["units/s (worker: started → completed)", f"{e2e['worker_units_per_s']:.0f}"],
-            ["CPU per unit: worker process + PostgreSQL", f"{e2e['worker_cpu_ms_per_unit']:.2f} ms + {e2e['db_cpu_ms_per_unit'] or float('nan'):.2f} ms"],
-            ["ceiling of one GIL-bound worker process (1 s / worker CPU per unit)", f"≈ {1000 / e2e['worker_cpu_ms_per_unit']:.0f} units/s"],
+            [
+                "CPU per unit: worker process + PostgreSQL",
+                f"{e2e['worker_cpu_ms_per_unit']:.2f} ms + {e2e['db_cpu_ms_per_unit'] or float('nan'):.2f} ms",
+            ],
+            [
+                "ceiling of one GIL-bound worker process (1 s / worker CPU per unit)",
+                f"≈ {1000 / e2e['worker_cpu_ms_per_unit']:.0f} units/s",
+            ],
             ["worker peak RSS", f"{e2e['worker_peak_rss_mb']:.0f} MiB" if e2e.get("worker_peak_rss_mb") else "n/a"],
             ["load avg (1/5/15)", e2e["load"]],
         ],
@@ -159,8 +208,22 @@ def run(*, units: int, threads: int, database_url: str = DEFAULT_DATABASE_URL, b
         f"Counter only, in process, {threads} threads, one transaction per unit — the service vs the naive read-modify-write baseline.",
         ["counter", "units/s", "processed", "lost updates", "ledger rows", "load avg"],
         [
-            ["`record_unit` (ledger + in-SQL increment)", f"{exact['units_per_s']:.0f}", f"{exact['processed']:,}", exact["lost"], f"{exact['ledger']:,}", exact["load"]],
-            ["**baseline** read-modify-write JSON", f"{naive['units_per_s']:.0f}", f"{naive['processed']:,}", f"**{naive['lost']:,}** ({naive['lost'] / units:.0%})", "—", naive["load"]],
+            [
+                "`record_unit` (ledger + in-SQL increment)",
+                f"{exact['units_per_s']:.0f}",
+                f"{exact['processed']:,}",
+                exact["lost"],
+                f"{exact['ledger']:,}",
+                exact["load"],
+            ],
+            [
+                "**baseline** read-modify-write JSON",
+                f"{naive['units_per_s']:.0f}",
+                f"{naive['processed']:,}",
+                f"**{naive['lost']:,}** ({naive['lost'] / units:.0%})",
+                "—",
+                naive["load"],
+            ],
         ],
     )
     section.notes.append(
@@ -178,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--broker-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
-    sections, _ = run(units=args.units, threads=args.threads, database_url=args.database_url, broker_url=args.broker_url)
+    sections, _ = run(
+        units=args.units, threads=args.threads, database_url=args.database_url, broker_url=args.broker_url
+    )
     for s in sections:
         print(s.markdown())
     return 0

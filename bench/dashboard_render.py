@@ -16,6 +16,7 @@ Baseline in the same run: the same requests **without the performance indexes** 
 migration 0003 (dropped, then re-created from the model). With ``--explain`` the slowest
 statements of each request are printed with ``EXPLAIN ANALYZE`` before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,7 +95,13 @@ def explain(engine, statements: list[tuple[str, Any]], top: int = 3) -> list[dic
             plan = cur.fetchone()[0][0]
             cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
             textual = "\n".join(r[0] for r in cur.fetchall())
-            out.append({"sql": " ".join(sql.split()), "ms": plan["Execution Time"] + plan.get("Planning Time", 0), "plan": textual})
+            out.append(
+                {
+                    "sql": " ".join(sql.split()),
+                    "ms": plan["Execution Time"] + plan.get("Planning Time", 0),
+                    "plan": textual,
+                }
+            )
         raw.driver_connection.rollback()
     finally:
         raw.close()
@@ -105,20 +112,47 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
     manager = test_client_login(app, world.manager_email)
     manager.get("/")
     operator = test_client_login(app, world.operator_email)
-    router, grid, dash_key = callback_key(app, ROUTER_FRAGMENT), callback_key(app, GRID_FRAGMENT), callback_key(app, DASHBOARD_FRAGMENT)
+    router, grid, dash_key = (
+        callback_key(app, ROUTER_FRAGMENT),
+        callback_key(app, GRID_FRAGMENT),
+        callback_key(app, DASHBOARD_FRAGMENT),
+    )
     tenant = world.tenant_ids[0]
 
     def page(path: str) -> bytes:
-        return body(router, [("_pages_location", "pathname", path), ("_pages_location", "search", "")], [], ["_pages_location.pathname"])
+        return body(
+            router,
+            [("_pages_location", "pathname", path), ("_pages_location", "search", "")],
+            [],
+            ["_pages_location.pathname"],
+        )
 
     def rows() -> bytes:
         request = {"startRow": 0, "endRow": 25, "sortModel": [{"colId": "created_at", "sort": "desc"}]}
-        states = [("ops-filter-type", "value", "all"), ("ops-filter-status", "value", "all"), ("ops-filter-outcome", "value", "all"), ("ops-filter-tenant", "value", "all"), ("ops-filter-dates", "start_date", None), ("ops-filter-dates", "end_date", None)]
-        return body(grid, [("operations-table", "getRowsRequest", request)], states, ["operations-table.getRowsRequest"])
+        states = [
+            ("ops-filter-type", "value", "all"),
+            ("ops-filter-status", "value", "all"),
+            ("ops-filter-outcome", "value", "all"),
+            ("ops-filter-tenant", "value", "all"),
+            ("ops-filter-dates", "start_date", None),
+            ("ops-filter-dates", "end_date", None),
+        ]
+        return body(
+            grid, [("operations-table", "getRowsRequest", request)], states, ["operations-table.getRowsRequest"]
+        )
 
     def refresh(client, signature: str | None) -> bytes:
-        states = [("tenant-id", "data", tenant), ("dashboard-signature", "data", signature), ("dashboard-poll-policy", "data", None)]
-        return body(dash_key, [("dashboard-poll", "n_intervals", 3), ("dashboard-refresh", "data", None)], states, ["dashboard-poll.n_intervals"])
+        states = [
+            ("tenant-id", "data", tenant),
+            ("dashboard-signature", "data", signature),
+            ("dashboard-poll-policy", "data", None),
+        ]
+        return body(
+            dash_key,
+            [("dashboard-poll", "n_intervals", 3), ("dashboard-refresh", "data", None)],
+            states,
+            ["dashboard-poll.n_intervals"],
+        )
 
     first = post(manager, refresh(manager, None))
     signature = first.get_json()["response"]["dashboard-signature"]["data"] if first.status_code == 200 else None
@@ -147,7 +181,10 @@ def measure(app, world: BenchWorld, repeat: int, want_explain: bool) -> dict[str
             post(client, data)
             times.append(time.perf_counter() - t0)
         results[label] = {
-            "p50": percentile(times, 50), "p95": percentile(times, 95), "statements": len(captured), "load": load_average(),
+            "p50": percentile(times, 50),
+            "p95": percentile(times, 95),
+            "statements": len(captured),
+            "load": load_average(),
             "explain": explain(engine, captured) if want_explain else [],
         }
     return results
@@ -204,11 +241,29 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
     for label in before:
         b, a = before[label], after[label]
         rows.append(
-            [label, ms(b["p50"]), ms(a["p50"]), ms(a["p95"]), ratio(b["p50"], a["p50"]), a["statements"], "yes" if a["p50"] * 1000 <= TARGET_MS else "**no**", a["load"]]
+            [
+                label,
+                ms(b["p50"]),
+                ms(a["p50"]),
+                ms(a["p95"]),
+                ratio(b["p50"], a["p50"]),
+                a["statements"],
+                "yes" if a["p50"] * 1000 <= TARGET_MS else "**no**",
+                a["load"],
+            ]
         )
     section.table(
         f"Baseline = the same request without the performance indexes ({', '.join(PERF_INDEXES)}). Target ≤ {TARGET_MS} ms.",
-        ["request", "p50 ms without indexes", "p50 ms", "p95 ms", "speed-up", "SQL statements", f"≤ {TARGET_MS} ms", "load avg"],
+        [
+            "request",
+            "p50 ms without indexes",
+            "p50 ms",
+            "p95 ms",
+            "speed-up",
+            "SQL statements",
+            f"≤ {TARGET_MS} ms",
+            "load avg",
+        ],
         rows,
     )
     if split and "error" not in split:
@@ -220,7 +275,9 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
         section.notes.append(f"breakdown unavailable: {split['error']}")
     if not created:
         section.notes.append("the performance indexes were not in the model: before and after are the same schema")
-    section.notes.append(f"indexes dropped for the baseline: {dropped or 'none (not in this schema)'}; re-created: {created or 'none'}")
+    section.notes.append(
+        f"indexes dropped for the baseline: {dropped or 'none (not in this schema)'}; re-created: {created or 'none'}"
+    )
     section.notes.append(f"uptime at end: {uptime()}")
     section.raw = {"before": before, "after": after, "breakdown": split}
     return [section], section.raw

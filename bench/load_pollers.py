@@ -31,6 +31,7 @@ Prints: errors (anything but 200/204, exceptions), throughput, p50/p95/p99/max l
 surface, the connection counts against the pool limit (workers × (pool_size + max_overflow)),
 server errors in gunicorn's log, and the load average (the machine is shared; the load
 generator runs on the same cores as the server). Exits 1 if anything failed."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,14 @@ import requests  # noqa: E402
 from requests.adapters import HTTPAdapter  # noqa: E402
 from sqlalchemy import create_engine, text, update  # noqa: E402
 
-from bench.common import DEFAULT_DATABASE_URL, Gunicorn, load_average, machine_line, percentile, scratch_database, uptime  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    Gunicorn,
+    machine_line,
+    percentile,
+    scratch_database,
+    uptime,
+)
 
 PASSWORD = "load-pollers-password"
 CALLBACK = "/_dash-update-component"
@@ -90,7 +98,10 @@ def seed(url: str, *, run_pollers: int, dashboard_pollers: int) -> Seeded:
     try:
         with db.session() as s:
             world = build_world(s)
-            tenants = [create_tenant(session=s, workspace_id=world.workspace_id, name=f"Load tenant {i}").id for i in range(1, 6)]
+            tenants = [
+                create_tenant(session=s, workspace_id=world.workspace_id, name=f"Load tenant {i}").id
+                for i in range(1, 6)
+            ]
             now = utcnow()
             runs = []
             for tid in [world.tenant_ids[0], *tenants]:
@@ -99,19 +110,45 @@ def seed(url: str, *, run_pollers: int, dashboard_pollers: int) -> Seeded:
                     started = created + timedelta(seconds=rng.uniform(0.5, 5))
                     outcome = rng.choices(["succeeded", "partially_succeeded", "failed"], [88, 6, 6])[0]
                     total = rng.randint(5, 300)
-                    runs.append(OperationRun(
-                        workspace_id=world.workspace_id, tenant_id=tid, type=rng.choice(["inventory_sync", "evidence_snapshot_generate", "baseline_compare"]),
-                        status="completed", outcome=outcome, summary_counts={"total": total, "processed": total, "succeeded": total}, context={},
-                        failure_summary="provider said: 503" if outcome == "failed" else None, created_at=created, started_at=started,
-                        heartbeat_at=started, completed_at=started + timedelta(seconds=rng.uniform(3, 600)),
-                    ))
-                runs.append(OperationRun(
-                    workspace_id=world.workspace_id, tenant_id=tid, type="inventory_sync", status="running", summary_counts={"total": 400, "processed": 10},
-                    context={}, created_at=now - timedelta(seconds=30), started_at=now - timedelta(seconds=29), heartbeat_at=now,
-                ))
+                    runs.append(
+                        OperationRun(
+                            workspace_id=world.workspace_id,
+                            tenant_id=tid,
+                            type=rng.choice(["inventory_sync", "evidence_snapshot_generate", "baseline_compare"]),
+                            status="completed",
+                            outcome=outcome,
+                            summary_counts={"total": total, "processed": total, "succeeded": total},
+                            context={},
+                            failure_summary="provider said: 503" if outcome == "failed" else None,
+                            created_at=created,
+                            started_at=started,
+                            heartbeat_at=started,
+                            completed_at=started + timedelta(seconds=rng.uniform(3, 600)),
+                        )
+                    )
+                runs.append(
+                    OperationRun(
+                        workspace_id=world.workspace_id,
+                        tenant_id=tid,
+                        type="inventory_sync",
+                        status="running",
+                        summary_counts={"total": 400, "processed": 10},
+                        context={},
+                        created_at=now - timedelta(seconds=30),
+                        started_at=now - timedelta(seconds=29),
+                        heartbeat_at=now,
+                    )
+                )
             watched = OperationRun(
-                workspace_id=world.workspace_id, tenant_id=world.tenant_ids[0], type="inventory_sync", status="running",
-                summary_counts={"total": 1_000_000, "processed": 0, "succeeded": 0}, context={}, created_at=now, started_at=now, heartbeat_at=now,
+                workspace_id=world.workspace_id,
+                tenant_id=world.tenant_ids[0],
+                type="inventory_sync",
+                status="running",
+                summary_counts={"total": 1_000_000, "processed": 0, "succeeded": 0},
+                context={},
+                created_at=now,
+                started_at=now,
+                heartbeat_at=now,
             )
             s.add_all([*runs, watched])
             s.commit()
@@ -122,14 +159,26 @@ def seed(url: str, *, run_pollers: int, dashboard_pollers: int) -> Seeded:
             password_hash = template.password_hash
             run_users = [f"run-poller-{i}@load.example" for i in range(run_pollers)]
             dashboard_users = [f"dashboard-poller-{i}@load.example" for i in range(dashboard_pollers)]
-            users = [User(email=e, name=e.split("@")[0], password_hash=password_hash) for e in run_users + dashboard_users]
+            users = [
+                User(email=e, name=e.split("@")[0], password_hash=password_hash) for e in run_users + dashboard_users
+            ]
             s.add_all(users)
             s.flush()
             for i, user in enumerate(users):
                 is_run = i < run_pollers
                 tenant = run_tenant if is_run else tenants[(i - run_pollers) % len(tenants)]
-                s.add(WorkspaceMembership(workspace_id=world.workspace_id, user_id=user.id, role="operator" if is_run else "viewer"))
-                s.add(TenantGrant(user_id=user.id, tenant_id=tenant, capabilities=["tenant.view", "operations.view", "review_pack.view"]))
+                s.add(
+                    WorkspaceMembership(
+                        workspace_id=world.workspace_id, user_id=user.id, role="operator" if is_run else "viewer"
+                    )
+                )
+                s.add(
+                    TenantGrant(
+                        user_id=user.id,
+                        tenant_id=tenant,
+                        capabilities=["tenant.view", "operations.view", "review_pack.view"],
+                    )
+                )
             s.commit()
             assert s.get(Tenant, run_tenant) is not None
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
@@ -177,10 +226,17 @@ class Poller:
         s = requests.Session()
         s.mount("http://", SourceAddressAdapter(self.address, pool_connections=1, pool_maxsize=1))
         s.get(base + "/login", timeout=REQUEST_TIMEOUT).raise_for_status()
-        r = s.post(base + "/login", data={"email": self.email, "password": PASSWORD, "csrf_token": s.cookies["_csrf_token"]}, allow_redirects=False, timeout=REQUEST_TIMEOUT)
+        r = s.post(
+            base + "/login",
+            data={"email": self.email, "password": PASSWORD, "csrf_token": s.cookies["_csrf_token"]},
+            allow_redirects=False,
+            timeout=REQUEST_TIMEOUT,
+        )
         if r.status_code != 302:
             raise RuntimeError(f"login {self.email}: HTTP {r.status_code}")
-        s.get(base + self.page, timeout=REQUEST_TIMEOUT).raise_for_status()  # the page load sets this session's CSRF cookie
+        s.get(
+            base + self.page, timeout=REQUEST_TIMEOUT
+        ).raise_for_status()  # the page load sets this session's CSRF cookie
         # Signing in 250 pollers takes ~25 s, longer than gunicorn's keep-alive (5 s): a connection
         # kept from here could be closed by the server just as the first poll reuses it (a TCP
         # reset the client library reports; a browser retries such a request). Start afresh.
@@ -192,7 +248,12 @@ class Poller:
         self.body["inputs"][0]["value"] = self.n
         started = time.perf_counter()
         try:
-            r = self.session.post(base + CALLBACK, data=json.dumps(self.body), headers={"Content-Type": "application/json", "X-CSRFToken": self.token}, timeout=REQUEST_TIMEOUT)
+            r = self.session.post(
+                base + CALLBACK,
+                data=json.dumps(self.body),
+                headers={"Content-Type": "application/json", "X-CSRFToken": self.token},
+                timeout=REQUEST_TIMEOUT,
+            )
         except requests.RequestException as exc:
             self.statuses["exception"] += 1
             self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -234,7 +295,9 @@ def request_body(spec: dict, values: dict[str, object]) -> dict:
         return {"id": dep["id"], "property": dep["property"], "value": values.get(f"{dep['id']}.{dep['property']}")}
 
     output = spec["output"]
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in output[2:-2].split("...")]
+    outputs = [
+        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in output[2:-2].split("...")
+    ]
     first = spec["inputs"][0]
     return {
         "output": output,
@@ -253,7 +316,13 @@ class Monitor(threading.Thread):
 
     def __init__(self, url: str, database: str) -> None:
         super().__init__(daemon=True)
-        self.engine = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"application_name": MONITOR_APP}, pool_size=1, max_overflow=0)
+        self.engine = create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"application_name": MONITOR_APP},
+            pool_size=1,
+            max_overflow=0,
+        )
         self.database = database
         self.samples: list[tuple[int, int]] = []  # (total, active)
         self.stop_event = threading.Event()
@@ -296,8 +365,11 @@ class Writer(threading.Thread):
             processed += 7
             with self.engine.begin() as conn:
                 conn.execute(
-                    update(OperationRun).where(OperationRun.id == self.run_id).values(
-                        summary_counts={"total": 1_000_000, "processed": processed, "succeeded": processed}, heartbeat_at=utcnow()
+                    update(OperationRun)
+                    .where(OperationRun.id == self.run_id)
+                    .values(
+                        summary_counts={"total": 1_000_000, "processed": processed, "succeeded": processed},
+                        heartbeat_at=utcnow(),
                     )
                 )
             self.writes += 1
@@ -379,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-every", type=float, default=3.0, help="seconds between progress writes to the watched run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8, help="gthread threads per gunicorn worker")
-    ap.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="a PostgreSQL server; a scratch database is created next to it")
+    ap.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="a PostgreSQL server; a scratch database is created next to it",
+    )
     args = ap.parse_args(argv)
 
     print(f"before: {uptime()}; {machine_line()}", flush=True)
@@ -395,7 +471,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         upgrade(url)
         seeded = seed(url, run_pollers=args.run_pollers, dashboard_pollers=args.dashboard_pollers)
-        print(f"seeded {seeded.runs} runs and {args.run_pollers + args.dashboard_pollers} poller accounts in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"seeded {seeded.runs} runs and {args.run_pollers + args.dashboard_pollers} poller accounts in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         web = Gunicorn(url, workers=args.workers, threads=args.threads).start()
         monitor = Monitor(url, url.rsplit("/", 1)[1])
         writer = Writer(url, seeded.run_id, args.write_every)
@@ -409,16 +488,31 @@ def main(argv: list[str] | None = None) -> int:
             pollers: list[Poller] = []
             for i, email in enumerate(seeded.run_users):
                 body = request_body(run_spec, {"run-poll.n_intervals": 0, "run-id.data": seeded.run_id})
-                pollers.append(Poller("run viewer (run-poll)", email, source_address(i), f"/admin/operations/{seeded.run_id}", body))
+                pollers.append(
+                    Poller(
+                        "run viewer (run-poll)", email, source_address(i), f"/admin/operations/{seeded.run_id}", body
+                    )
+                )
             for j, email in enumerate(seeded.dashboard_users):
                 tenant = seeded.dashboard_tenants[j % len(seeded.dashboard_tenants)]
                 body = request_body(dash_spec, {"dashboard-poll.n_intervals": 0, "tenant-id.data": tenant})
-                pollers.append(Poller("tenant dashboard (dashboard-poll)", email, source_address(len(seeded.run_users) + j), f"/admin/tenants/{tenant}", body))
+                pollers.append(
+                    Poller(
+                        "tenant dashboard (dashboard-poll)",
+                        email,
+                        source_address(len(seeded.run_users) + j),
+                        f"/admin/tenants/{tenant}",
+                        body,
+                    )
+                )
 
             t0 = time.perf_counter()
             with ThreadPoolExecutor(max_workers=16) as pool:
                 list(pool.map(lambda p: p.login(base), pollers))
-            print(f"{len(pollers)} pollers signed in (each its own user, address and CSRF token) in {time.perf_counter() - t0:.1f} s", flush=True)
+            print(
+                f"{len(pollers)} pollers signed in (each its own user, address and CSRF token) in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
 
             monitor.start()
             writer.start()
@@ -427,7 +521,10 @@ def main(argv: list[str] | None = None) -> int:
             server_cpu0 = _server_cpu(web)
             started = time.monotonic()
             deadline = started + args.seconds
-            threads = [threading.Thread(target=drive, args=(p, base, deadline, args.interval, stop), daemon=True) for p in pollers]
+            threads = [
+                threading.Thread(target=drive, args=(p, base, deadline, args.interval, stop), daemon=True)
+                for p in pollers
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -449,26 +546,45 @@ def main(argv: list[str] | None = None) -> int:
         groups.setdefault(p.kind, []).append(p)
     rows = [summarize(kind, ps, elapsed) for kind, ps in groups.items()]
     everything = summarize("all", pollers, elapsed)
-    server_errors = [line for line in log_tail.splitlines() if any(w in line for w in ("Traceback", "ERROR", "Exception", "TimeoutError", "QueuePool"))]
+    server_errors = [
+        line
+        for line in log_tail.splitlines()
+        if any(w in line for w in ("Traceback", "ERROR", "Exception", "TimeoutError", "QueuePool"))
+    ]
     peak_total = max((t for t, _ in monitor.samples), default=0)
     peak_active = max((a for _, a in monitor.samples), default=0)
 
     print()
-    print(f"## Load: {args.run_pollers} run-viewer + {args.dashboard_pollers} dashboard pollers, every {args.interval:g} s, {elapsed:.0f} s, "
-          f"gunicorn {args.workers} workers × {args.threads} threads (gthread), PostgreSQL")
+    print(
+        f"## Load: {args.run_pollers} run-viewer + {args.dashboard_pollers} dashboard pollers, every {args.interval:g} s, {elapsed:.0f} s, "
+        f"gunicorn {args.workers} workers × {args.threads} threads (gthread), PostgreSQL"
+    )
     print()
-    print("| surface | pollers | requests | errors | statuses | req/s | p50 ms | p95 ms | p99 ms | max ms | p50 ms by status |")
+    print(
+        "| surface | pollers | requests | errors | statuses | req/s | p50 ms | p95 ms | p99 ms | max ms | p50 ms by status |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [*rows, everything]:
-        print(f"| {r['surface']} | {r['pollers']} | {r['requests']} | {r['errors']} | {r['statuses']} | {r['throughput']:.1f} | "
-              f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['p50_by_status']} |")
+        print(
+            f"| {r['surface']} | {r['pollers']} | {r['requests']} | {r['errors']} | {r['statuses']} | {r['throughput']:.1f} | "
+            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['p50_by_status']} |"
+        )
     print()
-    print(f"- offered load: {len(pollers) / args.interval:.0f} requests/s; writer updated the watched run {writer.writes} times")
-    print(f"- PostgreSQL connections of the app (pg_stat_activity, {len(monitor.samples)} samples): peak {peak_total} open, "
-          f"peak {peak_active} active; pool limit {pool_limit} (= {args.workers} workers × (pool_size + max_overflow))")
-    print(f"- CPU during the load window ({elapsed:.0f} s on {os.cpu_count()} cores): gunicorn workers {server_cpu:.0f} s "
-          f"({server_cpu / elapsed:.2f} cores), the load generator itself {client_cpu:.0f} s ({client_cpu / elapsed:.2f} cores)")
-    print(f"- gunicorn log lines with errors: {len(server_errors)}" + (f" (first: {server_errors[0][:200]})" if server_errors else ""))
+    print(
+        f"- offered load: {len(pollers) / args.interval:.0f} requests/s; writer updated the watched run {writer.writes} times"
+    )
+    print(
+        f"- PostgreSQL connections of the app (pg_stat_activity, {len(monitor.samples)} samples): peak {peak_total} open, "
+        f"peak {peak_active} active; pool limit {pool_limit} (= {args.workers} workers × (pool_size + max_overflow))"
+    )
+    print(
+        f"- CPU during the load window ({elapsed:.0f} s on {os.cpu_count()} cores): gunicorn workers {server_cpu:.0f} s "
+        f"({server_cpu / elapsed:.2f} cores), the load generator itself {client_cpu:.0f} s ({client_cpu / elapsed:.2f} cores)"
+    )
+    print(
+        f"- gunicorn log lines with errors: {len(server_errors)}"
+        + (f" (first: {server_errors[0][:200]})" if server_errors else "")
+    )
     print(f"- load average at start: {load_start}")
     print(f"- load average at end:   {load_end}")
     for r in [*rows]:

@@ -15,6 +15,7 @@ tab (Page Visibility overridden as in tests/browser/test_polling_guards.py), an 
 and the tenant dashboard while a review pack is being generated — versus a naive page: a
 dcc.Interval always on at 1 s whose server callback re-reads the run every tick.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,18 @@ from bench.common import Section, free_port, load_average, ratio, uptime
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = (
-    "--headless=new", "--no-first-run", "--disable-extensions", "--disable-sync", "--disable-background-networking",
-    "--disable-component-update", "--window-size=1280,900",
+    "--headless=new",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--window-size=1280,900",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
     # what dash's testing plugin adds to every browser it starts
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
 )
 SET_HIDDEN_JS = """
 var hidden = arguments[0];
@@ -57,7 +65,7 @@ class RequestLog:
         self.lock = threading.Lock()
         self.entries: list[tuple[float, str, str]] = []
 
-    def install(self, server) -> "RequestLog":
+    def install(self, server) -> RequestLog:
         from flask import request
 
         def _record() -> None:
@@ -100,9 +108,13 @@ def chrome():
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
 
-    missing = [n for n, p in (("chromedriver", shutil.which("chromedriver")), ("chromium", shutil.which(CHROMIUM))) if not p]
+    missing = [
+        n for n, p in (("chromedriver", shutil.which("chromedriver")), ("chromium", shutil.which(CHROMIUM))) if not p
+    ]
     if missing:
-        raise RuntimeError(f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver); no driver is downloaded")
+        raise RuntimeError(
+            f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver); no driver is downloaded"
+        )
     options = Options()
     options.binary_location = CHROMIUM
     for arg in CHROME_ARGS:
@@ -128,7 +140,9 @@ def naive_app(database_url: str):
 
     db = Database(database_url)
     app = dash.Dash("naive", serve_locally=True, update_title=None)
-    app.layout = html.Div([dcc.Interval(id="naive-poll", interval=1000), dcc.Store(id="naive-run"), html.Div(id="naive-status")])
+    app.layout = html.Div(
+        [dcc.Interval(id="naive-poll", interval=1000), dcc.Store(id="naive-run"), html.Div(id="naive-status")]
+    )
 
     @app.callback(Output("naive-status", "children"), Input("naive-poll", "n_intervals"), Input("naive-run", "data"))
     def _tick(_n, _run):
@@ -140,23 +154,30 @@ def naive_app(database_url: str):
 
 
 def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Section], dict[str, Any]]:
+    import logging
+
     from sqlalchemy import update
 
+    from bench.poll_cost import NullDispatcher
     from console.app import create_app
     from console.db import utcnow
     from console.migrate import upgrade
     from console.operations.models import OperationRun
     from console.review_packs.models import ReviewPack
-    from bench.poll_cost import NullDispatcher
     from tests.factories import PASSWORD, build_world
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines on stderr
     tmp = Path(tempfile.mkdtemp(prefix="console-bench-browser-"))
     url = f"sqlite:///{tmp / 'console.db'}"
     upgrade(url)
-    app = create_app({"instance_dir": tmp / "instance", "database_url": url, "secret_key": "bench-browser", "dispatcher": NullDispatcher()})
+    app = create_app(
+        {
+            "instance_dir": tmp / "instance",
+            "database_url": url,
+            "secret_key": "bench-browser",
+            "dispatcher": NullDispatcher(),
+        }
+    )
     db = app.server.extensions["console.db"]
     with db.session() as s:
         world = build_world(s)
@@ -169,22 +190,37 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
 
     def quiet_everything() -> None:
         with db.session() as s:
-            s.execute(update(OperationRun).where(OperationRun.status.in_(("queued", "running"))).values(status="completed", outcome="succeeded", completed_at=utcnow()))
-            s.execute(update(ReviewPack).where(ReviewPack.status.in_(("queued", "generating"))).values(status="failed", error="bench"))
+            s.execute(
+                update(OperationRun)
+                .where(OperationRun.status.in_(("queued", "running")))
+                .values(status="completed", outcome="succeeded", completed_at=utcnow())
+            )
+            s.execute(
+                update(ReviewPack)
+                .where(ReviewPack.status.in_(("queued", "generating")))
+                .values(status="failed", error="bench")
+            )
             s.commit()
 
     def make_run(*, age_s: float, status: str = "running", **fields: Any) -> int:
         now = utcnow()
         values: dict[str, Any] = {
-            "workspace_id": world.workspace_id, "tenant_id": world.tenant_ids[0], "type": "inventory_sync", "status": status,
-            "summary_counts": {"total": 100, "processed": 40, "succeeded": 40} if status != "queued" else {}, "context": {},
-            "initiator_user_id": world.users["manager"], "created_at": now - timedelta(seconds=age_s),
+            "workspace_id": world.workspace_id,
+            "tenant_id": world.tenant_ids[0],
+            "type": "inventory_sync",
+            "status": status,
+            "summary_counts": {"total": 100, "processed": 40, "succeeded": 40} if status != "queued" else {},
+            "context": {},
+            "initiator_user_id": world.users["manager"],
+            "created_at": now - timedelta(seconds=age_s),
         }
         if status != "queued":
             values["started_at"] = values["created_at"]
             values["heartbeat_at"] = now
         if status == "completed":
-            values.update(outcome="succeeded", completed_at=now, summary_counts={"total": 100, "processed": 100, "succeeded": 100})
+            values.update(
+                outcome="succeeded", completed_at=now, summary_counts={"total": 100, "processed": 100, "succeeded": 100}
+            )
         values.update(fields)
         with db.session() as s:
             r = OperationRun(**values)
@@ -192,7 +228,18 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
             s.commit()
             return r.id
 
-    def measure(name: str, expected: str, base: str, path: str, ready_css: str, seconds, *, the_log: RequestLog = log, before=None, settle: float = 2.0) -> None:
+    def measure(
+        name: str,
+        expected: str,
+        base: str,
+        path: str,
+        ready_css: str,
+        seconds,
+        *,
+        the_log: RequestLog = log,
+        before=None,
+        settle: float = 2.0,
+    ) -> None:
         t_open = time.monotonic()
         driver.get(base + path)
         wait_for(driver, ready_css)
@@ -208,8 +255,13 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
         total = sum(counts.values())
         results.append(
             {
-                "scenario": name, "expected": expected, "window_s": round(t1 - t0, 1), "requests": total,
-                "per_minute": total / (t1 - t0) * 60, "by_surface": dict(counts), "page_load_requests": sum(load_counts.values()),
+                "scenario": name,
+                "expected": expected,
+                "window_s": round(t1 - t0, 1),
+                "requests": total,
+                "per_minute": total / (t1 - t0) * 60,
+                "by_surface": dict(counts),
+                "page_load_requests": sum(load_counts.values()),
                 "load": load_average(),
             }
         )
@@ -233,15 +285,37 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
                 created = s.get(OperationRun, young).created_at
             return max(2.0, 9.7 - (utcnow() - created).total_seconds())
 
-        measure("active run, age < 10 s", "run-poll 60 + shell 60", served.url, f"/admin/operations/{young}", "#run-status", until_ten_seconds_old, settle=1.0)
+        measure(
+            "active run, age < 10 s",
+            "run-poll 60 + shell 60",
+            served.url,
+            f"/admin/operations/{young}",
+            "#run-status",
+            until_ten_seconds_old,
+            settle=1.0,
+        )
 
         quiet_everything()
         mid = make_run(age_s=12)
-        measure("active run, age 10–60 s", "run-poll 12 + shell 12", served.url, f"/admin/operations/{mid}", "#run-status", window)
+        measure(
+            "active run, age 10–60 s",
+            "run-poll 12 + shell 12",
+            served.url,
+            f"/admin/operations/{mid}",
+            "#run-status",
+            window,
+        )
 
         quiet_everything()
         old = make_run(age_s=120)
-        measure("active run, age ≥ 60 s", "run-poll 6 + shell 6", served.url, f"/admin/operations/{old}", "#run-status", max(window, 30))
+        measure(
+            "active run, age ≥ 60 s",
+            "run-poll 6 + shell 6",
+            served.url,
+            f"/admin/operations/{old}",
+            "#run-status",
+            max(window, 30),
+        )
 
         quiet_everything()
         done = make_run(age_s=300, status="completed")
@@ -249,8 +323,16 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
 
         quiet_everything()
         hidden = make_run(age_s=0)
-        measure("hidden tab (active run, < 10 s)", "0", served.url, f"/admin/operations/{hidden}", "#run-status", quiet_window,
-                before=lambda: driver.execute_script(SET_HIDDEN_JS, True), settle=0.5)
+        measure(
+            "hidden tab (active run, < 10 s)",
+            "0",
+            served.url,
+            f"/admin/operations/{hidden}",
+            "#run-status",
+            quiet_window,
+            before=lambda: driver.execute_script(SET_HIDDEN_JS, True),
+            settle=0.5,
+        )
         driver.execute_script(SET_HIDDEN_JS, False)
 
         quiet_everything()
@@ -260,19 +342,60 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
             driver.find_element("css selector", "#notifications-bell").click()
             wait_for(driver, "#notifications-modal .modal-body")
 
-        measure("open modal (active run, < 10 s)", "0", served.url, f"/admin/operations/{modal}", "#run-status", quiet_window, before=open_modal, settle=0.5)
+        measure(
+            "open modal (active run, < 10 s)",
+            "0",
+            served.url,
+            f"/admin/operations/{modal}",
+            "#run-status",
+            quiet_window,
+            before=open_modal,
+            settle=0.5,
+        )
 
         quiet_everything()
         pack_run = make_run(age_s=120, status="queued", type="review_pack_generate")
         with db.session() as s:
-            s.add(ReviewPack(tenant_id=world.tenant_ids[0], operation_run_id=pack_run, status="queued", options={}, created_at=utcnow() - timedelta(seconds=120)))
+            s.add(
+                ReviewPack(
+                    tenant_id=world.tenant_ids[0],
+                    operation_run_id=pack_run,
+                    status="queued",
+                    options={},
+                    created_at=utcnow() - timedelta(seconds=120),
+                )
+            )
             s.commit()
-        measure("tenant dashboard, pack generating (run ≥ 60 s)", "pack 6 + table 6 + shell 6", served.url, f"/admin/tenants/{world.tenant_ids[0]}", "#review-pack-status", max(window, 30))
+        measure(
+            "tenant dashboard, pack generating (run ≥ 60 s)",
+            "pack 6 + table 6 + shell 6",
+            served.url,
+            f"/admin/tenants/{world.tenant_ids[0]}",
+            "#review-pack-status",
+            max(window, 30),
+        )
 
         quiet_everything()
-        measure("**baseline** naive 1 s Interval, terminal run", "60", served_naive.url, "/", "#naive-status", quiet_window, the_log=naive_log)
-        measure("**baseline** naive 1 s Interval, hidden tab", "60", served_naive.url, "/", "#naive-status", quiet_window, the_log=naive_log,
-                before=lambda: driver.execute_script(SET_HIDDEN_JS, True), settle=0.5)
+        measure(
+            "**baseline** naive 1 s Interval, terminal run",
+            "60",
+            served_naive.url,
+            "/",
+            "#naive-status",
+            quiet_window,
+            the_log=naive_log,
+        )
+        measure(
+            "**baseline** naive 1 s Interval, hidden tab",
+            "60",
+            served_naive.url,
+            "/",
+            "#naive-status",
+            quiet_window,
+            the_log=naive_log,
+            before=lambda: driver.execute_script(SET_HIDDEN_JS, True),
+            settle=0.5,
+        )
     finally:
         driver.quit()
         served.stop()
@@ -285,11 +408,37 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
     rows = []
     for r in results:
         surfaces = ", ".join(f"{k} {v / r['window_s'] * 60:.0f}" for k, v in sorted(r["by_surface"].items())) or "—"
-        vs = "—" if "naive" in r["scenario"] else (ratio(naive_rate, r["per_minute"]) if r["per_minute"] else "∞ (none sent)")
-        rows.append([r["scenario"], f"{r['per_minute']:.1f}", surfaces, r["expected"], r["requests"], r["window_s"], vs, r["page_load_requests"] if r["page_load_requests"] is not None else "", r["load"]])
+        vs = (
+            "—"
+            if "naive" in r["scenario"]
+            else (ratio(naive_rate, r["per_minute"]) if r["per_minute"] else "∞ (none sent)")
+        )
+        rows.append(
+            [
+                r["scenario"],
+                f"{r['per_minute']:.1f}",
+                surfaces,
+                r["expected"],
+                r["requests"],
+                r["window_s"],
+                vs,
+                r["page_load_requests"] if r["page_load_requests"] is not None else "",
+                r["load"],
+            ]
+        )
     section.table(
         "Counted server-side (before_request) after the page settled; scaled to one minute. Expected = the polling contract's cadence per minute.",
-        ["scenario", "requests/min", "by surface (/min)", "expected (/min)", "requests in window", "window s", "naive ÷ this", "page-load requests", "load avg"],
+        [
+            "scenario",
+            "requests/min",
+            "by surface (/min)",
+            "expected (/min)",
+            "requests in window",
+            "window s",
+            "naive ÷ this",
+            "page-load requests",
+            "load avg",
+        ],
         rows,
     )
     section.notes.append(f"uptime at end: {uptime()}")
@@ -299,8 +448,12 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--window", type=float, default=15.0, help="seconds per active-run window (30 s for 10 s cadences)")
-    parser.add_argument("--quiet-window", type=float, default=12.0, help="seconds per window expected to see no request")
+    parser.add_argument(
+        "--window", type=float, default=15.0, help="seconds per active-run window (30 s for 10 s cadences)"
+    )
+    parser.add_argument(
+        "--quiet-window", type=float, default=12.0, help="seconds per window expected to see no request"
+    )
     args = parser.parse_args(argv)
     sections, _ = run(window=args.window, quiet_window=args.quiet_window)
     for s in sections:

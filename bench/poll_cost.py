@@ -17,6 +17,7 @@ On a scratch PostgreSQL database with 100,000 runs across 50 tenants:
   next request as soon as the previous answer arrives — throughput (requests/s) at saturation.
   The load generator runs on the same 2 cores as the server.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,7 +102,10 @@ class Keys:
 
 def keys_of(app) -> Keys:
     return Keys(
-        callback_key(app, RUN_POLL_FRAGMENT), callback_key(app, PAGES_ROUTER_FRAGMENT), callback_key(app, SHELL_FRAGMENT), callback_key(app, DASHBOARD_FRAGMENT)
+        callback_key(app, RUN_POLL_FRAGMENT),
+        callback_key(app, PAGES_ROUTER_FRAGMENT),
+        callback_key(app, SHELL_FRAGMENT),
+        callback_key(app, DASHBOARD_FRAGMENT),
     )
 
 
@@ -115,14 +119,23 @@ def run_poll_body(keys: Keys, run_id: int, fingerprint: str | None, policy: Any)
 
 
 def page_body(keys: Keys, path: str) -> bytes:
-    return body(keys.router, [("_pages_location", "pathname", path), ("_pages_location", "search", "")], [], ["_pages_location.pathname"])
+    return body(
+        keys.router,
+        [("_pages_location", "pathname", path), ("_pages_location", "search", "")],
+        [],
+        ["_pages_location.pathname"],
+    )
 
 
 def shell_body(keys: Keys, fingerprint: str | None, policy: Any, seen: int | None) -> bytes:
     return body(
         keys.shell,
         [("_pages_location", "pathname", "/"), ("activity-poll", "n_intervals", 3), ("activity-kick", "data", None)],
-        [("activity-fingerprint", "data", fingerprint), ("activity-policy", "data", policy), ("activity-seen", "data", seen)],
+        [
+            ("activity-fingerprint", "data", fingerprint),
+            ("activity-policy", "data", policy),
+            ("activity-seen", "data", seen),
+        ],
         ["activity-poll.n_intervals"],
     )
 
@@ -133,7 +146,14 @@ def shell_body(keys: Keys, fingerprint: str | None, policy: Any, seen: int | Non
 def in_process_app(world: BenchWorld, tmp: Path):
     from console.app import create_app
 
-    return create_app({"instance_dir": tmp / "instance", "database_url": world.url, "secret_key": SECRET, "dispatcher": NullDispatcher()})
+    return create_app(
+        {
+            "instance_dir": tmp / "instance",
+            "database_url": world.url,
+            "secret_key": SECRET,
+            "dispatcher": NullDispatcher(),
+        }
+    )
 
 
 def test_client_login(app, email: str):
@@ -148,7 +168,9 @@ def test_client_login(app, email: str):
 
 def post(client, data: bytes):
     token = client.get_cookie("_csrf_token").value
-    return client.post("/_dash-update-component", data=data, content_type="application/json", headers={"X-CSRFToken": token})
+    return client.post(
+        "/_dash-update-component", data=data, content_type="application/json", headers={"X-CSRFToken": token}
+    )
 
 
 def measure_in_process(app, client, data: bytes, *, expect: int, n: int) -> tuple[list[float], list[str]]:
@@ -166,7 +188,9 @@ def measure_in_process(app, client, data: bytes, *, expect: int, n: int) -> tupl
     return times, queries(statements), size
 
 
-def in_process_figures(world: BenchWorld, n: int) -> tuple[list[list[Any]], dict[str, Any], Keys, dict[int, tuple[str, Any]]]:
+def in_process_figures(
+    world: BenchWorld, n: int
+) -> tuple[list[list[Any]], dict[str, Any], Keys, dict[int, tuple[str, Any]]]:
     tmp = Path(tempfile.mkdtemp(prefix="console-bench-poll-"))
     app = in_process_app(world, tmp)
     try:
@@ -177,27 +201,52 @@ def in_process_figures(world: BenchWorld, n: int) -> tuple[list[list[Any]], dict
         first = post(manager, run_poll_body(keys, run_id, None, None)).get_json()["response"]
         fp, policy = first["run-fingerprint"]["data"], first["run-poll-policy"]["data"]
         shell = post(manager, shell_body(keys, None, None, None)).get_json()["response"]
-        shell_state = (shell["activity-fingerprint"]["data"], shell["activity-policy"]["data"], shell["activity-seen"]["data"])
+        shell_state = (
+            shell["activity-fingerprint"]["data"],
+            shell["activity-policy"]["data"],
+            shell["activity-seen"]["data"],
+        )
         operator = test_client_login(app, world.operator_email)
         op_shell = post(operator, shell_body(keys, None, None, None)).get_json()["response"]
-        op_state = (op_shell["activity-fingerprint"]["data"], op_shell["activity-policy"]["data"], op_shell["activity-seen"]["data"])
+        op_state = (
+            op_shell["activity-fingerprint"]["data"],
+            op_shell["activity-policy"]["data"],
+            op_shell["activity-seen"]["data"],
+        )
         op_run = world.active_by_tenant[world.tenant_ids[1]]  # a tenant granted to the operator
         op_first = post(operator, run_poll_body(keys, op_run, None, None)).get_json()["response"]
 
         cases = [
             ("run poll, unchanged (204) — manager", manager, run_poll_body(keys, run_id, fp, policy), 204),
-            ("run poll, unchanged (204) — operator", operator, run_poll_body(keys, op_run, op_first["run-fingerprint"]["data"], op_first["run-poll-policy"]["data"]), 204),
+            (
+                "run poll, unchanged (204) — operator",
+                operator,
+                run_poll_body(keys, op_run, op_first["run-fingerprint"]["data"], op_first["run-poll-policy"]["data"]),
+                204,
+            ),
             ("run poll, changed (200, view re-rendered)", manager, run_poll_body(keys, run_id, None, policy), 200),
             ("activity shell poll, unchanged (204) — manager", manager, shell_body(keys, *shell_state), 204),
             ("activity shell poll, unchanged (204) — operator", operator, shell_body(keys, *op_state), 204),
-            ("**baseline**: naive full page layout per tick", manager, page_body(keys, f"/admin/operations/{run_id}"), 200),
+            (
+                "**baseline**: naive full page layout per tick",
+                manager,
+                page_body(keys, f"/admin/operations/{run_id}"),
+                200,
+            ),
         ]
         rows: list[list[Any]] = []
         raw: dict[str, Any] = {}
         for label, client, data, expect in cases:
             times, statements, size = measure_in_process(app, client, data, expect=expect, n=n)
-            rows.append([label, len(statements), size, ms(percentile(times, 50)), ms(percentile(times, 95)), load_average()])
-            raw[label] = {"statements": statements, "bytes": size, "p50_s": percentile(times, 50), "p95_s": percentile(times, 95)}
+            rows.append(
+                [label, len(statements), size, ms(percentile(times, 50)), ms(percentile(times, 95)), load_average()]
+            )
+            raw[label] = {
+                "statements": statements,
+                "bytes": size,
+                "p50_s": percentile(times, 50),
+                "p95_s": percentile(times, 95),
+            }
         # Fingerprints of every active run, for the HTTP pollers.
         states: dict[int, tuple[str, Any]] = {}
         for rid in world.active_run_ids:
@@ -217,14 +266,29 @@ def http_login(base_url: str, email: str) -> tuple[str, str]:
 
     s = requests.Session()
     s.get(base_url + "/login", timeout=10)
-    r = s.post(base_url + "/login", data={"email": email, "password": PASSWORD, "csrf_token": s.cookies["_csrf_token"]}, allow_redirects=True, timeout=10)
+    r = s.post(
+        base_url + "/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": s.cookies["_csrf_token"]},
+        allow_redirects=True,
+        timeout=10,
+    )
     r.raise_for_status()
     cookie = "; ".join(f"{c.name}={c.value}" for c in s.cookies)
     return cookie, s.cookies["_csrf_token"]
 
 
 class Poller(threading.Thread):
-    def __init__(self, port: int, headers: dict[str, str], data: bytes, expect: int, *, start_at: float, stop_at: float, period: float | None) -> None:
+    def __init__(
+        self,
+        port: int,
+        headers: dict[str, str],
+        data: bytes,
+        expect: int,
+        *,
+        start_at: float,
+        stop_at: float,
+        period: float | None,
+    ) -> None:
         super().__init__(daemon=True)
         self.port, self.headers, self.data, self.expect = port, headers, data, expect
         self.start_at, self.stop_at, self.period = start_at, stop_at, period
@@ -283,7 +347,15 @@ class CpuProbe:
             engine = create_engine(database_url)
             try:
                 with engine.connect() as conn:
-                    pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalars().all()
+                    pids = (
+                        conn.execute(
+                            text(
+                                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
             finally:
                 engine.dispose()
             self.procs += [psutil.Process(pid) for pid in pids]
@@ -302,14 +374,31 @@ class CpuProbe:
         return web, db
 
 
-def drive(port: int, headers: dict[str, str], bodies: list[bytes], expect: int, *, seconds: float, period: float | None, probe: CpuProbe | None = None) -> dict[str, Any]:
+def drive(
+    port: int,
+    headers: dict[str, str],
+    bodies: list[bytes],
+    expect: int,
+    *,
+    seconds: float,
+    period: float | None,
+    probe: CpuProbe | None = None,
+) -> dict[str, Any]:
     """Run len(bodies) pollers for ``seconds``; latencies, throughput and CPU per request."""
     cpu0 = probe.sample() if probe else (0.0, 0.0)
     start = time.perf_counter() + 0.3
     stop = start + seconds
     rng = random.Random(len(bodies))
     pollers = [
-        Poller(port, headers, data, expect, start_at=start + (rng.uniform(0, period) if period else 0), stop_at=stop, period=period)
+        Poller(
+            port,
+            headers,
+            data,
+            expect,
+            start_at=start + (rng.uniform(0, period) if period else 0),
+            stop_at=stop,
+            period=period,
+        )
         for data in bodies
     ]
     for p in pollers:
@@ -333,17 +422,44 @@ def drive(port: int, headers: dict[str, str], bodies: list[bytes], expect: int, 
     }
 
 
-def http_figures(world: BenchWorld, keys: Keys, states: dict[int, tuple[str, Any]], pollers: list[int], paced_s: float, closed_s: float, threads: int) -> tuple[Section, dict[str, Any]]:
+def http_figures(
+    world: BenchWorld,
+    keys: Keys,
+    states: dict[int, tuple[str, Any]],
+    pollers: list[int],
+    paced_s: float,
+    closed_s: float,
+    threads: int,
+) -> tuple[Section, dict[str, Any]]:
     web = Gunicorn(world.url, workers=2, threads=threads).start()
     section = Section("1b. Poll latency and throughput over HTTP (gunicorn, 2 workers × %d threads)" % threads)
     raw: dict[str, Any] = {}
     try:
         cookie, token = http_login(web.url, world.manager_email)
-        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Cookie": cookie, "Connection": "keep-alive"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-CSRFToken": token,
+            "Cookie": cookie,
+            "Connection": "keep-alive",
+        }
         run_ids = list(states)
         # Warm both workers (imports, pools grown to the thread count, Dash pages' first request).
-        drive(web.port, headers, [run_poll_body(keys, rid, *states[rid]) for rid in run_ids[:32]], 204, seconds=2, period=None)
-        drive(web.port, headers, [page_body(keys, f"/admin/operations/{rid}") for rid in run_ids[:32]], 200, seconds=2, period=None)
+        drive(
+            web.port,
+            headers,
+            [run_poll_body(keys, rid, *states[rid]) for rid in run_ids[:32]],
+            204,
+            seconds=2,
+            period=None,
+        )
+        drive(
+            web.port,
+            headers,
+            [page_body(keys, f"/admin/operations/{rid}") for rid in run_ids[:32]],
+            200,
+            seconds=2,
+            period=None,
+        )
         probe = CpuProbe(web, world.url)
         rows = []
         for n in pollers:
@@ -354,26 +470,65 @@ def http_figures(world: BenchWorld, keys: Keys, states: dict[int, tuple[str, Any
             n_paced = drive(web.port, headers, naive, 200, seconds=paced_s, period=1.0, probe=probe)
             g_closed = drive(web.port, headers, guarded, 204, seconds=closed_s, period=None, probe=probe)
             n_closed = drive(web.port, headers, naive, 200, seconds=closed_s, period=None, probe=probe)
-            raw[str(n)] = {"guarded_paced": g_paced, "naive_paced": n_paced, "guarded_closed": g_closed, "naive_closed": n_closed}
-            for label, paced, closed in (("guarded poll (204)", g_paced, g_closed), ("**baseline** naive full page", n_paced, n_closed)):
+            raw[str(n)] = {
+                "guarded_paced": g_paced,
+                "naive_paced": n_paced,
+                "guarded_closed": g_closed,
+                "naive_closed": n_closed,
+            }
+            for label, paced, closed in (
+                ("guarded poll (204)", g_paced, g_closed),
+                ("**baseline** naive full page", n_paced, n_closed),
+            ):
                 rows.append(
                     [
-                        n, label, ms(paced["p50"]), ms(paced["p95"]), ms(paced["p99"]), paced["n"], paced["errors"] + closed["errors"],
-                        f"{closed['rps']:.0f}", ms(closed["p50"]), f"{closed['cpu_web_ms']:.2f} + {closed['cpu_db_ms']:.2f}", paced["load"],
+                        n,
+                        label,
+                        ms(paced["p50"]),
+                        ms(paced["p95"]),
+                        ms(paced["p99"]),
+                        paced["n"],
+                        paced["errors"] + closed["errors"],
+                        f"{closed['rps']:.0f}",
+                        ms(closed["p50"]),
+                        f"{closed['cpu_web_ms']:.2f} + {closed['cpu_db_ms']:.2f}",
+                        paced["load"],
                     ]
                 )
             rows.append(
                 [
-                    n, "ratio naive / guarded", ratio(n_paced["p50"], g_paced["p50"]), ratio(n_paced["p95"], g_paced["p95"]), ratio(n_paced["p99"], g_paced["p99"]), "", "",
-                    ratio(g_closed["rps"], n_closed["rps"]) + " (guarded/naive)", "",
-                    ratio(n_closed["cpu_web_ms"] + n_closed["cpu_db_ms"], g_closed["cpu_web_ms"] + g_closed["cpu_db_ms"]), "",
+                    n,
+                    "ratio naive / guarded",
+                    ratio(n_paced["p50"], g_paced["p50"]),
+                    ratio(n_paced["p95"], g_paced["p95"]),
+                    ratio(n_paced["p99"], g_paced["p99"]),
+                    "",
+                    "",
+                    ratio(g_closed["rps"], n_closed["rps"]) + " (guarded/naive)",
+                    "",
+                    ratio(
+                        n_closed["cpu_web_ms"] + n_closed["cpu_db_ms"], g_closed["cpu_web_ms"] + g_closed["cpu_db_ms"]
+                    ),
+                    "",
                 ]
             )
         section.table(
             "Paced = each poller polls once per second (offered load = N req/s); closed loop = back-to-back requests (saturation). "
             "CPU ms/request = CPU time of the gunicorn workers + the PostgreSQL backends during the closed-loop phase, per request "
             "(independent of the machine's other load; 2 cores / CPU per request bounds the throughput).",
-            ["pollers", "request", "paced p50 ms", "paced p95 ms", "paced p99 ms", "samples", "errors", "closed-loop req/s", "closed-loop p50 ms", "CPU ms/request (web + PG)", "load avg (1/5/15)"],
+            [
+                "pollers",
+                "request",
+                "paced p50 ms",
+                "paced p95 ms",
+                "paced p99 ms",
+                "samples",
+                "errors",
+                "closed-loop req/s",
+                "closed-loop p50 ms",
+                "CPU ms/request (web + PG)",
+                "load avg (1/5/15)",
+            ],
             rows,
         )
         raw["peak_rss_mb"] = web.peak_rss()
@@ -384,7 +539,9 @@ def http_figures(world: BenchWorld, keys: Keys, states: dict[int, tuple[str, Any
     return section, raw
 
 
-def run(world: BenchWorld, *, pollers: list[int], paced_s: float, closed_s: float, n_in_process: int = 200, threads: int = 8) -> tuple[list[Section], dict[str, Any]]:
+def run(
+    world: BenchWorld, *, pollers: list[int], paced_s: float, closed_s: float, n_in_process: int = 200, threads: int = 8
+) -> tuple[list[Section], dict[str, Any]]:
     rows, raw_stmts, keys, states = in_process_figures(world, n_in_process)
     s1 = Section("1a. SQL statements and server time per request (in process, PostgreSQL, 100,000 runs)")
     s1.table("", ["request", "SQL statements", "response bytes", "server p50 ms", "server p95 ms", "load avg"], rows)
@@ -405,8 +562,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-per-tenant", type=int, default=2000)
     args = parser.parse_args(argv)
     with dataset(tenants=args.tenants, runs_per_tenant=args.runs_per_tenant) as world:
-        print(f"dataset: {world.runs} runs, {len(world.tenant_ids)} tenants, seeded in {world.seconds:.1f} s", file=sys.stderr)
-        sections, extra = run(world, pollers=[int(x) for x in args.pollers.split(",")], paced_s=args.paced_seconds, closed_s=args.closed_seconds, threads=args.threads)
+        print(
+            f"dataset: {world.runs} runs, {len(world.tenant_ids)} tenants, seeded in {world.seconds:.1f} s",
+            file=sys.stderr,
+        )
+        sections, extra = run(
+            world,
+            pollers=[int(x) for x in args.pollers.split(",")],
+            paced_s=args.paced_seconds,
+            closed_s=args.closed_seconds,
+            threads=args.threads,
+        )
     for s in sections:
         print(s.markdown())
     print(f"peak RSS (MiB): {extra['peak_rss_mb']}")

@@ -4,6 +4,7 @@ Roles: owner and manager see every tenant of their workspace with every capabili
 operator and viewer see only tenants granted to them (a grant must hold ``tenant.view``),
 with the granted capabilities; a viewer may hold only ``*.view`` capabilities.
 """
+
 from __future__ import annotations
 
 import json
@@ -166,11 +167,15 @@ def visible_tenants(*, session: Session, principal: Principal, workspace_id: int
     ws_ids = [w for w in ws_ids if w in principal.roles]
     if not ws_ids:
         return []
-    tenants = session.scalars(select(Tenant).where(Tenant.workspace_id.in_(ws_ids)).order_by(Tenant.name, Tenant.id)).all()
+    tenants = session.scalars(
+        select(Tenant).where(Tenant.workspace_id.in_(ws_ids)).order_by(Tenant.name, Tenant.id)
+    ).all()
     return [t for t in tenants if "tenant.view" in principal.capabilities_for(t)]
 
 
-def require_tenant(*, session: Session, principal: Principal, tenant_id: object, capability: str = "tenant.view") -> Tenant:
+def require_tenant(
+    *, session: Session, principal: Principal, tenant_id: object, capability: str = "tenant.view"
+) -> Tenant:
     """The tenant if visible (else NotFound) and ``capability`` is held (else Forbidden)."""
     tenant = session.get(Tenant, parse_id(tenant_id))
     if tenant is None:
@@ -193,15 +198,24 @@ def require_run(*, session: Session, principal: Principal, run_id: object) -> Op
     if run is None:
         raise NotFound("run")
     tenant = session.get(Tenant, run.tenant_id) if run.tenant_id is not None else None
-    if not run_visible(principal, workspace_id=run.workspace_id, tenant_id=run.tenant_id,
-                       tenant_workspace_id=tenant.workspace_id if tenant is not None else None,
-                       initiator_user_id=run.initiator_user_id):
+    if not run_visible(
+        principal,
+        workspace_id=run.workspace_id,
+        tenant_id=run.tenant_id,
+        tenant_workspace_id=tenant.workspace_id if tenant is not None else None,
+        initiator_user_id=run.initiator_user_id,
+    ):
         raise NotFound("run")
     return run
 
 
 def run_visible(
-    principal: Principal, *, workspace_id: int, tenant_id: int | None, tenant_workspace_id: int | None, initiator_user_id: int | None
+    principal: Principal,
+    *,
+    workspace_id: int,
+    tenant_id: int | None,
+    tenant_workspace_id: int | None,
+    initiator_user_id: int | None,
 ) -> bool:
     """``require_run``'s rule on plain values (the run viewer's poll reads them in one row)."""
     role = principal.role_in(workspace_id)

@@ -1,12 +1,13 @@
 """The one factory: Flask server -> extensions (database, login, CSRF) -> Dash (use_pages)."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import dash
-import dash_bootstrap_components as dbc
 import flask_bootstrap
 from flask import Flask, g, jsonify, request, send_from_directory
 from sqlalchemy import text
@@ -44,8 +45,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     if settings.trusted_proxies:
         # Behind N trusted proxies: the client's address (login limits, logs), scheme and host
         # come from their X-Forwarded-* headers; with 0 the headers are ignored (spoofable).
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
-                                   x_host=settings.trusted_proxies)
+        server.wsgi_app = ProxyFix(
+            server.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )
     server.extensions["console.settings"] = settings
     server.extensions["console.db"] = Database(settings.database_url)
     server.extensions["console.dispatcher"] = dispatcher or CeleryDispatcher(settings)
@@ -56,7 +61,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     server.before_request(_page_gate)
     server.after_request(_page_status)
     server.add_url_rule("/healthz", "healthz", _healthz)
-    server.add_url_rule("/vendor/bootstrap.min.css", "bootstrap_css", lambda: send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css"))
+    server.add_url_rule(
+        "/vendor/bootstrap.min.css", "bootstrap_css", lambda: send_from_directory(BOOTSTRAP_DIR, "bootstrap.min.css")
+    )
 
     app = dash.Dash(
         "console",
@@ -105,5 +112,9 @@ def _healthz():
     except Exception:
         db_ok = False
     broker_ok = context.current_dispatcher().ping()
-    body = {"status": "ok" if db_ok and broker_ok else "degraded", "database": "ok" if db_ok else "error", "broker": "ok" if broker_ok else "error"}
+    body = {
+        "status": "ok" if db_ok and broker_ok else "degraded",
+        "database": "ok" if db_ok else "error",
+        "broker": "ok" if broker_ok else "error",
+    }
     return jsonify(body), 200 if body["status"] == "ok" else 503

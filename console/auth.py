@@ -1,4 +1,5 @@
 """Login, logout and the gate that every request passes (pages redirect, callbacks get 401)."""
+
 from __future__ import annotations
 
 import logging
@@ -121,7 +122,9 @@ def _email_key() -> str:
 
 
 def _throttled(_err: RateLimitExceeded) -> tuple[str, int]:
-    return render_template("login.html", error=LOGIN_THROTTLED, next=safe_next(request.values.get("next")), email=""), 429
+    return render_template(
+        "login.html", error=LOGIN_THROTTLED, next=safe_next(request.values.get("next")), email=""
+    ), 429
 
 
 def init_app(server: Flask) -> None:

@@ -1,4 +1,5 @@
 """Celery configuration shared by the worker (tasks/) and the web layer's dispatcher."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """``console`` command line. Creates print only the new id on stdout; messages go to stderr;
 errors exit non-zero with a one-line message."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,11 @@ class ConsoleGroup(click.Group):
 @click.group(cls=ConsoleGroup)
 def main() -> None:
     """Tenant Operations Console."""
-    logging.basicConfig(level=os.environ.get("CONSOLE_LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("CONSOLE_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -116,7 +121,9 @@ def tenants_create(workspace_id: int, name: str) -> None:
 @click.option("--role")
 @click.option("--tenant", "tenant_id", type=int)
 @click.option("--capability", "capabilities", multiple=True)
-def grant(email: str, workspace_id: int | None, role: str | None, tenant_id: int | None, capabilities: tuple[str, ...]) -> None:
+def grant(
+    email: str, workspace_id: int | None, role: str | None, tenant_id: int | None, capabilities: tuple[str, ...]
+) -> None:
     """--workspace W --role R, or --tenant T --capability C [--capability C ...]."""
     from console.accounts.service import grant_capabilities, grant_role
 
@@ -159,7 +166,10 @@ def worker(celery_args: tuple[str, ...]) -> None:
 def beat() -> None:
     """Run Celery beat (stale-run reaper, review-pack expiry)."""
     settings = load_settings()
-    os.execv(sys.executable, _celery_argv("beat", "--loglevel", "INFO", "--schedule", str(settings.instance_dir / "celerybeat-schedule")))
+    os.execv(
+        sys.executable,
+        _celery_argv("beat", "--loglevel", "INFO", "--schedule", str(settings.instance_dir / "celerybeat-schedule")),
+    )
 
 
 @main.command("seed-demo")
@@ -187,8 +197,15 @@ def demo(port: int, host: str) -> None:
         seed_demo(session=s)
     env = dict(os.environ, CONSOLE_INSTANCE_DIR=str(settings.instance_dir))
     procs = [
-        subprocess.Popen(_celery_argv("worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"), env=env),
-        subprocess.Popen(_celery_argv("beat", "--loglevel", "WARNING", "--schedule", str(settings.instance_dir / "celerybeat-schedule")), env=env),
+        subprocess.Popen(
+            _celery_argv("worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"), env=env
+        ),
+        subprocess.Popen(
+            _celery_argv(
+                "beat", "--loglevel", "WARNING", "--schedule", str(settings.instance_dir / "celerybeat-schedule")
+            ),
+            env=env,
+        ),
         subprocess.Popen([sys.executable, "-m", "console", "serve", "--host", host, "--port", str(port)], env=env),
     ]
     click.echo(f"\nTenant Operations Console: http://{host}:{port}/", err=True)

@@ -3,6 +3,7 @@
 ``start`` applies the same access rules and dedupe as the dashboard buttons, acting as the
 user given with ``--as``, and prints only the run id (the existing run's id when deduplicated).
 A refused start exits non-zero with one line on stderr and nothing on stdout."""
+
 from __future__ import annotations
 
 import json
@@ -87,7 +88,9 @@ class RunsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SQLAlchemyError as exc:
-            _fail(f"database error ({type(exc).__name__}); is CONSOLE_DATABASE_URL right and the schema upgraded (console db upgrade)?")
+            _fail(
+                f"database error ({type(exc).__name__}); is CONSOLE_DATABASE_URL right and the schema upgraded (console db upgrade)?"
+            )
         except (ConsoleError, ConfigError, ValueError) as exc:
             _fail(str(exc) or type(exc).__name__)
 
@@ -183,7 +186,9 @@ def runs_list(active: bool, as_json: bool, limit: int) -> None:
                 stmt = select(OperationRun)
                 if active:
                     stmt = stmt.where(OperationRun.status.in_(ACTIVE_STATUSES))
-                rows = session.scalars(stmt.order_by(OperationRun.created_at.desc(), OperationRun.id.desc()).limit(limit))
+                rows = session.scalars(
+                    stmt.order_by(OperationRun.created_at.desc(), OperationRun.id.desc()).limit(limit)
+                )
                 views = [run_view(run) for run in rows]
         finally:
             db.dispose()

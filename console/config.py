@@ -1,11 +1,13 @@
 """Settings from the environment (names are a public contract, see docs/deployment.md)."""
+
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(RuntimeError):
@@ -38,7 +40,7 @@ class Settings:
     def broker_is_embedded(self) -> bool:
         return self.broker_url.startswith("sqla+sqlite")
 
-    def with_overrides(self, **kw: Any) -> "Settings":
+    def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **kw)
 
 
@@ -64,7 +66,9 @@ def _proxy_hops(env: Mapping[str, str]) -> int:
     if raw == "":
         return 0
     if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_TRUSTED_PROXIES:
-        raise ConfigError(f"CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, got {raw!r}")
+        raise ConfigError(
+            f"CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, got {raw!r}"
+        )
     return int(raw)
 
 
@@ -95,7 +99,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     console_env = overrides.pop("env", None) or env.get("CONSOLE_ENV", "development")
     if console_env not in ("development", "production"):
         raise ConfigError(f"CONSOLE_ENV must be development or production, got {console_env!r}")
-    instance_dir = Path(overrides.pop("instance_dir", None) or env.get("CONSOLE_INSTANCE_DIR") or "./instance").resolve()
+    instance_dir = Path(
+        overrides.pop("instance_dir", None) or env.get("CONSOLE_INSTANCE_DIR") or "./instance"
+    ).resolve()
     instance_dir.mkdir(parents=True, exist_ok=True)
 
     secret = overrides.pop("secret_key", None) or env.get("CONSOLE_SECRET_KEY")
@@ -110,7 +116,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         database_url=overrides.pop("database_url", None)
         or env.get("CONSOLE_DATABASE_URL")
         or f"sqlite:///{instance_dir / 'console.db'}",
-        broker_url=overrides.pop("broker_url", None) or env.get("CONSOLE_BROKER_URL") or embedded_broker_url(instance_dir),
+        broker_url=overrides.pop("broker_url", None)
+        or env.get("CONSOLE_BROKER_URL")
+        or embedded_broker_url(instance_dir),
         secret_key=secret,
         stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 900),
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),

@@ -1,9 +1,10 @@
 """Database engine, sessions and column types shared by every model."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
@@ -31,7 +32,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,12 +46,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -112,8 +113,13 @@ class Database:
 OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 #: sqlite3 reports a wrong query (no such table/column, syntax) as OperationalError too: only
 #: these messages mean the file is unavailable.
-_SQLITE_OUTAGES = ("unable to open database file", "database is locked", "disk i/o error", "readonly database",
-                   "database or disk is full")
+_SQLITE_OUTAGES = (
+    "unable to open database file",
+    "database is locked",
+    "disk i/o error",
+    "readonly database",
+    "database or disk is full",
+)
 
 
 def is_outage(err: BaseException) -> bool:

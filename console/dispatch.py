@@ -5,6 +5,7 @@ attempt (no kombu retry loop, no redis-py reconnect back-off), a short connect t
 DispatchError, which the launch use case turns into a run failed with ``dispatch_failed``.
 Measured with Redis on a closed port: ~6 s with kombu's defaults, a few ms with these options
 (docs/operations-guide.md)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Alembic, driven from code (``console db upgrade``): no alembic.ini to find."""
+
 from __future__ import annotations
 
 from pathlib import Path

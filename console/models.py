@@ -1,4 +1,5 @@
 """Every model, imported once so Alembic and create_all see the whole schema."""
+
 from console.accounts.models import Tenant, TenantGrant, User, Workspace, WorkspaceMembership
 from console.audit.models import AuditEvent
 from console.backups.models import BackupSet, BackupSetItem
@@ -11,8 +12,23 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.review_packs.models import ReviewPack
 
 __all__ = [
-    "AuditEvent", "BackupSet", "BackupSetItem", "Base", "Baseline", "BaselineSnapshot",
-    "EvidenceSnapshot", "EvidenceSnapshotItem", "InventoryItem", "Notification",
-    "OperationRun", "OperationRunUnit", "Policy", "ReviewPack", "Tenant", "TenantGrant",
-    "User", "Workspace", "WorkspaceMembership",
+    "AuditEvent",
+    "BackupSet",
+    "BackupSetItem",
+    "Base",
+    "Baseline",
+    "BaselineSnapshot",
+    "EvidenceSnapshot",
+    "EvidenceSnapshotItem",
+    "InventoryItem",
+    "Notification",
+    "OperationRun",
+    "OperationRunUnit",
+    "Policy",
+    "ReviewPack",
+    "Tenant",
+    "TenantGrant",
+    "User",
+    "Workspace",
+    "WorkspaceMembership",
 ]

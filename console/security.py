@@ -2,6 +2,7 @@
 reserved prefixes, same-origin POSTs only, CSRF (forms and Dash callbacks), callback payloads
 shaped as dash-renderer sends them; then security headers and CSP on every response, and one
 mapping of errors to HTTP (domain errors -> 404/403/400, anything unexpected -> a generic 500)."""
+
 from __future__ import annotations
 
 import json
@@ -109,7 +110,9 @@ PAGES_ROUTER = ".._pages_content.children..._pages_store.data.."
 def _router_values_ok(inputs: list, prefix: str) -> bool:
     for item in inputs:
         value = item.get("value")
-        if item["property"] == "pathname" and not (isinstance(value, str) and value.startswith(prefix.rstrip("/") or "/")):
+        if item["property"] == "pathname" and not (
+            isinstance(value, str) and value.startswith(prefix.rstrip("/") or "/")
+        ):
             return False
         if item["property"] == "search" and not isinstance(value, (str, type(None))):
             return False
@@ -149,7 +152,9 @@ def _validate_callback_body(dash_app: dash.Dash) -> Response | None:
         and _deps_ok(body.get("state", []), spec["state"])
     ):
         return jsonify(error="callback request does not match the callback"), 400
-    if body["output"] == PAGES_ROUTER and not _router_values_ok(body["inputs"], dash_app.config.requests_pathname_prefix):
+    if body["output"] == PAGES_ROUTER and not _router_values_ok(
+        body["inputs"], dash_app.config.requests_pathname_prefix
+    ):
         return jsonify(error="pathname must be a path under the app, search a string"), 400
     return None
 
@@ -188,7 +193,16 @@ def _same_origin_only() -> tuple[Response, int] | None:
 #: Dash's catch-all route serves the page shell (HTTP 200) for any path; under these prefixes
 #: nothing is a page, so an unmatched path there is a 404 (e.g. /review-packs//etc/passwd/download,
 #: /_dash-anything, /healthz/x), not a shell.
-RESERVED_PREFIXES = ("/_dash-", "/assets/", "/vendor/", "/login/", "/logout/", "/healthz/", "/review-packs/", "/_favicon")
+RESERVED_PREFIXES = (
+    "/_dash-",
+    "/assets/",
+    "/vendor/",
+    "/login/",
+    "/logout/",
+    "/healthz/",
+    "/review-packs/",
+    "/_favicon",
+)
 _DASH_CATCH_ALL = "/<path:path>"
 
 

@@ -1,4 +1,5 @@
 """Demo data: one workspace, three tenants, a user per role, ~200 historical runs over 30 days."""
+
 from __future__ import annotations
 
 import random
@@ -7,7 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from console.accounts.service import create_tenant, create_user, create_workspace, grant_capabilities, grant_role, is_empty
+from console.accounts.service import (
+    create_tenant,
+    create_user,
+    create_workspace,
+    grant_capabilities,
+    grant_role,
+    is_empty,
+)
 from console.db import utcnow
 from console.operations.models import OperationRun
 from console.providers.builtin import seed_tenant_dataset
@@ -22,7 +30,16 @@ DEMO_USERS = (
     ("viewer@demo.example", "Vera Viewer", "viewer", "demo-viewer-pass"),
     ("outsider@demo.example", "Otto Outsider", None, "demo-outsider-pass"),
 )
-OPERATOR_CAPS = ["tenant.view", "operations.view", "review_pack.view", "review_pack.generate", "inventory.sync", "evidence.generate", "backup.manage", "baseline.manage"]
+OPERATOR_CAPS = [
+    "tenant.view",
+    "operations.view",
+    "review_pack.view",
+    "review_pack.generate",
+    "inventory.sync",
+    "evidence.generate",
+    "backup.manage",
+    "baseline.manage",
+]
 VIEWER_CAPS = ["tenant.view", "operations.view", "review_pack.view"]
 HISTORY_TYPES = (
     "inventory_sync",
@@ -33,7 +50,13 @@ HISTORY_TYPES = (
     "baseline_capture",
     "baseline_compare",
 )
-COUNTED = {"inventory_sync", "review_pack_generate", "evidence_snapshot_generate", "backup_set_add_policies", "backup_set_restore"}
+COUNTED = {
+    "inventory_sync",
+    "review_pack_generate",
+    "evidence_snapshot_generate",
+    "backup_set_add_policies",
+    "backup_set_restore",
+}
 
 
 def seed_demo(*, session: Session, history: int = 200) -> bool:
@@ -65,12 +88,26 @@ def _history(session: Session, workspace_id: int, tenant_ids: list[int], initiat
         created = now - timedelta(days=30) + timedelta(seconds=rng.randint(0, 30 * 86400 - 3600))
         duration = timedelta(seconds=rng.randint(5, 900))
         roll = rng.random()
-        outcome = "succeeded" if roll < 0.72 else "partially_succeeded" if roll < 0.86 else "failed" if roll < 0.97 else "cancelled"
+        outcome = (
+            "succeeded"
+            if roll < 0.72
+            else "partially_succeeded"
+            if roll < 0.86
+            else "failed"
+            if roll < 0.97
+            else "cancelled"
+        )
         counts: dict[str, int] = {}
         if rtype in COUNTED:
             total = rng.randint(3, 60)
             processed = total if outcome != "failed" else rng.randint(0, total)
-            failed = 0 if outcome == "succeeded" else processed if outcome == "failed" else rng.randint(1, max(1, processed // 3))
+            failed = (
+                0
+                if outcome == "succeeded"
+                else processed
+                if outcome == "failed"
+                else rng.randint(1, max(1, processed // 3))
+            )
             counts = {"total": total, "processed": processed, "succeeded": processed - failed, "failed": failed}
         session.add(
             OperationRun(

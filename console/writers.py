@@ -3,6 +3,7 @@
 Status and counts go through the operations core (``console.operations.service``); these
 helpers read the ledger, run one counted unit exactly once (``run_unit``), serialize duplicate
 deliveries of one run, and finish a counted run with the outcome its counts imply."""
+
 from __future__ import annotations
 
 import logging
@@ -70,7 +71,12 @@ def finish_counted_run(
     counts = counts_of(get_run(session=session, run_id=run_id))
     if counts.get("processed", 0) != counts.get("total", 0):
         # Never expected: every planned unit is recorded before this call.
-        log.warning("event=run_finished_short run_id=%s processed=%s total=%s", run_id, counts.get("processed"), counts.get("total"))
+        log.warning(
+            "event=run_finished_short run_id=%s processed=%s total=%s",
+            run_id,
+            counts.get("processed"),
+            counts.get("total"),
+        )
     outcome = derive_outcome(counts)
     if stage is not None:
         stage(outcome)

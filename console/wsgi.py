@@ -1,4 +1,5 @@
 """``gunicorn console.wsgi:server``"""
+
 from console.app import create_app
 
 app = create_app()

@@ -17,6 +17,7 @@ and saves:
 
 Needs chromium and chromedriver on PATH (see docs/testing.md). Nothing leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,19 +76,34 @@ def pose(app) -> dict[str, int]:
         manager_id = 2  # seed order: owner, manager, ...
 
         def start(type_: str) -> int:
-            run, _ = enqueue_run(session=s, type=type_, workspace_id=tenant.workspace_id, tenant_id=tenant.id, initiator_user_id=manager_id, context={"options": {}})
+            run, _ = enqueue_run(
+                session=s,
+                type=type_,
+                workspace_id=tenant.workspace_id,
+                tenant_id=tenant.id,
+                initiator_user_id=manager_id,
+                context={"options": {}},
+            )
             return run.id
 
         counted = start("inventory_sync")
         mark_running(session=s, run_id=counted)
         set_total(session=s, run_id=counted, total=30)
         for i in range(12):
-            record_unit(session=s, run_id=counted, unit_key=f"type:policy-{i}", outcome="failed" if i == 7 else "succeeded", error="provider returned 404" if i == 7 else None)
+            record_unit(
+                session=s,
+                run_id=counted,
+                unit_key=f"type:policy-{i}",
+                outcome="failed" if i == 7 else "succeeded",
+                error="provider returned 404" if i == 7 else None,
+            )
         phased = start("baseline_compare")
         mark_running(session=s, run_id=phased)
         set_phase(session=s, run_id=phased, phase="Comparing settings with the baseline")
         pack_run = start("review_pack_generate")
-        ensure_pack_for_run(session=s, run_id=pack_run, tenant_id=tenant.id, options={"include_operations": True, "include_pii": False})
+        ensure_pack_for_run(
+            session=s, run_id=pack_run, tenant_id=tenant.id, options={"include_operations": True, "include_pii": False}
+        )
         queued = start("evidence_snapshot_generate")
         failed = start("backup_set_restore")  # shows up under Needs attention
         mark_running(session=s, run_id=failed)
@@ -121,7 +137,9 @@ def shoot(driver, path: Path, *, full_page: bool = False, element: str | None = 
             # Measure in a tall window (the charts re-layout on resize), then fit the window to the page.
             driver.set_window_size(WIDTH, 3000)
             time.sleep(0.8)
-            height = driver.execute_script("return document.getElementById('_pages_content').getBoundingClientRect().bottom + window.scrollY;")
+            height = driver.execute_script(
+                "return document.getElementById('_pages_content').getBoundingClientRect().bottom + window.scrollY;"
+            )
             driver.set_window_size(WIDTH, min(int(height) + 160, 4000))
             time.sleep(0.8)
         driver.save_screenshot(str(path))
@@ -138,7 +156,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'console.db'}"
         upgrade(url)
-        app = create_app({"instance_dir": Path(tmp) / "instance", "database_url": url, "secret_key": "screenshots", "dispatcher": QuietDispatcher()})
+        app = create_app(
+            {
+                "instance_dir": Path(tmp) / "instance",
+                "database_url": url,
+                "secret_key": "screenshots",
+                "dispatcher": QuietDispatcher(),
+            }
+        )
         ids = pose(app)
         port = _free_port()
         server = make_server("127.0.0.1", port, app.server, threaded=True)
@@ -156,16 +181,34 @@ def main() -> int:
             driver.find_element(By.NAME, "password").send_keys(password)
             driver.find_element(By.ID, "login-submit").click()
 
-            wait(driver, lambda: present(driver, "#run-progress[data-progress-mode='counted']"), what="counted run viewer")
+            wait(
+                driver,
+                lambda: present(driver, "#run-progress[data-progress-mode='counted']"),
+                what="counted run viewer",
+            )
             shoot(driver, args.out / "run-viewer-counted.png")
 
             driver.get(f"{base}/admin/operations/{ids['queued']}")
-            wait(driver, lambda: present(driver, "#run-progress[data-progress-mode='activity']"), what="activity run viewer")
+            wait(
+                driver,
+                lambda: present(driver, "#run-progress[data-progress-mode='activity']"),
+                what="activity run viewer",
+            )
             shoot(driver, args.out / "run-viewer-activity.png")
 
             driver.get(f"{base}/admin/tenants/{ids['tenant']}")
-            wait(driver, lambda: present(driver, "#chart-runs-per-day .main-svg") and present(driver, "#chart-durations .main-svg"), what="dashboard charts")
-            wait(driver, lambda: present(driver, f"#activity-shell [data-run-id='{ids['counted']}']"), what="activity shell")
+            wait(
+                driver,
+                lambda: (
+                    present(driver, "#chart-runs-per-day .main-svg") and present(driver, "#chart-durations .main-svg")
+                ),
+                what="dashboard charts",
+            )
+            wait(
+                driver,
+                lambda: present(driver, f"#activity-shell [data-run-id='{ids['counted']}']"),
+                what="activity shell",
+            )
             shoot(driver, args.out / "tenant-dashboard.png", full_page=True)
             shoot(driver, args.out / "activity-shell.png", element=".navbar")
         finally:

@@ -1,4 +1,5 @@
 """Celery application: ``celery -A tasks worker`` (or ``console worker``)."""
+
 from __future__ import annotations
 
 import kombu.transport.sqlalchemy

@@ -5,6 +5,7 @@ per planned item. A child counts its unit on the parent exactly once (the ledger
 often it is delivered (acks_late redelivery, retries, a duplicate send); the child that counts
 the last unit completes the parent in the same transaction. A child whose unexpected error
 survives its retries counts its unit as ``failed`` so the parent still ends."""
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,9 @@ HEARTBEAT_EVERY = 200  # children sent between heartbeats while fanning out
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.backups.add_policies_to_backup_set")
 def add_policies_to_backup_set(self: ConsoleTask, run_id: int) -> None:
-    self.run_operation(run_id, lambda session, provider: add_policies(session=session, run_id=run_id, provider=provider))
+    self.run_operation(
+        run_id, lambda session, provider: add_policies(session=session, run_id=run_id, provider=provider)
+    )
 
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.backups.restore_backup_set")
@@ -48,15 +51,22 @@ def restore_backup_set(self: ConsoleTask, run_id: int) -> None:
 def restore_backup_item(self: ConsoleTask, run_id: int, item_id: int) -> None:
     try:
         with self.db.session() as session:
-            result = restore_item(session=session, run_id=run_id, item_id=item_id, provider=self.provider(session, run_id))
+            result = restore_item(
+                session=session, run_id=run_id, item_id=item_id, provider=self.provider(session, run_id)
+            )
     except RunNotFound:
         log.warning("event=task_skipped task=%s run_id=%s item_id=%s reason=run_not_found", self.name, run_id, item_id)
         return
     except Exception as exc:
         countdown = retry_countdown(exc, self.request.retries, max_retries=CHILD_MAX_RETRIES)
         if countdown is not None:
-            log.warning("event=restore_item_retry run_id=%s item_id=%s attempt=%s error=%s",
-                        run_id, item_id, self.request.retries + 1, type(exc).__name__)
+            log.warning(
+                "event=restore_item_retry run_id=%s item_id=%s attempt=%s error=%s",
+                run_id,
+                item_id,
+                self.request.retries + 1,
+                type(exc).__name__,
+            )
             raise self.retry(exc=exc, countdown=countdown)
         with self.db.session() as session:
             record_item_failure(session=session, run_id=run_id, item_id=item_id, error=failure_reason(exc))

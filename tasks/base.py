@@ -8,6 +8,7 @@ log — except a database outage, which retries the task (``retry_countdown``: a
 of back-off, longer than a database restart) because failing the run needs the database too
 and the re-run resumes from the ledger. A run that is already completed (a redelivered
 message) is left alone."""
+
 from __future__ import annotations
 
 import logging
@@ -106,7 +107,13 @@ class ConsoleTask(Task):
         except Exception as exc:
             countdown = retry_countdown(exc, self.request.retries, max_retries=0)
             if countdown is not None:
-                log.warning("event=task_retry task=%s run_id=%s attempt=%s error=%s", self.name, run_id, self.request.retries + 1, type(exc).__name__)
+                log.warning(
+                    "event=task_retry task=%s run_id=%s attempt=%s error=%s",
+                    self.name,
+                    run_id,
+                    self.request.retries + 1,
+                    type(exc).__name__,
+                )
                 raise self.retry(exc=exc, countdown=countdown, max_retries=OUTAGE_MAX_RETRIES) from exc
             reason = failure_reason(exc)
             log.error("event=run_failing task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)

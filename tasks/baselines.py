@@ -1,4 +1,5 @@
 """Baseline capture and compare tasks (phased; the service in console.baselines does the work)."""
+
 from __future__ import annotations
 
 from console.baselines.service import capture_baseline as capture

@@ -1,4 +1,5 @@
 """Evidence snapshot task (thin: the service in console.evidence does the work)."""
+
 from __future__ import annotations
 
 from console.evidence.service import fail_snapshot_for_run

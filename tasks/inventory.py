@@ -1,4 +1,5 @@
 """Inventory sync task (thin: the service in console.inventory does the work)."""
+
 from __future__ import annotations
 
 from console.inventory.service import run_inventory_sync as sync

@@ -1,5 +1,6 @@
 """Maintenance on Celery beat (schedule in console.celery_config): the stale-run reaper and
 review-pack expiry, each every minute. Both are idempotent: a duplicate run changes nothing."""
+
 from __future__ import annotations
 
 import logging

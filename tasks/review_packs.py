@@ -1,4 +1,5 @@
 """Review pack generation task (thin: console.review_packs.generate does the work)."""
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
@@ -19,8 +20,11 @@ def generate_review_pack(self: ConsoleTask, run_id: int) -> None:
     self.run_operation(
         run_id,
         lambda session, provider: generate(
-            session=session, run_id=run_id, provider=provider,
-            instance_dir=settings.instance_dir, ttl_days=settings.review_pack_ttl_days,
+            session=session,
+            run_id=run_id,
+            provider=provider,
+            instance_dir=settings.instance_dir,
+            ttl_days=settings.review_pack_ttl_days,
         ),
         cleanup=lambda session, reason: _pack_failed(session, run_id, reason),
     )

@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL when
 CONSOLE_TEST_DATABASE_URL is set (CI sets it; then every `database` test runs on both)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Test data builders (plain service calls, no fixtures magic)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,7 +39,20 @@ def build_world(session: Session) -> World:
         session=session,
         email="operator@test.example",
         tenant_id=a1.id,
-        capabilities=["operations.view", "review_pack.view", "review_pack.generate", "inventory.sync", "evidence.generate", "backup.manage", "baseline.manage"],
+        capabilities=[
+            "operations.view",
+            "review_pack.view",
+            "review_pack.generate",
+            "inventory.sync",
+            "evidence.generate",
+            "backup.manage",
+            "baseline.manage",
+        ],
     )
-    grant_capabilities(session=session, email="viewer@test.example", tenant_id=a1.id, capabilities=["operations.view", "review_pack.view"])
+    grant_capabilities(
+        session=session,
+        email="viewer@test.example",
+        tenant_id=a1.id,
+        capabilities=["operations.view", "review_pack.view"],
+    )
     return world

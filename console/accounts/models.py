@@ -1,4 +1,5 @@
 """Workspaces, users, memberships, tenants and per-tenant grants."""
+
 from __future__ import annotations
 
 from datetime import datetime

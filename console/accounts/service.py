@@ -1,4 +1,5 @@
 """Users, workspaces, tenants and grants (used by the CLI, the seed and tests)."""
+
 from __future__ import annotations
 
 import logging
@@ -98,7 +99,9 @@ def grant_role(*, session: Session, email: str, workspace_id: int, role: str) ->
     if session.get(Workspace, workspace_id) is None:
         raise NotFound(f"workspace {workspace_id}")
     membership = session.scalar(
-        select(WorkspaceMembership).where(WorkspaceMembership.workspace_id == workspace_id, WorkspaceMembership.user_id == user.id)
+        select(WorkspaceMembership).where(
+            WorkspaceMembership.workspace_id == workspace_id, WorkspaceMembership.user_id == user.id
+        )
     )
     if membership is None:
         membership = WorkspaceMembership(workspace_id=workspace_id, user_id=user.id, role=role)
@@ -119,14 +122,18 @@ def grant_capabilities(*, session: Session, email: str, tenant_id: int, capabili
     if tenant is None:
         raise NotFound(f"tenant {tenant_id}")
     membership = session.scalar(
-        select(WorkspaceMembership).where(WorkspaceMembership.workspace_id == tenant.workspace_id, WorkspaceMembership.user_id == user.id)
+        select(WorkspaceMembership).where(
+            WorkspaceMembership.workspace_id == tenant.workspace_id, WorkspaceMembership.user_id == user.id
+        )
     )
     if membership is None:
         raise BadRequest("the user is not a member of the tenant's workspace: grant a role first")
     caps = set(capabilities) | {"tenant.view"}
     if membership.role == "viewer" and not caps <= VIEW_CAPABILITIES:
         raise BadRequest("a viewer can hold only *.view capabilities")
-    grant = session.scalar(select(TenantGrant).where(TenantGrant.user_id == user.id, TenantGrant.tenant_id == tenant_id))
+    grant = session.scalar(
+        select(TenantGrant).where(TenantGrant.user_id == user.id, TenantGrant.tenant_id == tenant_id)
+    )
     if grant is None:
         grant = TenantGrant(user_id=user.id, tenant_id=tenant_id, capabilities=sorted(caps))
         session.add(grant)

@@ -1,4 +1,5 @@
 """Append-only audit trail; helpers add rows, the calling use case commits."""
+
 from __future__ import annotations
 
 from typing import Any

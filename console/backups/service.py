@@ -14,6 +14,7 @@ Restore (``backup_set_restore``)
     (the ledger) in one transaction; the child that records the last unit completes the parent
     in that same transaction (``record_fanout_unit``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,10 @@ def latest_set_with_items(*, session: Session, tenant_id: int) -> BackupSet | No
     """The tenant's newest backup set that holds at least one item (the restore default)."""
     has_items = exists().where(BackupSetItem.backup_set_id == BackupSet.id)
     return session.scalar(
-        select(BackupSet).where(BackupSet.tenant_id == tenant_id, has_items).order_by(BackupSet.created_at.desc(), BackupSet.id.desc()).limit(1)
+        select(BackupSet)
+        .where(BackupSet.tenant_id == tenant_id, has_items)
+        .order_by(BackupSet.created_at.desc(), BackupSet.id.desc())
+        .limit(1)
     )
 
 
@@ -84,7 +88,9 @@ def _set_for_add(*, session: Session, run_id: int) -> int:
     assert run.tenant_id is not None
 
     def new_set() -> BackupSet:
-        created = BackupSet(tenant_id=run.tenant_id, name=f"Backup {utcnow():%Y-%m-%d %H:%M} UTC (run {run_id})", created_at=utcnow())
+        created = BackupSet(
+            tenant_id=run.tenant_id, name=f"Backup {utcnow():%Y-%m-%d %H:%M} UTC (run {run_id})", created_at=utcnow()
+        )
         session.add(created)
         session.flush()
         return created
@@ -101,7 +107,11 @@ def _selected_policy_ids(session: Session, run: OperationRun) -> list[int]:
     if isinstance(requested, list) and requested:
         return sorted({int(i) for i in requested if isinstance(i, int) and not isinstance(i, bool)})
     return list(
-        session.scalars(select(Policy.id).where(Policy.tenant_id == run.tenant_id, Policy.is_archived.is_(False)).order_by(Policy.id))
+        session.scalars(
+            select(Policy.id)
+            .where(Policy.tenant_id == run.tenant_id, Policy.is_archived.is_(False))
+            .order_by(Policy.id)
+        )
     )
 
 
@@ -120,10 +130,21 @@ def _fetch_policy(session: Session, provider: Provider, tenant_id: int, policy_i
 
 def _store_item(session: Session, set_id: int, record: PolicyRecord) -> str:
     """Copy the record into the set (a new item, or the existing item refreshed); which it was."""
-    item = session.scalar(select(BackupSetItem).where(BackupSetItem.backup_set_id == set_id, BackupSetItem.policy_external_id == record.external_id))
+    item = session.scalar(
+        select(BackupSetItem).where(
+            BackupSetItem.backup_set_id == set_id, BackupSetItem.policy_external_id == record.external_id
+        )
+    )
     if item is None:
-        session.add(BackupSetItem(backup_set_id=set_id, policy_external_id=record.external_id, policy_type=record.policy_type,
-                                  payload=record.payload(), added_at=utcnow()))
+        session.add(
+            BackupSetItem(
+                backup_set_id=set_id,
+                policy_external_id=record.external_id,
+                policy_type=record.policy_type,
+                payload=record.payload(),
+                added_at=utcnow(),
+            )
+        )
         return "created"
     item.payload, item.policy_type, item.added_at = record.payload(), record.policy_type, utcnow()
     return "updated"
@@ -145,7 +166,10 @@ def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provi
         if key in done:
             continue
         result = run_unit(
-            session=session, run_id=run_id, key=key, provider=provider,
+            session=session,
+            run_id=run_id,
+            key=key,
+            provider=provider,
             fetch=partial(_fetch_policy, session, provider, tenant_id, policy_id),
             store=partial(_store_item, session, set_id),
         )
@@ -173,7 +197,11 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
     tenant_id = run.tenant_id
     backup_set = _resolve_set(session, run, default=lambda: latest_set_with_items(session=session, tenant_id=tenant_id))
     item_ids = (
-        list(session.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == backup_set.id).order_by(BackupSetItem.id)))
+        list(
+            session.scalars(
+                select(BackupSetItem.id).where(BackupSetItem.backup_set_id == backup_set.id).order_by(BackupSetItem.id)
+            )
+        )
         if backup_set is not None
         else []
     )
@@ -213,7 +241,12 @@ def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provi
         )
         if item is None:
             raise PolicyNotFound(f"backup item {item_id} is not in this run's backup set")
-        provider.restore_item(tenant_id=tenant_id, external_id=item.policy_external_id, policy_type=item.policy_type, payload=item.payload or {})
+        provider.restore_item(
+            tenant_id=tenant_id,
+            external_id=item.policy_external_id,
+            policy_type=item.policy_type,
+            payload=item.payload or {},
+        )
         item.restored_at = utcnow()
     except PolicyNotFound as exc:
         session.rollback()
@@ -231,7 +264,9 @@ def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provi
 
 def record_item_failure(*, session: Session, run_id: int, item_id: int, error: str) -> bool:
     """A child that gave up (retries exhausted): count its unit as failed so the parent can complete."""
-    counted = record_fanout_unit(session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error)
+    counted = record_fanout_unit(
+        session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error
+    )
     if not counted:
         maybe_complete_bulk_run(session=session, run_id=run_id)
     return counted

@@ -5,6 +5,7 @@ collecting -> normalizing -> storing; compare: collecting -> normalizing -> diff
 write ``total``/``processed``. Terminal counts are outcome badges only: ``items`` (policies
 in the snapshot) and, for compare, ``created``/``deleted``/``updated`` (added, removed and
 changed policies since the capture)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -77,7 +78,9 @@ def _store(session: Session, run_id: int, tenant_id: int, kind: str, payload: di
     snapshot = session.scalar(select(BaselineSnapshot).where(BaselineSnapshot.operation_run_id == run_id))
     if snapshot is None:
         baseline = _baseline(session, tenant_id)
-        snapshot = BaselineSnapshot(baseline_id=baseline.id, operation_run_id=run_id, kind=kind, payload=payload, created_at=utcnow())
+        snapshot = BaselineSnapshot(
+            baseline_id=baseline.id, operation_run_id=run_id, kind=kind, payload=payload, created_at=utcnow()
+        )
         session.add(snapshot)
     session.flush()
     return snapshot
@@ -104,7 +107,9 @@ def diff(baseline: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]
     return {
         "added": sorted(current.keys() - baseline.keys()),
         "removed": sorted(baseline.keys() - current.keys()),
-        "changed": sorted(k for k in baseline.keys() & current.keys() if baseline[k].get("sha256") != current[k].get("sha256")),
+        "changed": sorted(
+            k for k in baseline.keys() & current.keys() if baseline[k].get("sha256") != current[k].get("sha256")
+        ),
     }
 
 
@@ -124,7 +129,17 @@ def compare_baseline(*, session: Session, run_id: int, provider: Provider) -> Op
     current = _normalized(provider, tenant_id)
     _phase(session, provider, run_id, "diffing")
     changes = diff(reference, current)
-    _store(session, run_id, tenant_id, "compare", {"compared_at": utcnow().isoformat(), "capture_id": capture.id, **changes})
-    summary = {"items": len(current), "created": len(changes["added"]), "deleted": len(changes["removed"]), "updated": len(changes["changed"])}
+    _store(
+        session,
+        run_id,
+        tenant_id,
+        "compare",
+        {"compared_at": utcnow().isoformat(), "capture_id": capture.id, **changes},
+    )
+    summary = {
+        "items": len(current),
+        "created": len(changes["added"]),
+        "deleted": len(changes["removed"]),
+        "updated": len(changes["changed"]),
+    }
     return complete_run(session=session, run_id=run_id, outcome=SUCCEEDED, summary=summary)
-

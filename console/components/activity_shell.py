@@ -12,6 +12,7 @@ starts polling — and shows the queued toast. Each refresh also looks for notif
 newer than the ones the page has seen: a run the user started reached a terminal state,
 so it shows the terminal toast and updates the bell's count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -100,7 +101,12 @@ def build_view(runs: list[ActiveRun], total_active: int, now: datetime) -> Shell
             label=type_label(r.type),
             tenant_label=r.tenant_name or "workspace",
             progress=progress_view(
-                status=r.status, type=r.type, summary_counts=r.summary_counts, context=r.context, started_at=r.started_at, now=now
+                status=r.status,
+                type=r.type,
+                summary_counts=r.summary_counts,
+                context=r.context,
+                started_at=r.started_at,
+                now=now,
             ),
         )
         for r in runs[:SHOWN]
@@ -116,7 +122,15 @@ def shell_policy(runs: list[ActiveRun], now: datetime) -> dict | None:
 def fingerprint(view: ShellView) -> str:
     """What the shell shows (no time-derived text), to answer no_update when it is unchanged."""
     payload = [
-        [i.run_id, i.label, i.tenant_label, i.progress.mode, i.progress.status_label, i.progress.text, i.progress.percent]
+        [
+            i.run_id,
+            i.label,
+            i.tenant_label,
+            i.progress.mode,
+            i.progress.status_label,
+            i.progress.text,
+            i.progress.percent,
+        ]
         for i in view.items
     ] + [view.more]
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
@@ -153,14 +167,24 @@ def render(view: ShellView) -> list:
     return children
 
 
-def _toast(*, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None) -> html.Div:
+def _toast(
+    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
+) -> html.Div:
     import dash_bootstrap_components as dbc
 
     content: list[Any] = [html.Div(body)] if body else []
     if run_id is not None:
         content.append(dcc.Link(f"View run #{run_id}", href=f"/admin/operations/{run_id}", className="toast-run-link"))
     return html.Div(
-        dbc.Toast(content, header=header, icon=color, duration=TOAST_MS, dismissable=True, is_open=True, **({"id": key} if key else {})),
+        dbc.Toast(
+            content,
+            header=header,
+            icon=color,
+            duration=TOAST_MS,
+            dismissable=True,
+            is_open=True,
+            **({"id": key} if key else {}),
+        ),
         className="console-toast",
         **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
     )
@@ -205,7 +229,9 @@ def scope_for_path(*, session: Session, principal: Principal, pathname: str | No
 # --------------------------------------------------------------------------- database
 
 
-def active_runs(*, session: Session, principal: Principal, scope: Scope, limit: int = SHOWN) -> tuple[list[ActiveRun], int]:
+def active_runs(
+    *, session: Session, principal: Principal, scope: Scope, limit: int = SHOWN
+) -> tuple[list[ActiveRun], int]:
     """The newest ``limit`` active top-level runs in scope and how many there are in all (one query)."""
     if scope.workspace_id is None:
         return [], 0
@@ -240,13 +266,22 @@ def active_runs(*, session: Session, principal: Principal, scope: Scope, limit: 
 
 def notification_marks(*, session: Session, user_id: int) -> tuple[int, int]:
     """(unread count, newest notification id or 0) in one statement."""
-    unread = select(func.count()).select_from(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None)).scalar_subquery()
-    newest = select(func.coalesce(func.max(Notification.id), 0)).where(Notification.user_id == user_id).scalar_subquery()
+    unread = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+    newest = (
+        select(func.coalesce(func.max(Notification.id), 0)).where(Notification.user_id == user_id).scalar_subquery()
+    )
     count, top = session.execute(select(unread, newest)).one()
     return int(count or 0), int(top or 0)
 
 
-def notifications_after(*, session: Session, user_id: int, after_id: int, limit: int = TOASTS_PER_REFRESH) -> list[Notification]:
+def notifications_after(
+    *, session: Session, user_id: int, after_id: int, limit: int = TOASTS_PER_REFRESH
+) -> list[Notification]:
     """The user's notifications newer than ``after_id``, oldest first (the newest ``limit``)."""
     rows = session.scalars(
         select(Notification)
@@ -281,7 +316,15 @@ def _optional(value: object, kind: type | tuple[type, ...], name: str) -> Any:
     return value
 
 
-def refresh(*, triggered: set[str], pathname: object, kick: object, known_fingerprint: object, known_policy: object, seen: object) -> tuple:
+def refresh(
+    *,
+    triggered: set[str],
+    pathname: object,
+    kick: object,
+    known_fingerprint: object,
+    known_policy: object,
+    seen: object,
+) -> tuple:
     """One shell refresh; returns the six outputs, no_update where nothing changed."""
     from console.web.context import db_session, principal
 
@@ -300,7 +343,9 @@ def refresh(*, triggered: set[str], pathname: object, kick: object, known_finger
         run = require_run(session=session, principal=who, run_id=kick.get("run_id"))
         toasts.append(queued_toast(run_id=run.id, run_type=run.type, status=run.status))
 
-    runs, total = active_runs(session=session, principal=who, scope=scope_for_path(session=session, principal=who, pathname=pathname))
+    runs, total = active_runs(
+        session=session, principal=who, scope=scope_for_path(session=session, principal=who, pathname=pathname)
+    )
     view = build_view(runs, total, now)
     digest = fingerprint(view)
     new_policy = shell_policy(runs, now)
@@ -315,7 +360,9 @@ def refresh(*, triggered: set[str], pathname: object, kick: object, known_finger
             seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
         elif newest > seen:
             for n in notifications_after(session=session, user_id=who.user_id, after_id=seen):
-                toasts.append(terminal_toast(notification_id=n.id, run_id=n.run_id, title=n.title, body=n.body, kind=n.kind))
+                toasts.append(
+                    terminal_toast(notification_id=n.id, run_id=n.run_id, title=n.title, body=n.body, kind=n.kind)
+                )
             seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
 
     toast_out: Any = dash.no_update

@@ -3,6 +3,7 @@
 The builders take plain rows so they are unit-testable without a database or a browser;
 tenant_dashboard.py reads the rows. Figures are plain plotly JSON dicts (no pandas, no
 ``go.Figure`` validation per request); the tests validate them with ``go.Figure(fig)``."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -61,13 +62,30 @@ def _base_layout(*, title: str, height: int = 320) -> dict[str, Any]:
         "template": _TEMPLATE,
         "height": height,
         "margin": {"l": 40, "r": 10, "t": 64, "b": 40},
-        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "xanchor": "left", "traceorder": "normal"},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 1.0,
+            "yanchor": "bottom",
+            "xanchor": "left",
+            "traceorder": "normal",
+        },
     }
 
 
 def _empty(layout: dict[str, Any], message: str) -> Figure:
     layout.update(
-        annotations=[{"text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper", "font": {"color": "#6c757d"}}],
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "x": 0.5,
+                "y": 0.5,
+                "xref": "paper",
+                "yref": "paper",
+                "font": {"color": "#6c757d"},
+            }
+        ],
         xaxis={"visible": False},
         yaxis={"visible": False},
     )
@@ -90,7 +108,11 @@ def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence
         for key, label, colour in BUCKETS
         if key in counts
     ]
-    layout.update(barmode="stack", yaxis={"title": {"text": "runs"}, "rangemode": "tozero", "tickformat": "d"}, xaxis={"type": "date"})
+    layout.update(
+        barmode="stack",
+        yaxis={"title": {"text": "runs"}, "rangemode": "tozero", "tickformat": "d"},
+        xaxis={"type": "date"},
+    )
     return {"data": data, "layout": layout}
 
 

@@ -3,6 +3,7 @@
 The unread count is rendered with the page frame and refreshed by the activity shell when a
 new notification arrives; opening the modal reads the list. It is a real modal, so while it
 is open every polling surface on the page pauses (the modal guard in assets/guards.js)."""
+
 from __future__ import annotations
 
 from typing import Any, Final
@@ -52,8 +53,16 @@ def modal() -> dbc.Modal:
             dbc.ModalBody(html.Div(id=NOTIFICATIONS_LIST)),
             dbc.ModalFooter(
                 [
-                    html.Button("Mark all read", id=NOTIFICATIONS_MARK_READ, type="button", className="btn btn-outline-secondary btn-sm", n_clicks=0),
-                    html.Button("Close", id=NOTIFICATIONS_CLOSE, type="button", className="btn btn-primary btn-sm", n_clicks=0),
+                    html.Button(
+                        "Mark all read",
+                        id=NOTIFICATIONS_MARK_READ,
+                        type="button",
+                        className="btn btn-outline-secondary btn-sm",
+                        n_clicks=0,
+                    ),
+                    html.Button(
+                        "Close", id=NOTIFICATIONS_CLOSE, type="button", className="btn btn-primary btn-sm", n_clicks=0
+                    ),
                 ]
             ),
         ],
@@ -73,7 +82,10 @@ def render_list(rows: list[Notification]) -> list:
         head: list[Any] = [html.Strong(n.title)]
         if unread:
             head.append(html.Span("new", className="badge text-bg-primary ms-2"))
-        children: list[Any] = [html.Div(head), html.Div(n.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), className="text-muted small")]
+        children: list[Any] = [
+            html.Div(head),
+            html.Div(n.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), className="text-muted small"),
+        ]
         if n.body:
             children.append(html.Div(n.body, className="small"))
         if n.run_id is not None:

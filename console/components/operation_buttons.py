@@ -7,6 +7,7 @@ sits in a thin wrapper with a pattern-matching id; clicks bubble to the wrapper,
 ``n_clicks`` the open callback listens to with ALL (zero to six wrappers, never an error).
 Confirming calls ``console.operations.launch.start_operation`` — the one use case behind
 every button — which re-checks access, deduplicates and dispatches."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -78,7 +79,10 @@ def deduplicated_toast(*, run_id: int, operation_type: str) -> html.Div:
     """'Already in progress: <type> — view run': the start found the same operation active."""
     return html.Div(
         dbc.Toast(
-            [f"Already in progress: {type_label(operation_type)} — ", dcc.Link("view run", href=run_href(run_id), className="toast-run-link")],
+            [
+                f"Already in progress: {type_label(operation_type)} — ",
+                dcc.Link("view run", href=run_href(run_id), className="toast-run-link"),
+            ],
             header="Operation already in progress",
             icon="info",
             dismissable=True,
@@ -126,10 +130,14 @@ def refresh_token(run_id: int | None) -> dict[str, Any]:
 def actions(types: list[str]) -> html.Div:
     """The 'Start an operation' buttons and their confirm modal (nothing offered -> a note)."""
     if not types:
-        return html.Div(html.P("You cannot start operations on this tenant.", className="text-muted small mb-0"), id=OP_ACTIONS)
+        return html.Div(
+            html.P("You cannot start operations on this tenant.", className="text-muted small mb-0"), id=OP_ACTIONS
+        )
     buttons = [
         html.Span(
-            dbc.Button(type_label(t), id=ids.op_start(t), color="primary", outline=True, size="sm", title=DESCRIPTIONS[t]),
+            dbc.Button(
+                type_label(t), id=ids.op_start(t), color="primary", outline=True, size="sm", title=DESCRIPTIONS[t]
+            ),
             id={"type": WRAPPER, "op": t},
             n_clicks=0,
             className="d-inline-block me-2 mb-2",
@@ -183,7 +191,9 @@ def register_callbacks(app: dash.Dash) -> None:
         if not (ctx.triggered and ctx.triggered[0].get("value")):
             raise PreventUpdate  # a wrapper (re)appeared, nobody clicked
         operation_type = pending_type(trigger.get("op"))
-        tenant = require_operation(session=db_session(), principal=principal(), tenant_id=tenant_id, operation_type=operation_type)
+        tenant = require_operation(
+            session=db_session(), principal=principal(), tenant_id=tenant_id, operation_type=operation_type
+        )
         return True, operation_type, _confirm_text(operation_type, tenant.name)
 
     @app.callback(
@@ -205,7 +215,12 @@ def register_callbacks(app: dash.Dash) -> None:
         tenant = require_operation(session=session, principal=who, tenant_id=tenant_id, operation_type=operation_type)
         try:
             launch = start_operation(
-                session=session, principal=who, tenant_id=tenant.id, operation_type=operation_type, options=None, dispatcher=current_dispatcher()
+                session=session,
+                principal=who,
+                tenant_id=tenant.id,
+                operation_type=operation_type,
+                options=None,
+                dispatcher=current_dispatcher(),
             )
         except DispatchError:
             return False, append_toast(error_toast(QUEUE_UNREACHABLE)), no_update, refresh_token(None)

@@ -7,6 +7,7 @@ the grid's cache (clientside, no extra round trip). Polling follows the contract
 while a row of the current page is active (``table_poll_interval``); a poll tick asks the
 server whether the page changed and only then refreshes the grid (unchanged -> no_update).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import dash
@@ -31,7 +32,15 @@ from console.accounts.models import Tenant, Workspace
 from console.components import polling
 from console.db import utcnow
 from console.errors import BadRequest
-from console.operations.constants import OPERATION_TYPES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES, TYPE_LABELS, type_label
+from console.operations.constants import (
+    OPERATION_TYPES,
+    OUTCOME_LABELS,
+    OUTCOMES,
+    STATUS_LABELS,
+    STATUSES,
+    TYPE_LABELS,
+    type_label,
+)
 from console.operations.models import OperationRun
 from console.operations.polling import table_poll_interval
 from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
@@ -63,8 +72,8 @@ def format_time(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def run_href(run_id: int) -> str:
@@ -136,8 +145,13 @@ def _date(name: str, value: object) -> date | None:
 
 
 def parse_filters(
-    *, type: object = None, status: object = None, outcome: object = None, tenant: object = None,  # noqa: A002
-    date_from: object = None, date_to: object = None,
+    *,
+    type: object = None,
+    status: object = None,
+    outcome: object = None,
+    tenant: object = None,  # noqa: A002
+    date_from: object = None,
+    date_to: object = None,
 ) -> RunFilters:
     """Validate the filter controls' values (untrusted: they arrive in a callback payload).
 
@@ -182,7 +196,11 @@ def parse_rows_request(request: object) -> RowsRequest:
         raise BadRequest("sortModel must be a short list")
     sort: list[tuple[str, str]] = []
     for item in raw_sort:
-        if not isinstance(item, Mapping) or item.get("colId") not in SORTABLE or item.get("sort") not in ("asc", "desc"):
+        if (
+            not isinstance(item, Mapping)
+            or item.get("colId") not in SORTABLE
+            or item.get("sort") not in ("asc", "desc")
+        ):
             raise BadRequest("sortModel entries need a sortable colId and asc/desc")
         sort.append((str(item["colId"]), str(item["sort"])))
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
@@ -238,9 +256,11 @@ def _where(session: Session, who: Principal, filters: RunFilters) -> list[Column
     if filters.outcome:
         clauses.append(OperationRun.outcome == filters.outcome)
     if filters.date_from:
-        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=timezone.utc))
+        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
     if filters.date_to:
-        clauses.append(OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=timezone.utc))
+        clauses.append(
+            OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        )
     return clauses
 
 
@@ -249,7 +269,15 @@ def query_runs(
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """(rows of the requested block, total matching, the block's statuses) for the user."""
     where = _where(session, who, filters)
-    total = int(session.scalar(select(func.count()).select_from(OperationRun).outerjoin(Tenant, Tenant.id == OperationRun.tenant_id).where(*where)) or 0)
+    total = int(
+        session.scalar(
+            select(func.count())
+            .select_from(OperationRun)
+            .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+            .where(*where)
+        )
+        or 0
+    )
     order = []
     for key, direction in request.sort:
         col = _sort_column(key)
@@ -284,16 +312,31 @@ COLUMNS = [
 
 def _select(id_: str, label: str, options: list[dict[str, str]]) -> dbc.Col:
     return dbc.Col(
-        [dbc.Label(label, html_for=id_, className="small mb-0"), dbc.Select(id=id_, options=[{"label": "All", "value": ALL}, *options], value=ALL, size="sm")],
+        [
+            dbc.Label(label, html_for=id_, className="small mb-0"),
+            dbc.Select(id=id_, options=[{"label": "All", "value": ALL}, *options], value=ALL, size="sm"),
+        ],
         md=2,
     )
 
 
 def _tenant_options(session: Session, who: Principal) -> list[dict[str, str]]:
-    tenants = [t for t in visible_tenants(session=session, principal=who) if "operations.view" in who.capabilities_for(t)]
-    names = {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_({t.workspace_id for t in tenants})))} if tenants else {}
+    tenants = [
+        t for t in visible_tenants(session=session, principal=who) if "operations.view" in who.capabilities_for(t)
+    ]
+    names = (
+        {
+            w.id: w.name
+            for w in session.scalars(select(Workspace).where(Workspace.id.in_({t.workspace_id for t in tenants})))
+        }
+        if tenants
+        else {}
+    )
     several = len(names) > 1
-    return [{"label": f"{names.get(t.workspace_id, '')} / {t.name}" if several else t.name, "value": str(t.id)} for t in tenants]
+    return [
+        {"label": f"{names.get(t.workspace_id, '')} / {t.name}" if several else t.name, "value": str(t.id)}
+        for t in tenants
+    ]
 
 
 def layout(**_query: object) -> html.Div:
@@ -301,8 +344,14 @@ def layout(**_query: object) -> html.Div:
     filters = dbc.Row(
         [
             _select(FILTER_TYPE, "Type", [{"label": label, "value": key} for key, label in TYPE_LABELS.items()]),
-            _select(FILTER_STATUS, "Status", [{"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")]),
-            _select(FILTER_OUTCOME, "Outcome", [{"label": label, "value": key} for key, label in OUTCOME_LABELS.items()]),
+            _select(
+                FILTER_STATUS,
+                "Status",
+                [{"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")],
+            ),
+            _select(
+                FILTER_OUTCOME, "Outcome", [{"label": label, "value": key} for key, label in OUTCOME_LABELS.items()]
+            ),
             _select(FILTER_TENANT, "Tenant", _tenant_options(session, who)),
             dbc.Col(
                 [
@@ -335,7 +384,10 @@ def layout(**_query: object) -> html.Div:
     return html.Div(
         [
             html.H2("Operations"),
-            html.P("Every run you may see, newest first. Rows refresh every 10 s while one on this page is active.", className="text-muted small"),
+            html.P(
+                "Every run you may see, newest first. Rows refresh every 10 s while one on this page is active.",
+                className="text-muted small",
+            ),
             filters,
             grid,
             *polling.poll_components(POLL, POLL_POLICY, None),
@@ -398,8 +450,14 @@ def register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate
         rows_request = parse_rows_request(request)
         filters = _filters_from(filter_values)
-        rows, total, statuses = query_runs(session=db_session(), who=principal(), filters=filters, request=rows_request, now=utcnow())
-        return {"rowData": rows, "rowCount": total}, polling.policy(table_poll_interval(statuses)), signature([rows, total])
+        rows, total, statuses = query_runs(
+            session=db_session(), who=principal(), filters=filters, request=rows_request, now=utcnow()
+        )
+        return (
+            {"rowData": rows, "rowCount": total},
+            polling.policy(table_poll_interval(statuses)),
+            signature([rows, total]),
+        )
 
     @app.callback(
         Output(REFRESH, "data"),
@@ -416,7 +474,11 @@ def register_callbacks(app: dash.Dash) -> None:
         if request is None:
             raise PreventUpdate
         rows, total, statuses = query_runs(
-            session=db_session(), who=principal(), filters=_filters_from(filter_values), request=parse_rows_request(request), now=utcnow()
+            session=db_session(),
+            who=principal(),
+            filters=_filters_from(filter_values),
+            request=parse_rows_request(request),
+            now=utcnow(),
         )
         current = signature([rows, total])
         policy = polling.changed_policy(polling.policy(table_poll_interval(statuses)), known_policy)

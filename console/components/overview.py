@@ -2,6 +2,7 @@
 
 Health per tenant: active runs, runs that failed in the last 7 days, and the latest review
 pack's status — each only where the user holds the matching ``*.view`` capability."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -26,7 +27,13 @@ EMPTY = "overview-empty"
 TABLE = "overview-tenants"
 NO_WORKSPACE = "You are not a member of any workspace yet. Ask a workspace owner to add you."
 NO_TENANTS = "No tenants are shared with you in this workspace yet."
-PACK_LABELS = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
+PACK_LABELS = {
+    "queued": "Queued",
+    "generating": "Generating",
+    "ready": "Ready",
+    "failed": "Failed",
+    "expired": "Expired",
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,9 @@ def tenant_rows(
                 workspace=workspaces.get(t.workspace_id, ""),
                 active=active.get(t.id, 0) if runs_ok else None,
                 failed_7d=failed.get(t.id, 0) if runs_ok else None,
-                pack=(PACK_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet") if packs_ok else None,
+                pack=(PACK_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet")
+                if packs_ok
+                else None,
             )
         )
     return rows
@@ -100,12 +109,23 @@ def read_rows(*, session: Session, who: Principal, now: datetime) -> list[Tenant
         ):
             failed[tid] = n
         latest = (
-            select(ReviewPack.tenant_id, func.max(ReviewPack.id).label("pid")).where(ReviewPack.tenant_id.in_(ids_)).group_by(ReviewPack.tenant_id).subquery()
+            select(ReviewPack.tenant_id, func.max(ReviewPack.id).label("pid"))
+            .where(ReviewPack.tenant_id.in_(ids_))
+            .group_by(ReviewPack.tenant_id)
+            .subquery()
         )
-        for tid, status in session.execute(select(ReviewPack.tenant_id, ReviewPack.status).join(latest, ReviewPack.id == latest.c.pid)):
+        for tid, status in session.execute(
+            select(ReviewPack.tenant_id, ReviewPack.status).join(latest, ReviewPack.id == latest.c.pid)
+        ):
             last_pack[tid] = status
-    workspaces = {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_(list(who.roles))))} if who.roles else {}
-    return tenant_rows(tenants=tenants, who=who, workspaces=workspaces, active=active, failed=failed, last_pack=last_pack)
+    workspaces = (
+        {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_(list(who.roles))))}
+        if who.roles
+        else {}
+    )
+    return tenant_rows(
+        tenants=tenants, who=who, workspaces=workspaces, active=active, failed=failed, last_pack=last_pack
+    )
 
 
 _HEALTH = {"attention": ("Needs attention", "danger"), "busy": ("Busy", "primary"), "ok": ("OK", "success")}
@@ -153,4 +173,10 @@ def layout(**_query: object) -> html.Div:
         return html.Div([html.H2("Overview"), dbc.Alert(NO_WORKSPACE, color="info", id=EMPTY)])
     rows = read_rows(session=session, who=who, now=utcnow())
     body = table(rows) if rows else dbc.Alert(NO_TENANTS, color="info", id=EMPTY)
-    return html.Div([html.H2("Overview"), html.P("The tenants you may see. Open one for its dashboard.", className="text-muted small"), body])
+    return html.Div(
+        [
+            html.H2("Overview"),
+            html.P("The tenants you may see. Open one for its dashboard.", className="text-muted small"),
+            body,
+        ]
+    )

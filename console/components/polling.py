@@ -15,6 +15,7 @@ back-off (the Interval's interval doubled, 2 s to 30 s) and shows the shell's
 surface's real policy again (it differs from the lost one), which hides the banner and restores
 the cadence. Only surfaces that send their current policy as State can notice that, so only
 they get the lost policy; other requests get a 503 without a stack."""
+
 from __future__ import annotations
 
 import json
@@ -123,7 +124,8 @@ def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
     """Tie the Interval to its policy and the page guards (visibility, open modal, outage back-off)."""
     app.server.extensions.setdefault(_SURFACES, set()).add(policy_id)
     app.clientside_callback(
-        _GUARD_JS % {"visibility": ids.PAGE_VISIBILITY, "surface": policy_id, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS},
+        _GUARD_JS
+        % {"visibility": ids.PAGE_VISIBILITY, "surface": policy_id, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS},
         Output(interval_id, "disabled"),
         Output(interval_id, "interval"),
         Output(interval_id, "n_intervals"),
@@ -146,8 +148,14 @@ def _lost_aware_surface(app: dash.Dash, body: object) -> str | None:
     state = body.get("state") if isinstance(body.get("state"), list) else []
 
     def data_ids(items: list) -> set[str]:  # pattern-matching ids are dicts: never a policy store
-        return {i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)
-                and isinstance(i.get("property"), str) and i["property"].split("@")[0] == "data"}
+        return {
+            i["id"]
+            for i in items
+            if isinstance(i, dict)
+            and isinstance(i.get("id"), str)
+            and isinstance(i.get("property"), str)
+            and i["property"].split("@")[0] == "data"
+        }
 
     written, sent = data_ids(outputs), data_ids(state)
     aware = sorted(surfaces & written & sent)
@@ -162,7 +170,12 @@ def register_outage_handler(app: dash.Dash) -> None:
             raise err  # a bug, not an outage: Flask's 500 path (logged with its traceback)
         # One structured line: a traceback per poll during an outage helps nobody and floods the log.
         detail = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:200]
-        log.warning("event=database_unreachable path=%s error=%s detail=%s", request.path, type(err).__name__, json.dumps(detail))
+        log.warning(
+            "event=database_unreachable path=%s error=%s detail=%s",
+            request.path,
+            type(err).__name__,
+            json.dumps(detail),
+        )
         if request.path == _CALLBACK_PATH:
             surface = _lost_aware_surface(app, request.get_json(silent=True))
             if surface is not None:

@@ -1,5 +1,6 @@
 """Registers every component's callbacks on one app (explicitly: no global dash.callback,
 so each test's fresh app gets exactly its own callbacks)."""
+
 from __future__ import annotations
 
 import dash

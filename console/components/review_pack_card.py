@@ -6,10 +6,11 @@ card polls every 10 s only while the pack is queued/generating: the cadence come
 ``console.operations.polling.review_pack_poll_interval``; the guards (hidden tab, open
 modal) from ``console.components.polling``. A poll whose card did not change returns
 no_update for every output."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dash
@@ -47,7 +48,15 @@ ERROR = "review-pack-error"
 LABELS = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
 NO_PACK = "No pack yet"
 UNKNOWN = "Unknown"
-COLORS = {"queued": "secondary", "generating": "primary", "ready": "success", "failed": "danger", "expired": "warning", "none": "light", "unknown": "dark"}
+COLORS = {
+    "queued": "secondary",
+    "generating": "primary",
+    "ready": "success",
+    "failed": "danger",
+    "expired": "warning",
+    "none": "light",
+    "unknown": "dark",
+}
 
 
 # --------------------------------------------------------------------------- view model (pure)
@@ -84,13 +93,15 @@ def format_size(size: int | None) -> str:
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
     """What the card shows for the tenant's latest pack (None = no pack yet)."""
     if pack is None:
-        return PackCardView("none", NO_PACK, None, None, "", "", "", "", None, None, False, review_pack_poll_interval(None))
+        return PackCardView(
+            "none", NO_PACK, None, None, "", "", "", "", None, None, False, review_pack_poll_interval(None)
+        )
     status = pack.status if pack.status in LABELS else "unknown"
     expires_at = _aware(pack.expires_at)
     # The expiry job runs every minute; between expires_at and that run the pack is already
@@ -121,7 +132,10 @@ def view_signature(view: PackCardView, can_generate: bool) -> str:
 
 
 def _fact(label: str, value: str, id_: str) -> list[Any]:
-    return [html.Dt(label, className="col-5 fw-normal text-muted"), html.Dd(value or "—", className="col-7 mb-1", id=id_)]
+    return [
+        html.Dt(label, className="col-5 fw-normal text-muted"),
+        html.Dd(value or "—", className="col-7 mb-1", id=id_),
+    ]
 
 
 def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
@@ -130,7 +144,12 @@ def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
         html.Div(
             [
                 html.Span("Latest pack", className="text-muted me-2"),
-                html.Span(view.label, id=ids.REVIEW_PACK_STATUS, className=f"badge text-bg-{COLORS[view.state]}", **{"data-status": view.state}),
+                html.Span(
+                    view.label,
+                    id=ids.REVIEW_PACK_STATUS,
+                    className=f"badge text-bg-{COLORS[view.state]}",
+                    **{"data-status": view.state},
+                ),
             ],
             className="mb-2",
         ),
@@ -148,10 +167,22 @@ def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
     if view.error:
         children.append(dbc.Alert(view.error, color="danger", className="small py-2", id=ERROR))
     if view.active and view.run_id is not None:
-        children.append(html.P(["Generation in progress — ", dcc.Link("view run", href=run_href(view.run_id))], className="small text-muted"))
+        children.append(
+            html.P(
+                ["Generation in progress — ", dcc.Link("view run", href=run_href(view.run_id))],
+                className="small text-muted",
+            )
+        )
     buttons: list[Any] = []
     if view.download_href:
-        buttons.append(html.A("Download", href=view.download_href, id=ids.REVIEW_PACK_DOWNLOAD, className="btn btn-success btn-sm me-2"))
+        buttons.append(
+            html.A(
+                "Download",
+                href=view.download_href,
+                id=ids.REVIEW_PACK_DOWNLOAD,
+                className="btn btn-success btn-sm me-2",
+            )
+        )
     if can_generate:
         buttons.append(
             dbc.Button(
@@ -175,7 +206,11 @@ def options_modal() -> dbc.Modal:
             dbc.ModalBody(
                 [
                     dbc.Switch(id=ids.REVIEW_PACK_INCLUDE_OPERATIONS, label="Include recent operations", value=True),
-                    dbc.Switch(id=ids.REVIEW_PACK_INCLUDE_PII, label="Include personal data (names, email addresses)", value=False),
+                    dbc.Switch(
+                        id=ids.REVIEW_PACK_INCLUDE_PII,
+                        label="Include personal data (names, email addresses)",
+                        value=False,
+                    ),
                     html.P("Without personal data, people appear as [redacted].", className="text-muted small mb-0"),
                 ]
             ),
@@ -197,7 +232,10 @@ def card(view: PackCardView, *, can_generate: bool) -> html.Div:
     return html.Div(
         [
             dbc.Card(
-                [dbc.CardHeader(html.H5("Review pack", className="mb-0")), dbc.CardBody(card_body(view, can_generate=can_generate), id=BODY)],
+                [
+                    dbc.CardHeader(html.H5("Review pack", className="mb-0")),
+                    dbc.CardBody(card_body(view, can_generate=can_generate), id=BODY),
+                ],
                 id=ids.REVIEW_PACK_CARD,
                 className="h-100",
             ),
@@ -277,7 +315,14 @@ def register_callbacks(app: dash.Dash) -> None:
         tenant = require_operation(session=session, principal=who, tenant_id=tenant_id, operation_type=OPERATION)
         options = {"include_operations": include_operations, "include_pii": include_pii}
         try:
-            launch = start_operation(session=session, principal=who, tenant_id=tenant.id, operation_type=OPERATION, options=options, dispatcher=current_dispatcher())
+            launch = start_operation(
+                session=session,
+                principal=who,
+                tenant_id=tenant.id,
+                operation_type=OPERATION,
+                options=options,
+                dispatcher=current_dispatcher(),
+            )
         except DispatchError:
             # launch.py already failed the run (dispatch_failed) and the pack: the card shows Failed.
             toast, enqueued, token = append_toast(error_toast(QUEUE_UNREACHABLE)), no_update, refresh_token(None)

@@ -14,6 +14,7 @@ The poll callback compares a fingerprint of the snapshot with the one the page h
 answers ``no_update`` (HTTP 204) when nothing changed; its cadence comes from
 ``run_poll_interval`` and is applied by the shared guard (console.components.polling).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,7 +69,13 @@ UNITS_SHOWN: Final = 200
 #: Bump when the snapshot's shape changes, so old fingerprints never match.
 _FINGERPRINT_VERSION: Final = 1
 
-PACK_STATUS_LABELS: Final = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
+PACK_STATUS_LABELS: Final = {
+    "queued": "Queued",
+    "generating": "Generating",
+    "ready": "Ready",
+    "failed": "Failed",
+    "expired": "Expired",
+}
 COUNT_LABELS: Final = {
     "succeeded": "Succeeded",
     "failed": "Failed",
@@ -81,7 +88,12 @@ COUNT_LABELS: Final = {
 }
 COUNT_COLORS: Final = {"succeeded": "success", "failed": "danger", "skipped": "secondary", "warnings": "warning"}
 STATUS_COLORS: Final = {"Queued": "secondary", "Running": "primary", "Completed": "dark", "Unknown": "warning"}
-OUTCOME_COLORS: Final = {"succeeded": "success", "partially_succeeded": "warning", "failed": "danger", "cancelled": "secondary"}
+OUTCOME_COLORS: Final = {
+    "succeeded": "success",
+    "partially_succeeded": "warning",
+    "failed": "danger",
+    "cancelled": "secondary",
+}
 
 
 # --------------------------------------------------------------------------- data
@@ -122,11 +134,24 @@ _PACK = aliased(ReviewPack)
 #: it, and every poll of every open run page runs it. Plain columns: no ORM objects to load.
 _RUN_ROW = (
     select(
-        OperationRun.id, OperationRun.workspace_id, OperationRun.tenant_id, OperationRun.initiator_user_id,
-        OperationRun.type, OperationRun.status, OperationRun.outcome, OperationRun.summary_counts, OperationRun.context,
-        OperationRun.failure_summary, OperationRun.created_at, OperationRun.started_at, OperationRun.completed_at,
-        Tenant.workspace_id.label("tenant_workspace_id"), Tenant.name.label("tenant_name"),
-        User.name.label("initiator_name"), _PACK.id.label("pack_id"), _PACK.status.label("pack_status"),
+        OperationRun.id,
+        OperationRun.workspace_id,
+        OperationRun.tenant_id,
+        OperationRun.initiator_user_id,
+        OperationRun.type,
+        OperationRun.status,
+        OperationRun.outcome,
+        OperationRun.summary_counts,
+        OperationRun.context,
+        OperationRun.failure_summary,
+        OperationRun.created_at,
+        OperationRun.started_at,
+        OperationRun.completed_at,
+        Tenant.workspace_id.label("tenant_workspace_id"),
+        Tenant.name.label("tenant_name"),
+        User.name.label("initiator_name"),
+        _PACK.id.label("pack_id"),
+        _PACK.status.label("pack_status"),
     )
     .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
     .outerjoin(User, User.id == OperationRun.initiator_user_id)
@@ -153,12 +178,20 @@ def load_snapshot(*, session: Session, principal: Principal, run_id: object, wit
     """The run if the principal may see it (NotFound otherwise), in one query (+1 for fan-out units)."""
     row = session.execute(_RUN_ROW, {"run_id": parse_id(run_id)}).first()
     # The same rule as access.require_run, on the row's values: no second query.
-    if row is None or not run_visible(principal, workspace_id=row.workspace_id, tenant_id=row.tenant_id,
-                                      tenant_workspace_id=row.tenant_workspace_id, initiator_user_id=row.initiator_user_id):
+    if row is None or not run_visible(
+        principal,
+        workspace_id=row.workspace_id,
+        tenant_id=row.tenant_id,
+        tenant_workspace_id=row.tenant_workspace_id,
+        initiator_user_id=row.initiator_user_id,
+    ):
         raise NotFound("run")
     downloadable = bool(
-        row.pack_id is not None and row.pack_status == "ready" and row.tenant_workspace_id is not None
-        and "review_pack.view" in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
+        row.pack_id is not None
+        and row.pack_status == "ready"
+        and row.tenant_workspace_id is not None
+        and "review_pack.view"
+        in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
     )
     snapshot = RunSnapshot(
         id=row.id,
@@ -302,7 +335,10 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         now=now,
         outcome=snapshot.outcome,
     )
-    badges = tuple(Badge(key, COUNT_LABELS.get(key, key.title()), count, COUNT_COLORS.get(key, "info")) for key, count in progress.badges)
+    badges = tuple(
+        Badge(key, COUNT_LABELS.get(key, key.title()), count, COUNT_COLORS.get(key, "info"))
+        for key, count in progress.badges
+    )
     duration = None
     if snapshot.completed_at is not None:
         start = snapshot.started_at or snapshot.created_at
@@ -333,8 +369,12 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         failure_summary=snapshot.failure_summary,
         units=snapshot.units,
         units_more=units_more,
-        pack_status_label=PACK_STATUS_LABELS.get(snapshot.pack_status or "", None) if snapshot.pack_id is not None else None,
-        pack_href=download_url(snapshot.pack_id) if snapshot.pack_downloadable and snapshot.pack_id is not None else None,
+        pack_status_label=PACK_STATUS_LABELS.get(snapshot.pack_status or "", None)
+        if snapshot.pack_id is not None
+        else None,
+        pack_href=download_url(snapshot.pack_id)
+        if snapshot.pack_downloadable and snapshot.pack_id is not None
+        else None,
     )
 
 
@@ -351,7 +391,9 @@ def indeterminate(label: str) -> html.Div:
     )
 
 
-def render_progress(progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False) -> html.Div:
+def render_progress(
+    progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False
+) -> html.Div:
     """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
     mode = progress.mode
     children: list[Any]
@@ -367,13 +409,19 @@ def render_progress(progress: ProgressView, *, element_id: str | None = ids.RUN_
                 className="progress progress-counted",
             ),
             html.Div(
-                [html.Span(progress.text, className="progress-text"), html.Span(f"{progress.percent}%", className="progress-percent")],
+                [
+                    html.Span(progress.text, className="progress-text"),
+                    html.Span(f"{progress.percent}%", className="progress-percent"),
+                ],
                 className="progress-caption",
             ),
         ]
     elif mode == ACTIVITY:
         waiting = progress.status_label == "Queued"
-        children = [indeterminate("Waiting for a worker" if waiting else "Working"), html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text")]
+        children = [
+            indeterminate("Waiting for a worker" if waiting else "Working"),
+            html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text"),
+        ]
         if compact:
             children = children[:1]
     elif mode == PHASED:
@@ -390,7 +438,11 @@ def render_badges(badges: tuple[Badge, ...]) -> html.Div:
     """Outcome counters as badges (never as a bar)."""
     return html.Div(
         [
-            html.Span([b.label, " ", html.Strong(str(b.count))], className=f"badge text-bg-{b.color} me-1", **{"data-count-key": b.key, "data-count": str(b.count)})
+            html.Span(
+                [b.label, " ", html.Strong(str(b.count))],
+                className=f"badge text-bg-{b.color} me-1",
+                **{"data-count-key": b.key, "data-count": str(b.count)},
+            )
             for b in badges
         ]
         or [html.Span("No counts yet", className="text-muted small")],
@@ -404,7 +456,11 @@ def _units_table(view: RunView) -> html.Div | None:
         return None
     rows = [
         html.Tr(
-            [html.Td(u.unit_key), html.Td(u.outcome.replace("_", " ").capitalize(), className=f"unit-outcome-{u.outcome}"), html.Td(u.error or "")],
+            [
+                html.Td(u.unit_key),
+                html.Td(u.outcome.replace("_", " ").capitalize(), className=f"unit-outcome-{u.outcome}"),
+                html.Td(u.error or ""),
+            ],
             **{"data-unit-key": u.unit_key, "data-unit-outcome": u.outcome},
         )
         for u in view.units
@@ -431,7 +487,11 @@ def _dt(label: str, value: Any, element_id: str) -> list:
 def render(view: RunView) -> list:
     """The page body (everything the poll may replace)."""
     p = view.progress
-    tenant: Any = dcc.Link(view.tenant_label, href=f"/admin/tenants/{view.tenant_id}") if view.tenant_id is not None else view.tenant_label
+    tenant: Any = (
+        dcc.Link(view.tenant_label, href=f"/admin/tenants/{view.tenant_id}")
+        if view.tenant_id is not None
+        else view.tenant_label
+    )
     details = html.Dl(
         [
             *_dt("Type", view.type_label, RUN_TYPE),
@@ -450,8 +510,15 @@ def render(view: RunView) -> list:
                     html.Span("Status ", className="text-muted me-1"),
                     html.Span(p.status_label, id=ids.RUN_STATUS, className=f"badge text-bg-{view.status_color} me-3"),
                     html.Span("Outcome ", className="text-muted me-1"),
-                    html.Span(view.outcome_text, id=ids.RUN_OUTCOME, className=f"badge text-bg-{view.outcome_color}", **{"data-outcome": view.outcome_key}),
-                    html.Span(f"took {view.duration_text}", id=RUN_DURATION, className="text-muted small ms-3") if view.duration_text else None,
+                    html.Span(
+                        view.outcome_text,
+                        id=ids.RUN_OUTCOME,
+                        className=f"badge text-bg-{view.outcome_color}",
+                        **{"data-outcome": view.outcome_key},
+                    ),
+                    html.Span(f"took {view.duration_text}", id=RUN_DURATION, className="text-muted small ms-3")
+                    if view.duration_text
+                    else None,
                 ],
                 className="mb-3",
             ),
@@ -466,9 +533,19 @@ def render(view: RunView) -> list:
         dbc_card([state]),
     ]
     if view.failure_summary:
-        parts.append(html.Div([html.Strong("Failure: "), view.failure_summary], id=RUN_FAILURE, className="alert alert-danger", role="alert"))
+        parts.append(
+            html.Div(
+                [html.Strong("Failure: "), view.failure_summary],
+                id=RUN_FAILURE,
+                className="alert alert-danger",
+                role="alert",
+            )
+        )
     if view.pack_status_label is not None:
-        pack_children: list[Any] = [html.Span("Review pack: "), html.Span(view.pack_status_label, className="fw-semibold")]
+        pack_children: list[Any] = [
+            html.Span("Review pack: "),
+            html.Span(view.pack_status_label, className="fw-semibold"),
+        ]
         if view.pack_href:
             pack_children += [" · ", html.A("Download", id=RUN_PACK_DOWNLOAD, href=view.pack_href)]
         parts.append(html.Div(pack_children, id=RUN_PACK, className="mb-3"))
@@ -485,7 +562,11 @@ def dbc_card(children: list) -> html.Div:
 def not_found_layout() -> html.Div:
     """The console's not-found page (the HTTP status is set by web.routing's gate)."""
     return html.Div(
-        [html.H2("Not found", id=NOT_FOUND), html.P("This page does not exist, or you do not have access to it."), dcc.Link("Back to the overview", href="/")]
+        [
+            html.H2("Not found", id=NOT_FOUND),
+            html.P("This page does not exist, or you do not have access to it."),
+            dcc.Link("Back to the overview", href="/"),
+        ]
     )
 
 

@@ -1,5 +1,6 @@
 """The page frame: navbar (navigation, activity shell, notifications bell, sign-out), the
 polling guards' stores, the toast area and the page container."""
+
 from __future__ import annotations
 
 import dash
@@ -83,7 +84,13 @@ def layout() -> html.Div:
                 hidden=True,
                 className="alert alert-warning connection-banner py-1 px-3 small shadow-sm",
                 role="status",
-                style={"position": "fixed", "top": "0.5rem", "left": "50%", "transform": "translateX(-50%)", "zIndex": 2000},
+                style={
+                    "position": "fixed",
+                    "top": "0.5rem",
+                    "left": "50%",
+                    "transform": "translateX(-50%)",
+                    "zIndex": 2000,
+                },
             ),
             html.Div([], id=ids.TOAST_AREA, className="toast-area", **{"aria-live": "polite"}),
             dbc.Container(dash.page_container, fluid=True, className="pb-5"),

@@ -7,11 +7,12 @@ only while one of the recent operations it shows is active (``table_poll_interva
 re-renders only what changed (an unchanged tick returns no_update everywhere). Every
 callback re-reads the tenant id from the page's store and re-checks access with
 ``console.access`` — the store's value is just a claim from the browser."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dash
@@ -27,7 +28,15 @@ from console.components import charts, operation_buttons, polling, review_pack_c
 from console.components.operations_table import format_time, progress_indicator, run_href, signature
 from console.db import utcnow
 from console.errors import NotFound
-from console.operations.constants import ACTIVE_STATUSES, COMPLETED, FAILED, PARTIALLY_SUCCEEDED, RUNNING, SUCCEEDED, type_label
+from console.operations.constants import (
+    ACTIVE_STATUSES,
+    COMPLETED,
+    FAILED,
+    PARTIALLY_SUCCEEDED,
+    RUNNING,
+    SUCCEEDED,
+    type_label,
+)
 from console.operations.models import OperationRun
 from console.operations.polling import table_poll_interval
 from console.operations.progress import progress_for_run
@@ -83,11 +92,24 @@ def success_rate(health: TenantHealth) -> int | None:
 def kpis(health: TenantHealth | None) -> list[Kpi]:
     """The header's four numbers ('—' where the user may not see operations or nothing exists)."""
     if health is None:
-        return [Kpi(k, label, "—", "") for k, label in (("kpi-runs-30d", "Runs (30 d)"), ("kpi-success-rate", "Success rate (30 d)"), ("kpi-active-runs", "Active runs"), ("kpi-last-inventory-sync", "Last inventory sync"))]
+        return [
+            Kpi(k, label, "—", "")
+            for k, label in (
+                ("kpi-runs-30d", "Runs (30 d)"),
+                ("kpi-success-rate", "Success rate (30 d)"),
+                ("kpi-active-runs", "Active runs"),
+                ("kpi-last-inventory-sync", "Last inventory sync"),
+            )
+        ]
     rate = success_rate(health)
     return [
         Kpi("kpi-runs-30d", "Runs (30 d)", str(health.runs_30d), "runs created in the last 30 days"),
-        Kpi("kpi-success-rate", "Success rate (30 d)", "—" if rate is None else f"{rate}%", f"{health.succeeded_30d} of {health.completed_30d} completed runs succeeded"),
+        Kpi(
+            "kpi-success-rate",
+            "Success rate (30 d)",
+            "—" if rate is None else f"{rate}%",
+            f"{health.succeeded_30d} of {health.completed_30d} completed runs succeeded",
+        ),
         Kpi("kpi-active-runs", "Active runs", str(health.active), "queued or running now"),
         Kpi(
             "kpi-last-inventory-sync",
@@ -132,7 +154,12 @@ def _age(seconds: float) -> str:
 
 
 def needs_attention(
-    *, failed: Sequence[RunBrief], silent: Sequence[RunBrief], expiring: Sequence[PackBrief], now: datetime, stale_after_seconds: int
+    *,
+    failed: Sequence[RunBrief],
+    silent: Sequence[RunBrief],
+    expiring: Sequence[PackBrief],
+    now: datetime,
+    stale_after_seconds: int,
 ) -> list[AttentionItem]:
     """What an operator should look at, most actionable first.
 
@@ -162,7 +189,12 @@ def needs_attention(
         )
     for pack in sorted(expiring, key=lambda p: p.expires_at):
         items.append(
-            AttentionItem("expiring", "Expires soon", f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {_age((pack.expires_at - now).total_seconds())})", None)
+            AttentionItem(
+                "expiring",
+                "Expires soon",
+                f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {_age((pack.expires_at - now).total_seconds())})",
+                None,
+            )
         )
     return items
 
@@ -201,7 +233,9 @@ def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHea
             if outcome == SUCCEEDED:
                 succeeded += n
     active = session.scalar(
-        select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
+        select(func.count())
+        .select_from(OperationRun)
+        .where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
     )
     last_sync = session.scalar(
         select(func.max(OperationRun.completed_at)).where(
@@ -212,7 +246,7 @@ def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHea
         )
     )
     if last_sync is not None and last_sync.tzinfo is None:
-        last_sync = last_sync.replace(tzinfo=timezone.utc)  # max() bypasses the column type on SQLite
+        last_sync = last_sync.replace(tzinfo=UTC)  # max() bypasses the column type on SQLite
     return TenantHealth(runs, completed, succeeded, int(active or 0), last_sync)
 
 
@@ -259,7 +293,9 @@ def read_attention(
                 .limit(ATTENTION_LIMIT)
             )
         ]
-    return needs_attention(failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds)
+    return needs_attention(
+        failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds
+    )
 
 
 def _as_date(value: object) -> date:
@@ -270,7 +306,9 @@ def _as_date(value: object) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def read_chart_rows(*, session: Session, tenant_id: int, now: datetime) -> tuple[list[tuple[date, str, int]], list[tuple[str, float]]]:
+def read_chart_rows(
+    *, session: Session, tenant_id: int, now: datetime
+) -> tuple[list[tuple[date, str, int]], list[tuple[str, float]]]:
     """(runs per day and bucket, completed durations per type) over the last 30 days."""
     since = now - timedelta(days=CHART_DAYS)
     day = func.date(OperationRun.created_at)
@@ -311,17 +349,32 @@ class DashboardData:
 
     def signature(self) -> str:
         return signature(
-            [asdict(self.health) if self.health else None, [asdict(i) for i in self.attention or []], self.recent, sorted(self.per_day), sorted(self.durations)]
+            [
+                asdict(self.health) if self.health else None,
+                [asdict(i) for i in self.attention or []],
+                self.recent,
+                sorted(self.per_day),
+                sorted(self.durations),
+            ]
         )
 
 
-def load(*, session: Session, tenant: Tenant, caps: frozenset[str], now: datetime, stale_after_seconds: int) -> DashboardData:
+def load(
+    *, session: Session, tenant: Tenant, caps: frozenset[str], now: datetime, stale_after_seconds: int
+) -> DashboardData:
     """Everything the live part of the dashboard shows, for what ``caps`` allows."""
     runs_ok = "operations.view" in caps
     packs_ok = "review_pack.view" in caps
     health = read_health(session=session, tenant_id=tenant.id, now=now) if runs_ok else None
     attention = (
-        read_attention(session=session, tenant_id=tenant.id, now=now, stale_after_seconds=stale_after_seconds, runs=runs_ok, packs=packs_ok)
+        read_attention(
+            session=session,
+            tenant_id=tenant.id,
+            now=now,
+            stale_after_seconds=stale_after_seconds,
+            runs=runs_ok,
+            packs=packs_ok,
+        )
         if runs_ok or packs_ok
         else None
     )
@@ -345,7 +398,10 @@ def kpi_cards(health: TenantHealth | None) -> list[Any]:
         dbc.Col(
             dbc.Card(
                 dbc.CardBody(
-                    [html.Div(k.label, className="text-muted small"), html.Div(k.value, id=k.id, className="fs-4 fw-semibold", title=k.hint)]
+                    [
+                        html.Div(k.label, className="text-muted small"),
+                        html.Div(k.value, id=k.id, className="fs-4 fw-semibold", title=k.hint),
+                    ]
                 ),
                 className="h-100",
             ),
@@ -362,7 +418,9 @@ _BADGE_COLORS = {"failed": "danger", "stale": "danger", "stale?": "warning", "ex
 
 def attention_list(items: list[AttentionItem] | None) -> Any:
     if items is None:
-        return html.P("You do not have access to this tenant's operations or review packs.", className="text-muted small mb-0")
+        return html.P(
+            "You do not have access to this tenant's operations or review packs.", className="text-muted small mb-0"
+        )
     if not items:
         return html.P("Nothing needs attention.", className="text-muted mb-0", id="needs-attention-empty")
     return html.Ul(
@@ -386,12 +444,26 @@ def recent_table(rows: list[dict[str, Any]] | None) -> Any:
         return html.P("You do not have access to this tenant's operations.", className="text-muted small mb-0")
     if not rows:
         return html.P("No operations yet.", className="text-muted mb-0")
+
     def cell(row: dict[str, Any]) -> Any:
-        return progress_indicator(mode=row["mode"], text=row["text"], percent=row["percent"], queued=row["status"] == "queued")
+        return progress_indicator(
+            mode=row["mode"], text=row["text"], percent=row["percent"], queued=row["status"] == "queued"
+        )
 
     return dbc.Table(
         [
-            html.Thead(html.Tr([html.Th("Run"), html.Th("Type"), html.Th("Status"), html.Th("Outcome"), html.Th("Progress", style={"width": "22%"}), html.Th("Created")])),
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th("Run"),
+                        html.Th("Type"),
+                        html.Th("Status"),
+                        html.Th("Outcome"),
+                        html.Th("Progress", style={"width": "22%"}),
+                        html.Th("Created"),
+                    ]
+                )
+            ),
             html.Tbody(
                 [
                     html.Tr(
@@ -423,14 +495,24 @@ def figures(data: DashboardData) -> tuple[Any, Any]:
 def not_found() -> html.Div:
     """The console's not-found content (the HTTP status is already 404, see web/routing.py)."""
     return html.Div(
-        [html.H2("Not found", id="not-found"), html.P("This page does not exist, or you do not have access to it."), dcc.Link("Back to the overview", href="/")]
+        [
+            html.H2("Not found", id="not-found"),
+            html.P("This page does not exist, or you do not have access to it."),
+            dcc.Link("Back to the overview", href="/"),
+        ]
     )
 
 
-def _section(title: str, body: Any, *, id_: str | None = None, body_id: str | None = None, class_name: str = "mb-3") -> dbc.Card:
+def _section(
+    title: str, body: Any, *, id_: str | None = None, body_id: str | None = None, class_name: str = "mb-3"
+) -> dbc.Card:
     kwargs = {"id": id_} if id_ else {}
     body_kwargs = {"id": body_id} if body_id else {}
-    return dbc.Card([dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body, **body_kwargs)], className=class_name, **kwargs)
+    return dbc.Card(
+        [dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body, **body_kwargs)],
+        className=class_name,
+        **kwargs,
+    )
 
 
 def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
@@ -439,7 +521,9 @@ def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
     except NotFound:
         return not_found()
-    return render(session=session, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=settings().stale_after_seconds)
+    return render(
+        session=session, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=settings().stale_after_seconds
+    )
 
 
 def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
@@ -449,14 +533,28 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
     per_day_fig, duration_fig = figures(data)
     can_generate = "review_pack.generate" in caps
     pack_section = (
-        review_pack_card.card(review_pack_card.pack_card_view(latest_pack(session=session, tenant_id=tenant.id), now=now), can_generate=can_generate)
+        review_pack_card.card(
+            review_pack_card.pack_card_view(latest_pack(session=session, tenant_id=tenant.id), now=now),
+            can_generate=can_generate,
+        )
         if "review_pack.view" in caps
-        else dbc.Card(dbc.CardBody(html.P("You do not have access to this tenant's review packs.", className="text-muted small mb-0")), className="h-100")
+        else dbc.Card(
+            dbc.CardBody(
+                html.P("You do not have access to this tenant's review packs.", className="text-muted small mb-0")
+            ),
+            className="h-100",
+        )
     )
     header = html.Div(
         [
             html.H2(tenant.name, className="mb-0"),
-            html.Div([html.Span(workspace.name if workspace else "", className="me-3"), dcc.Link("All operations", href="/admin/operations")], className="text-muted small"),
+            html.Div(
+                [
+                    html.Span(workspace.name if workspace else "", className="me-3"),
+                    dcc.Link("All operations", href="/admin/operations"),
+                ],
+                className="text-muted small",
+            ),
         ],
         className="mb-3",
     )
@@ -468,10 +566,23 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
             dbc.Row(
                 [
                     dbc.Col(pack_section, lg=5, className="mb-3"),
-                    dbc.Col(_section("Needs attention", attention_list(data.attention), id_=ids.NEEDS_ATTENTION, body_id=ATTENTION_BODY, class_name="h-100"), lg=7, className="mb-3"),
+                    dbc.Col(
+                        _section(
+                            "Needs attention",
+                            attention_list(data.attention),
+                            id_=ids.NEEDS_ATTENTION,
+                            body_id=ATTENTION_BODY,
+                            class_name="h-100",
+                        ),
+                        lg=7,
+                        className="mb-3",
+                    ),
                 ]
             ),
-            _section("Start an operation", operation_buttons.actions(operation_buttons.button_types(startable_operations(who, tenant)))),
+            _section(
+                "Start an operation",
+                operation_buttons.actions(operation_buttons.button_types(startable_operations(who, tenant))),
+            ),
             _section("Recent operations", recent_table(data.recent), body_id=RECENT),
             dbc.Row(
                 [
@@ -514,10 +625,24 @@ def register_callbacks(app: dash.Dash) -> None:
         session, who = db_session(), principal()
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
         now = utcnow()
-        data = load(session=session, tenant=tenant, caps=who.capabilities_for(tenant), now=now, stale_after_seconds=settings().stale_after_seconds)
+        data = load(
+            session=session,
+            tenant=tenant,
+            caps=who.capabilities_for(tenant),
+            now=now,
+            stale_after_seconds=settings().stale_after_seconds,
+        )
         current = data.signature()
         policy = polling.changed_policy(polling.policy(table_poll_interval(data.statuses)), known_policy)
         if current == shown:
             return polling.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
         per_day_fig, duration_fig = figures(data)
-        return kpi_cards(data.health), attention_list(data.attention), recent_table(data.recent), per_day_fig, duration_fig, policy, current
+        return (
+            kpi_cards(data.health),
+            attention_list(data.attention),
+            recent_table(data.recent),
+            per_day_fig,
+            duration_fig,
+            policy,
+            current,
+        )

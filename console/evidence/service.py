@@ -5,6 +5,7 @@ unit key ``item:<policy_type>:<external_id>`` (= the item's ``item_key``). ``tot
 size of that set, written once after the set is planned; ``processed`` +1 as each item is
 created. A policy the provider no longer finds is ``skipped``; a provider failure is ``failed``
 (no item is stored for either). Zero policies: an empty snapshot, completed as succeeded."""
+
 from __future__ import annotations
 
 import hashlib
@@ -55,7 +56,9 @@ def _snapshot_for_run(*, session: Session, run: OperationRun) -> EvidenceSnapsho
     snapshot = session.scalar(select(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run.id))
     if snapshot is None:
         assert run.tenant_id is not None
-        snapshot = EvidenceSnapshot(tenant_id=run.tenant_id, operation_run_id=run.id, status=COLLECTING, created_at=utcnow())
+        snapshot = EvidenceSnapshot(
+            tenant_id=run.tenant_id, operation_run_id=run.id, status=COLLECTING, created_at=utcnow()
+        )
         session.add(snapshot)
     session.commit()
     return snapshot
@@ -63,7 +66,11 @@ def _snapshot_for_run(*, session: Session, run: OperationRun) -> EvidenceSnapsho
 
 def _store_item(session: Session, snapshot_id: int, key: str, policy: PolicyRecord) -> None:
     """Add the snapshot's item for one policy, unless an earlier delivery stored it before dying."""
-    stored = session.scalar(select(EvidenceSnapshotItem.id).where(EvidenceSnapshotItem.snapshot_id == snapshot_id, EvidenceSnapshotItem.item_key == key))
+    stored = session.scalar(
+        select(EvidenceSnapshotItem.id).where(
+            EvidenceSnapshotItem.snapshot_id == snapshot_id, EvidenceSnapshotItem.item_key == key
+        )
+    )
     if stored is None:
         session.add(EvidenceSnapshotItem(snapshot_id=snapshot_id, item_key=key, payload=_evidence(policy)))
 
@@ -83,12 +90,21 @@ def generate_evidence_snapshot(*, session: Session, run_id: int, provider: Provi
         key = item_key(listed)
         if key not in done:
             run_unit(
-                session=session, run_id=run_id, key=key, provider=provider,
+                session=session,
+                run_id=run_id,
+                key=key,
+                provider=provider,
                 fetch=partial(provider.get_policy, tenant_id=tenant_id, external_id=listed.external_id),
                 store=partial(_store_item, session, snapshot_id, key),
             )
 
-    items = len(set(session.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot_id))))
+    items = len(
+        set(
+            session.scalars(
+                select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot_id)
+            )
+        )
+    )
 
     def stage(outcome: str) -> None:
         snapshot = session.get(EvidenceSnapshot, snapshot_id)
@@ -109,12 +125,22 @@ def latest_snapshot(*, session: Session, tenant_id: int) -> EvidenceSnapshot | N
 
 
 def snapshot_items(*, session: Session, snapshot_id: int) -> list[EvidenceSnapshotItem]:
-    return list(session.scalars(select(EvidenceSnapshotItem).where(EvidenceSnapshotItem.snapshot_id == snapshot_id).order_by(EvidenceSnapshotItem.item_key)))
+    return list(
+        session.scalars(
+            select(EvidenceSnapshotItem)
+            .where(EvidenceSnapshotItem.snapshot_id == snapshot_id)
+            .order_by(EvidenceSnapshotItem.item_key)
+        )
+    )
 
 
 def fail_snapshot_for_run(*, session: Session, run_id: int) -> bool:
     """A snapshot left ``collecting`` by a failed run becomes ``failed`` (never shown as evidence); the caller commits."""
-    snapshot = session.scalar(select(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run_id, EvidenceSnapshot.status == COLLECTING))
+    snapshot = session.scalar(
+        select(EvidenceSnapshot).where(
+            EvidenceSnapshot.operation_run_id == run_id, EvidenceSnapshot.status == COLLECTING
+        )
+    )
     if snapshot is None:
         return False
     snapshot.status = FAILED

@@ -1,4 +1,5 @@
 """Provider policies (source data) and the synced inventory."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -4,6 +4,7 @@ Units: the policy types the provider reports for the tenant (sorted; unit key ``
 ``total`` is that number, written once before the first unit; a tenant without policy types
 completes as succeeded with total 0 (never counted). A failing type counts as ``failed``, the
 others go on; mixed results give ``partially_succeeded``."""
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,9 @@ def _active_of_type(provider: Provider, tenant_id: int, policy_type: str) -> lis
     return [p for p in provider.list_policies(tenant_id=tenant_id, policy_type=policy_type) if not p.is_archived]
 
 
-def _store_type(session: Session, tenant_id: int, run_id: int, policy_type: str, policies: list[PolicyRecord]) -> dict[str, int]:
+def _store_type(
+    session: Session, tenant_id: int, run_id: int, policy_type: str, policies: list[PolicyRecord]
+) -> dict[str, int]:
     """Upsert one type's active policies and drop items the provider no longer has; the caller commits."""
     existing = {
         item.external_id: item
@@ -46,8 +49,13 @@ def _store_type(session: Session, tenant_id: int, run_id: int, policy_type: str,
         if item is None:
             session.add(
                 InventoryItem(
-                    tenant_id=tenant_id, policy_type=policy_type, external_id=policy.external_id,
-                    name=policy.name, payload=payload, last_run_id=run_id, synced_at=now,
+                    tenant_id=tenant_id,
+                    policy_type=policy_type,
+                    external_id=policy.external_id,
+                    name=policy.name,
+                    payload=payload,
+                    last_run_id=run_id,
+                    synced_at=now,
                 )
             )
             created += 1
@@ -76,11 +84,16 @@ def run_inventory_sync(*, session: Session, run_id: int, provider: Provider) -> 
         if key in done:
             continue  # a redelivered task: this type was synced and counted already
         result = run_unit(
-            session=session, run_id=run_id, key=key, provider=provider,
+            session=session,
+            run_id=run_id,
+            key=key,
+            provider=provider,
             fetch=partial(_active_of_type, provider, tenant_id, policy_type),
             store=partial(_store_type, session, tenant_id, run_id, policy_type),
         )
         for name, value in (result.stored or {}).items():
             changes[name] += value
-    items = session.scalar(select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == tenant_id)) or 0
+    items = (
+        session.scalar(select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == tenant_id)) or 0
+    )
     return finish_counted_run(session=session, run_id=run_id, summary={**changes, "items": int(items)})

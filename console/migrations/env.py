@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the caller (console.migrate) or CONSOLE_DATABASE_URL."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -29,7 +30,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -1,4 +1,5 @@
 """Persisted notifications: written when a run a user started reaches a terminal state."""
+
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -66,8 +67,10 @@ def list_notifications(*, session: Session, user_id: int, limit: int = 20) -> li
 
 def unread_count(*, session: Session, user_id: int) -> int:
     """How many of the user's notifications are unread."""
-    stmt = select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+    stmt = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
     return int(session.scalar(stmt) or 0)
 

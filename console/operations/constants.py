@@ -1,4 +1,5 @@
 """Statuses, outcomes and operation types: the vocabulary every surface shares."""
+
 from __future__ import annotations
 
 from typing import Final

@@ -1,4 +1,5 @@
 """Typed domain errors of the operations service, and what a failure may say to a user."""
+
 from __future__ import annotations
 
 import re

@@ -1,8 +1,9 @@
 """Remaining-time estimate for counted runs (rate so far, nothing cleverer)."""
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: Below these, the rate is noise (the first units often include warm-up).
 MIN_PROCESSED = 3
@@ -10,7 +11,7 @@ MIN_ELAPSED_SECONDS = 3.0
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def eta_seconds(*, processed: int, total: int, started_at: datetime | None, now: datetime | None) -> int | None:

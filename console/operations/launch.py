@@ -4,11 +4,13 @@ Access is checked here (NotFound / Forbidden), options are validated (BadRequest
 is enqueued with dedupe, and the task is sent through the dispatcher. A broker that does not
 take the message leaves no run queued forever: the run is completed as failed with reason
 ``dispatch_failed`` (and its review pack marked failed), then DispatchError is re-raised."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,7 +64,9 @@ def _positive_int(name: str, value: Any) -> int:
     raise BadRequest(f"option {name} must be a positive whole number")
 
 
-def validate_options(*, session: Session, tenant_id: int, operation_type: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+def validate_options(
+    *, session: Session, tenant_id: int, operation_type: str, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The options an operation accepts, typed; unknown keys or bad values are BadRequest."""
     options = dict(options or {})
     allowed: dict[str, tuple[str, ...]] = {
@@ -118,7 +122,9 @@ def start_operation(
     if operation_type == "review_pack_generate":
         from console.review_packs.service import ensure_pack_for_run
 
-        pack_id = ensure_pack_for_run(session=session, run_id=run.id, tenant_id=tenant.id, options=run.context.get("options", clean)).id
+        pack_id = ensure_pack_for_run(
+            session=session, run_id=run.id, tenant_id=tenant.id, options=run.context.get("options", clean)
+        ).id
     if created:
         try:
             dispatcher.send(TASK_NAMES[operation_type], run.id)
@@ -129,8 +135,13 @@ def start_operation(
 
                 pack = session.get(ReviewPack, pack_id)
                 if pack is not None and pack.status == "queued":
-                    pack.status, pack.error = "failed", "The task queue was unreachable; nothing was generated. Try again."
+                    pack.status, pack.error = (
+                        "failed",
+                        "The task queue was unreachable; nothing was generated. Try again.",
+                    )
                     session.commit()
             raise
-    log.info("event=operation_started run_id=%s type=%s tenant_id=%s created=%s", run.id, operation_type, tenant.id, created)
+    log.info(
+        "event=operation_started run_id=%s type=%s tenant_id=%s created=%s", run.id, operation_type, tenant.id, created
+    )
     return Launch(run_id=run.id, created=created, pack_id=pack_id)

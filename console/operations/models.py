@@ -1,4 +1,5 @@
 """OperationRun and its exactly-once unit ledger."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,8 +1,9 @@
 """Polling cadence for every surface: pure functions, milliseconds, None = do not poll."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 from console.operations.constants import ACTIVE_STATUSES
@@ -17,7 +18,7 @@ REVIEW_PACK_ACTIVE: Final = frozenset({"queued", "generating"})
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def run_poll_interval(*, status: str, created_at: datetime, now: datetime) -> int | None:

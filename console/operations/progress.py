@@ -1,4 +1,5 @@
 """The progress contract: one pure function turns a run's state into what every surface shows."""
+
 from __future__ import annotations
 
 import re
@@ -107,7 +108,9 @@ def progress_view(
     assert processed is not None and total is not None
     percent = (100 * processed) // total
     eta = eta_seconds(processed=processed, total=total, started_at=started_at, now=now)
-    return ProgressView(COUNTED, status_label, None, None, processed, total, percent, f"{processed} / {total}", badges, eta)
+    return ProgressView(
+        COUNTED, status_label, None, None, processed, total, percent, f"{processed} / {total}", badges, eta
+    )
 
 
 def progress_for_run(run: OperationRun, now: datetime | None = None) -> ProgressView:

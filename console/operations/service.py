@@ -4,6 +4,7 @@ Each write use case commits exactly once (or rolls back when it raises or reject
 Counters are changed in SQL, never read-modified-written in Python, and every
 status change is a conditional UPDATE, so two workers can never both win a transition.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,12 @@ def _log(event: str, run: OperationRun, level: int = logging.INFO, **extra: obje
     log.log(
         level,
         "event=%s run_id=%s type=%s tenant_id=%s state=%s%s",
-        event, run.id, run.type, run.tenant_id, run.status, tail,
+        event,
+        run.id,
+        run.type,
+        run.tenant_id,
+        run.status,
+        tail,
     )
 
 
@@ -276,8 +282,13 @@ def list_runs(
 ) -> list[OperationRun]:
     """Runs in scope, newest first (tenant_ids None = the whole workspace, tenantless runs included)."""
     stmt = _runs_query(
-        select(OperationRun), workspace_id=workspace_id, tenant_ids=tenant_ids, active_only=active_only,
-        type=type, status=status, outcome=outcome,
+        select(OperationRun),
+        workspace_id=workspace_id,
+        tenant_ids=tenant_ids,
+        active_only=active_only,
+        type=type,
+        status=status,
+        outcome=outcome,
     )
     stmt = (
         stmt.order_by(OperationRun.created_at.desc(), OperationRun.id.desc())
@@ -300,8 +311,13 @@ def count_runs(
 ) -> int:
     """How many runs list_runs would return without limit/offset."""
     stmt = _runs_query(
-        select(func.count()).select_from(OperationRun), workspace_id=workspace_id, tenant_ids=tenant_ids,
-        active_only=active_only, type=type, status=status, outcome=outcome,
+        select(func.count()).select_from(OperationRun),
+        workspace_id=workspace_id,
+        tenant_ids=tenant_ids,
+        active_only=active_only,
+        type=type,
+        status=status,
+        outcome=outcome,
     )
     return int(session.scalar(stmt) or 0)
 
@@ -426,23 +442,21 @@ def set_total(*, session: Session, run_id: int, total: int) -> None:
         _log("total_set", run, total=total)
 
 
-def record_unit(
-    *, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None
-) -> bool:
+def record_unit(*, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None) -> bool:
     """Count one unit exactly once; False for a duplicate, a unit past the total, or a run not running."""
     return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=False)
 
 
-def record_fanout_unit(
-    *, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None
-) -> bool:
+def record_fanout_unit(*, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None) -> bool:
     """``record_unit`` for a fan-out child: when this unit is the run's last, the run completes in
     the same transaction (the outcome its counts imply) — one transaction per child instead of a
     separate ``maybe_complete_bulk_run`` transaction after every unit."""
     return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=True)
 
 
-def _record_unit(session: Session, run_id: int, unit_key: str, outcome: str, error: str | None, *, complete_when_last: bool) -> bool:
+def _record_unit(
+    session: Session, run_id: int, unit_key: str, outcome: str, error: str | None, *, complete_when_last: bool
+) -> bool:
     if not isinstance(unit_key, str) or not unit_key or len(unit_key) > UNIT_KEY_MAX:
         raise ValueError(f"unit_key must be a non-empty string of at most {UNIT_KEY_MAX} chars")
     if outcome not in UNIT_OUTCOMES:
@@ -477,14 +491,18 @@ def _record_unit(session: Session, run_id: int, unit_key: str, outcome: str, err
             return False
         # 2. The counters, in SQL: the row lock (PostgreSQL) or the write lock (SQLite) orders
         #    concurrent increments, and the WHERE is re-checked against the latest row version.
-        counter = text(
-            f"UPDATE operation_runs SET summary_counts = "
-            f"{sql.set_counts({'processed': sql.num('processed') + ' + 1', outcome: sql.num(outcome) + ' + 1'})}, "
-            f"heartbeat_at = :now "
-            f"WHERE id = :run_id AND status = :running AND {sql.has_number('total')} "
-            f"AND {sql.num('processed')} < {sql.num('total')}"
-            f" RETURNING summary_counts"
-        ).bindparams(_now_param("now", now)).columns(summary_counts=JSONType)
+        counter = (
+            text(
+                f"UPDATE operation_runs SET summary_counts = "
+                f"{sql.set_counts({'processed': sql.num('processed') + ' + 1', outcome: sql.num(outcome) + ' + 1'})}, "
+                f"heartbeat_at = :now "
+                f"WHERE id = :run_id AND status = :running AND {sql.has_number('total')} "
+                f"AND {sql.num('processed')} < {sql.num('total')}"
+                f" RETURNING summary_counts"
+            )
+            .bindparams(_now_param("now", now))
+            .columns(summary_counts=JSONType)
+        )
         counts = session.execute(counter, {"run_id": run_id, "running": RUNNING}).scalar_one_or_none()
         if counts is None:
             # Past the total, total never set, or the run is not running: the ledger row goes too.
@@ -636,13 +654,23 @@ def reap_stale(
         ).all()
         # (run, the status it must still be in, the reason, the condition re-checked in the UPDATE)
         targets: list[tuple[int, str, str, str, datetime]] = [
-            (run_id, RUNNING,
-             f"stale: no heartbeat for {int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
-             f"(limit {stale_after_seconds} s)",
-             "COALESCE(heartbeat_at, started_at, created_at) < :cutoff", running_cutoff)
+            (
+                run_id,
+                RUNNING,
+                f"stale: no heartbeat for {int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
+                f"(limit {stale_after_seconds} s)",
+                "COALESCE(heartbeat_at, started_at, created_at) < :cutoff",
+                running_cutoff,
+            )
             for run_id, last in running
         ] + [
-            (run_id, QUEUED, f"stale: never started within {queued_stale_after_seconds} s", "created_at < :cutoff", queued_cutoff)
+            (
+                run_id,
+                QUEUED,
+                f"stale: never started within {queued_stale_after_seconds} s",
+                "created_at < :cutoff",
+                queued_cutoff,
+            )
             for (run_id,) in queued
         ]
         for run_id, status, reason, condition, cutoff in targets:

@@ -1,4 +1,5 @@
 """Summary-count keys and the normalizer applied on every write and every read."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,10 @@ dash.register_page(
     path="/404",
     title="Not found · Tenant Operations Console",
     layout=lambda **_: html.Div(
-        [html.H2("Not found", id="not-found"), html.P("This page does not exist, or you do not have access to it."), dcc.Link("Back to the overview", href="/")]
+        [
+            html.H2("Not found", id="not-found"),
+            html.P("This page does not exist, or you do not have access to it."),
+            dcc.Link("Back to the overview", href="/"),
+        ]
     ),
 )

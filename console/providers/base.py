@@ -21,6 +21,7 @@ both JSON objects of the same shape, merged (lists are joined, the larger delay 
 the file present, act while its units are held, then delete the file (a held unit gives up
 waiting after ``MAX_HOLD_SECONDS``, so a forgotten file never wedges a worker).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -64,7 +65,12 @@ class PolicyRecord:
     is_archived: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"name": self.name, "policy_type": self.policy_type, "settings": dict(self.settings), "is_archived": self.is_archived}
+        return {
+            "name": self.name,
+            "policy_type": self.policy_type,
+            "settings": dict(self.settings),
+            "is_archived": self.is_archived,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class Faults:
     hold_units: tuple[str, ...] = ()
 
     @classmethod
-    def from_mapping(cls, raw: object, *, source: str = "faults") -> "Faults":
+    def from_mapping(cls, raw: object, *, source: str = "faults") -> Faults:
         """Parse the documented JSON shape; anything malformed is ignored (and logged), never fatal."""
         if raw is None or raw == {}:
             return cls()
@@ -118,7 +124,7 @@ class Faults:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "Faults":
+    def from_env(cls, environ: Mapping[str, str]) -> Faults:
         raw = environ.get(FAULTS_ENV, "").strip()
         if not raw:
             return cls()
@@ -128,7 +134,7 @@ class Faults:
             log.warning("event=faults_ignored source=%s reason=invalid_json", FAULTS_ENV)
             return cls()
 
-    def merged(self, other: "Faults") -> "Faults":
+    def merged(self, other: Faults) -> Faults:
         return Faults(
             fail_units=self.fail_units + other.fail_units,
             crash_units=self.crash_units + other.crash_units,

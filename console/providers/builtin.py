@@ -3,6 +3,7 @@
 There is no live tenant API here; ``BuiltinProvider`` reads (and, for restores, writes) these
 rows. The same tenant id always yields the same dataset, so demos and tests are reproducible.
 Faults (failures, slowness, not-found items) come from configuration: see ``console.providers.base``."""
+
 from __future__ import annotations
 
 import logging
@@ -29,9 +30,27 @@ POLICY_TYPES = (
     "updateRing",
 )
 _NAMES = {
-    "deviceCompliance": ["Windows baseline compliance", "iOS minimum OS", "Android encryption", "macOS FileVault", "Jailbreak block"],
-    "deviceConfiguration": ["Wi-Fi corporate", "VPN always-on", "BitLocker silent", "Edge homepage", "Kiosk mode", "Defender ASR"],
-    "conditionalAccess": ["Require MFA for admins", "Block legacy auth", "Compliant device for Office", "Risky sign-in block"],
+    "deviceCompliance": [
+        "Windows baseline compliance",
+        "iOS minimum OS",
+        "Android encryption",
+        "macOS FileVault",
+        "Jailbreak block",
+    ],
+    "deviceConfiguration": [
+        "Wi-Fi corporate",
+        "VPN always-on",
+        "BitLocker silent",
+        "Edge homepage",
+        "Kiosk mode",
+        "Defender ASR",
+    ],
+    "conditionalAccess": [
+        "Require MFA for admins",
+        "Block legacy auth",
+        "Compliant device for Office",
+        "Risky sign-in block",
+    ],
     "appProtection": ["Outlook data protection", "Teams copy/paste", "OneDrive save-as"],
     "endpointSecurity": ["Firewall domain profile", "Antivirus realtime", "Disk encryption report", "EDR onboarding"],
     "updateRing": ["Pilot ring", "Broad ring", "Critical servers ring"],
@@ -50,7 +69,11 @@ def dataset_for(tenant_id: int) -> list[dict]:
                     "external_id": f"{ptype}-{tenant_id}-{i + 1}",
                     "name": names[i],
                     "policy_type": ptype,
-                    "settings": {"enabled": rng.random() > 0.1, "version": rng.randint(1, 9), "assignments": rng.randint(0, 40)},
+                    "settings": {
+                        "enabled": rng.random() > 0.1,
+                        "version": rng.randint(1, 9),
+                        "assignments": rng.randint(0, 40),
+                    },
                     "is_archived": rng.random() < 0.08,
                 }
             )
@@ -105,7 +128,9 @@ class BuiltinProvider:
     def get_policy(self, *, tenant_id: int, external_id: str) -> PolicyRecord:
         if external_id in self.faults.not_found:
             raise PolicyNotFound(f"policy {external_id} not found at the provider")
-        policy = self.session.scalar(select(Policy).where(Policy.tenant_id == tenant_id, Policy.external_id == external_id))
+        policy = self.session.scalar(
+            select(Policy).where(Policy.tenant_id == tenant_id, Policy.external_id == external_id)
+        )
         if policy is None:
             raise PolicyNotFound(f"policy {external_id} not found at the provider")
         return _record(policy)
@@ -115,10 +140,17 @@ class BuiltinProvider:
             raise PolicyNotFound(f"policy {external_id} not found at the provider")
         settings = payload.get("settings")
         name = payload.get("name")
-        policy = self.session.scalar(select(Policy).where(Policy.tenant_id == tenant_id, Policy.external_id == external_id))
+        policy = self.session.scalar(
+            select(Policy).where(Policy.tenant_id == tenant_id, Policy.external_id == external_id)
+        )
         if policy is None:
             # Restoring a policy deleted at the source recreates it, as a tenant API would.
-            policy = Policy(tenant_id=tenant_id, external_id=external_id, policy_type=policy_type, name=str(name or external_id)[:255])
+            policy = Policy(
+                tenant_id=tenant_id,
+                external_id=external_id,
+                policy_type=policy_type,
+                name=str(name or external_id)[:255],
+            )
             self.session.add(policy)
         policy.settings = dict(settings) if isinstance(settings, Mapping) else {}
         if isinstance(name, str) and name:
@@ -139,8 +171,13 @@ def run_faults(context: object, *, environ: Mapping[str, str] | None = None, pro
         else:
             faults = faults.merged(Faults.from_mapping(raw, source="run_context"))
     if faults:
-        log.debug("event=faults_active fail_units=%s crash_units=%s not_found=%s delay_seconds=%s",
-                 list(faults.fail_units), list(faults.crash_units), sorted(faults.not_found), faults.delay_seconds)
+        log.debug(
+            "event=faults_active fail_units=%s crash_units=%s not_found=%s delay_seconds=%s",
+            list(faults.fail_units),
+            list(faults.crash_units),
+            sorted(faults.not_found),
+            faults.delay_seconds,
+        )
     return faults
 
 

@@ -15,6 +15,7 @@ its entry count equals ``total``. Without ``include_pii`` every person (names, e
 ``queued -> generating -> ready`` (path, size, sha256, ready_at, expires_at = now + TTL) in the
 same transaction that completes the run; failures are handled by the task (pack ``failed``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -103,8 +104,15 @@ def _iso(value: datetime | None) -> str | None:
 
 def _policies_csv(provider: Provider, tenant_id: int) -> bytes:
     rows = [
-        [p.external_id, p.name, p.policy_type, "yes" if p.is_archived else "no", p.settings.get("enabled"),
-         p.settings.get("version"), p.settings.get("assignments")]
+        [
+            p.external_id,
+            p.name,
+            p.policy_type,
+            "yes" if p.is_archived else "no",
+            p.settings.get("enabled"),
+            p.settings.get("version"),
+            p.settings.get("assignments"),
+        ]
         for p in provider.list_policies(tenant_id=tenant_id)
     ]
     return _csv(["external_id", "name", "policy_type", "archived", "enabled", "version", "assignments"], rows)
@@ -122,13 +130,40 @@ def _operations_csv(session: Session, tenant_id: int, run_id: int, redact: Redac
     rows = []
     for run, name, email in runs:
         counts = normalize_counts(run.summary_counts)
-        rows.append([
-            run.id, run.type, run.status, run.outcome or "", _iso(run.created_at), _iso(run.started_at), _iso(run.completed_at),
-            redact.person(name, email), counts.get("total", ""), counts.get("processed", ""), counts.get("succeeded", ""),
-            counts.get("failed", ""), counts.get("skipped", ""), redact.text(run.failure_summary),
-        ])
-    header = ["run_id", "type", "status", "outcome", "created_at", "started_at", "completed_at", "initiator",
-              "total", "processed", "succeeded", "failed", "skipped", "failure_summary"]
+        rows.append(
+            [
+                run.id,
+                run.type,
+                run.status,
+                run.outcome or "",
+                _iso(run.created_at),
+                _iso(run.started_at),
+                _iso(run.completed_at),
+                redact.person(name, email),
+                counts.get("total", ""),
+                counts.get("processed", ""),
+                counts.get("succeeded", ""),
+                counts.get("failed", ""),
+                counts.get("skipped", ""),
+                redact.text(run.failure_summary),
+            ]
+        )
+    header = [
+        "run_id",
+        "type",
+        "status",
+        "outcome",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "initiator",
+        "total",
+        "processed",
+        "succeeded",
+        "failed",
+        "skipped",
+        "failure_summary",
+    ]
     return _csv(header, rows)
 
 
@@ -139,13 +174,17 @@ def _tenant_summary(session: Session, tenant: Tenant, provider: Provider, redact
         entry = by_type.setdefault(p.policy_type, {"active": 0, "archived": 0})
         entry["archived" if p.is_archived else "active"] += 1
     inventory_count, last_sync = session.execute(
-        select(func.count(InventoryItem.id), func.max(InventoryItem.synced_at)).where(InventoryItem.tenant_id == tenant.id)
+        select(func.count(InventoryItem.id), func.max(InventoryItem.synced_at)).where(
+            InventoryItem.tenant_id == tenant.id
+        )
     ).one()
     since = now - timedelta(days=30)
     outcomes = Counter(
         session.scalars(
             select(OperationRun.outcome).where(
-                OperationRun.tenant_id == tenant.id, OperationRun.status == "completed", OperationRun.created_at >= since
+                OperationRun.tenant_id == tenant.id,
+                OperationRun.status == "completed",
+                OperationRun.created_at >= since,
             )
         )
     )
@@ -155,14 +194,19 @@ def _tenant_summary(session: Session, tenant: Tenant, provider: Provider, redact
     for name, email, role in session.execute(
         select(User.name, User.email, WorkspaceMembership.role)
         .join(WorkspaceMembership, WorkspaceMembership.user_id == User.id)
-        .where(WorkspaceMembership.workspace_id == tenant.workspace_id, WorkspaceMembership.role.in_(("owner", "manager")))
+        .where(
+            WorkspaceMembership.workspace_id == tenant.workspace_id, WorkspaceMembership.role.in_(("owner", "manager"))
+        )
         .order_by(User.id)
     ):
         access.append({"person": redact.person(name, email), "role": role, "capabilities": "all"})
     for name, email, role, caps in session.execute(
         select(User.name, User.email, WorkspaceMembership.role, TenantGrant.capabilities)
         .join(TenantGrant, TenantGrant.user_id == User.id)
-        .join(WorkspaceMembership, (WorkspaceMembership.user_id == User.id) & (WorkspaceMembership.workspace_id == tenant.workspace_id))
+        .join(
+            WorkspaceMembership,
+            (WorkspaceMembership.user_id == User.id) & (WorkspaceMembership.workspace_id == tenant.workspace_id),
+        )
         .where(TenantGrant.tenant_id == tenant.id, WorkspaceMembership.role.in_(("operator", "viewer")))
         .order_by(User.id)
     ):
@@ -184,11 +228,18 @@ def _tenant_summary(session: Session, tenant: Tenant, provider: Provider, redact
 def _evidence_json(session: Session, tenant_id: int) -> bytes:
     snapshot = latest_snapshot(session=session, tenant_id=tenant_id)
     if snapshot is None:
-        return _json({"snapshot": None, "items": [], "note": "No evidence snapshot has been generated for this tenant yet."})
+        return _json(
+            {"snapshot": None, "items": [], "note": "No evidence snapshot has been generated for this tenant yet."}
+        )
     items = snapshot_items(session=session, snapshot_id=snapshot.id)
     return _json(
         {
-            "snapshot": {"id": snapshot.id, "created_at": _iso(snapshot.created_at), "status": snapshot.status, "run_id": snapshot.operation_run_id},
+            "snapshot": {
+                "id": snapshot.id,
+                "created_at": _iso(snapshot.created_at),
+                "status": snapshot.status,
+                "run_id": snapshot.operation_run_id,
+            },
             "items": [{"item_key": i.item_key, "payload": i.payload} for i in items],
         }
     )
@@ -219,7 +270,10 @@ def build_file_map(
         "generated_by": redact.person(initiator.name, initiator.email) if initiator else None,
         "options": {"include_operations": include_operations, "include_pii": redact.include_pii},
         "entry_count": len(files) + 1,
-        "entries": [{"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()],
+        "entries": [
+            {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for name, data in files.items()
+        ],
     }
     return {"manifest.json": _json(manifest), **files}
 
@@ -253,7 +307,9 @@ def _zip_info(name: str, now: datetime) -> zipfile.ZipInfo:
     return info
 
 
-def generate_review_pack(*, session: Session, run_id: int, provider: Provider, instance_dir: Path, ttl_days: int) -> ReviewPack:
+def generate_review_pack(
+    *, session: Session, run_id: int, provider: Provider, instance_dir: Path, ttl_days: int
+) -> ReviewPack:
     """Write the pack's ZIP entry by entry (one unit each), then make the pack ready and complete the run."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
@@ -308,5 +364,12 @@ def generate_review_pack(*, session: Session, run_id: int, provider: Provider, i
         raise
     done = session.get(ReviewPack, pack_id)
     assert done is not None
-    log.info("event=review_pack_ready pack_id=%s run_id=%s tenant_id=%s entries=%s size=%s", pack_id, run_id, tenant.id, len(files), size)
+    log.info(
+        "event=review_pack_ready pack_id=%s run_id=%s tenant_id=%s entries=%s size=%s",
+        pack_id,
+        run_id,
+        tenant.id,
+        len(files),
+        size,
+    )
     return done

@@ -14,7 +14,9 @@ class ReviewPack(Base):
     __table_args__ = (Index("ix_review_packs_tenant_created", "tenant_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    operation_run_id: Mapped[int | None] = mapped_column(ForeignKey("operation_runs.id", ondelete="SET NULL"), index=True)
+    operation_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operation_runs.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(32), default="queued")
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     file_path: Mapped[str | None] = mapped_column(String(1024))

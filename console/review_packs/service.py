@@ -1,5 +1,6 @@
 """Review packs: the row created with the run, reads for the card, lifecycle (failure, expiry)
 and the authorized download lookup. (Generation: generate.py.)"""
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,9 @@ def ensure_pack_for_run(*, session: Session, run_id: int, tenant_id: int, option
 
 def latest_pack(*, session: Session, tenant_id: int) -> ReviewPack | None:
     """The tenant's newest pack (what the card shows)."""
-    return session.scalar(select(ReviewPack).where(ReviewPack.tenant_id == tenant_id).order_by(ReviewPack.id.desc()).limit(1))
+    return session.scalar(
+        select(ReviewPack).where(ReviewPack.tenant_id == tenant_id).order_by(ReviewPack.id.desc()).limit(1)
+    )
 
 
 # --------------------------------------------------------------------------- files, lifecycle, downloads
@@ -164,7 +167,9 @@ def pack_download(*, session: Session, principal: Principal, pack_id: object, in
     """The file to stream for an authorized user: NotFound (not visible, invalid, not ready), PackExpired."""
     pack = require_pack(session=session, principal=principal, pack_id=pack_id)
     # Past expires_at is expired even before the beat task has swept it (its file may still exist).
-    if pack.status == "expired" or (pack.status == "ready" and pack.expires_at is not None and pack.expires_at <= utcnow()):
+    if pack.status == "expired" or (
+        pack.status == "ready" and pack.expires_at is not None and pack.expires_at <= utcnow()
+    ):
         raise PackExpired("review pack expired")
     if pack.status != "ready" or not pack.file_path:
         raise NotFound("review pack not ready")

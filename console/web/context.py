@@ -1,4 +1,5 @@
 """Per-request access to settings, the database session and the current principal."""
+
 from __future__ import annotations
 
 from flask import current_app, g

@@ -2,6 +2,7 @@
 
 404 for an invalid or unknown id, a pack whose tenant the user may not see, or a pack that is
 not ready (nothing revealed); 410 once the pack expired; 401 without a session (auth gate)."""
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,9 @@ ROUTE = "/review-packs/<pack_id>/download"
 
 def download_pack(pack_id: str) -> Response | tuple[Response, int]:
     try:
-        pack = pack_download(session=db_session(), principal=principal(), pack_id=pack_id, instance_dir=settings().instance_dir)
+        pack = pack_download(
+            session=db_session(), principal=principal(), pack_id=pack_id, instance_dir=settings().instance_dir
+        )
     except NotFound:
         return jsonify(error="not found"), 404
     except PackExpired:

@@ -3,6 +3,7 @@
 Dash serves one HTML shell for every path with 200; this gate makes unknown URLs and
 objects the user may not see answer a real HTTP 404 (the shell then renders the
 console's not-found page)."""
+
 from __future__ import annotations
 
 import re

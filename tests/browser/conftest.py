@@ -1,4 +1,5 @@
 """dash_duo in Debian's headless Chromium (never a downloaded browser or driver)."""
+
 from __future__ import annotations
 
 import os
@@ -34,9 +35,16 @@ def pytest_setup_options():
 @pytest.fixture(scope="session", autouse=True)
 def _browser_available() -> None:
     # Without these, dash_duo retries the driver start for 30 s per test and then fails obscurely.
-    missing = [name for name, path in (("chromedriver", shutil.which("chromedriver")), ("chromium", shutil.which(CHROMIUM))) if not path]
+    missing = [
+        name
+        for name, path in (("chromedriver", shutil.which("chromedriver")), ("chromium", shutil.which(CHROMIUM)))
+        if not path
+    ]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run `bash .ci/test` (it installs Debian's chromium and chromium-driver)", pytrace=False)
+        pytest.fail(
+            f"{', '.join(missing)} not installed: run `bash .ci/test` (it installs Debian's chromium and chromium-driver)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
@@ -46,7 +54,14 @@ def console_app(tmp_path):
     upgrade(url)
     from tests.integration.conftest import RecordingDispatcher
 
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": url, "secret_key": "browser-secret", "dispatcher": RecordingDispatcher()})
+    app = create_app(
+        {
+            "instance_dir": tmp_path / "instance",
+            "database_url": url,
+            "secret_key": "browser-secret",
+            "dispatcher": RecordingDispatcher(),
+        }
+    )
     with app.server.extensions["console.db"].session() as s:
         app.world = build_world(s)
     yield app
@@ -64,9 +79,13 @@ def browser_login(dash_duo, email: str, password: str = PASSWORD, path: str = "/
 
 def text(dash_duo, selector: str) -> str | None:
     """The element's text read in one step (a re-render between find and read cannot go stale)."""
-    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector)
+    return dash_duo.driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector
+    )
 
 
 def attr(dash_duo, selector: str, name: str) -> str | None:
     """An attribute read in one step, like ``text``."""
-    return dash_duo.driver.execute_script("var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", selector, name)
+    return dash_duo.driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", selector, name
+    )

@@ -1,5 +1,6 @@
 """Activity shell and notifications in headless Chromium: starts on a run-enqueued event,
 shows the queued toast, stops when the runs finish, shows the terminal toast and the bell."""
+
 from __future__ import annotations
 
 import time
@@ -36,10 +37,18 @@ def test_shell_starts_on_run_enqueued_shows_toasts_and_stops_when_runs_finish(da
 
     # What a start button does: the run is enqueued, then the page fires the DOM event.
     with console_app.server.extensions["console.db"].session() as s:
-        run, _ = enqueue_run(session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=world.tenant_ids[0], initiator_user_id=world.users["operator"])
+        run, _ = enqueue_run(
+            session=s,
+            type="inventory_sync",
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_ids[0],
+            initiator_user_id=world.users["operator"],
+        )
         run_id = run.id
     t_event = time.monotonic()
-    dash_duo.driver.execute_script("document.dispatchEvent(new CustomEvent('run-enqueued', {detail: {run_id: arguments[0]}}))", run_id)
+    dash_duo.driver.execute_script(
+        "document.dispatchEvent(new CustomEvent('run-enqueued', {detail: {run_id: arguments[0]}}))", run_id
+    )
     until(lambda: _items(dash_duo) == [(str(run_id), "activity")], timeout=3)
     assert time.monotonic() - t_event < 2.0  # at once, not at some later tick
     toast = dash_duo.wait_for_element(f"#toast-area [data-toast-kind=queued][data-run-id='{run_id}']", timeout=2)
@@ -82,8 +91,17 @@ def test_shell_shows_five_newest_runs_in_scope_and_a_count_of_the_rest(dash_duo,
     browser_login(dash_duo, "manager@test.example")
     runs = [make_run(console_app, status="queued", age_s=100 - i) for i in range(7)]  # the last is the newest
     make_run(console_app, status="completed", outcome="succeeded")  # not active
-    make_run(console_app, status="running", tenant=world.other_tenant_id, workspace_id=world.other_workspace_id)  # not the manager's
-    phased = make_run(console_app, status="running", type="baseline_capture", context={"phase": "Reading policies"}, tenant=world.tenant_ids[1], age_s=0)
+    make_run(
+        console_app, status="running", tenant=world.other_tenant_id, workspace_id=world.other_workspace_id
+    )  # not the manager's
+    phased = make_run(
+        console_app,
+        status="running",
+        type="baseline_capture",
+        context={"phase": "Reading policies"},
+        tenant=world.tenant_ids[1],
+        age_s=0,
+    )
     open_page(dash_duo, "/", "#overview-tenants")
     expected = [str(phased)] + [str(r) for r in reversed(runs)][:4]
     until(lambda: [rid for rid, _ in _items(dash_duo)] == expected, timeout=4)
@@ -94,7 +112,9 @@ def test_shell_shows_five_newest_runs_in_scope_and_a_count_of_the_rest(dash_duo,
     until(lambda: interval_state(dash_duo, "activity-poll") == (False, 1000), timeout=2)  # youngest run's cadence
 
     # A start callback writes {"run_id": n} into the run-enqueued store; that fires the DOM event.
-    dash_duo.driver.execute_script("window.dash_clientside.set_props('run-enqueued', {data: {run_id: arguments[0]}})", phased)
+    dash_duo.driver.execute_script(
+        "window.dash_clientside.set_props('run-enqueued', {data: {run_id: arguments[0]}})", phased
+    )
     toast = dash_duo.wait_for_element(f"#toast-area [data-toast-kind=queued][data-run-id='{phased}']", timeout=3)
     assert "Baseline capture is already running" in toast.text
 
@@ -108,7 +128,13 @@ def test_bell_lists_notifications_and_marks_them_all_read(dash_duo, console_app)
     world = console_app.world
     with console_app.server.extensions["console.db"].session() as s:
         for run_type in ("inventory_sync", "evidence_snapshot_generate"):
-            run, _ = enqueue_run(session=s, type=run_type, workspace_id=world.workspace_id, tenant_id=world.tenant_ids[0], initiator_user_id=world.users["manager"])
+            run, _ = enqueue_run(
+                session=s,
+                type=run_type,
+                workspace_id=world.workspace_id,
+                tenant_id=world.tenant_ids[0],
+                initiator_user_id=world.users["manager"],
+            )
             complete_run(session=s, run_id=run.id, outcome="succeeded")
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
@@ -122,7 +148,16 @@ def test_bell_lists_notifications_and_marks_them_all_read(dash_duo, console_app)
     assert "Evidence snapshot succeeded" in items[0].text  # newest first
     dash_duo.find_element("#notifications-mark-read").click()
     until(lambda: text(dash_duo, "#notifications-count") == "0", timeout=3)
-    until(lambda: [i.get_attribute("data-unread") for i in dash_duo.find_elements("#notifications-list [data-notification-id]")] == ["false", "false"], timeout=3)
+    until(
+        lambda: (
+            [
+                i.get_attribute("data-unread")
+                for i in dash_duo.find_elements("#notifications-list [data-notification-id]")
+            ]
+            == ["false", "false"]
+        ),
+        timeout=3,
+    )
     dash_duo.find_element("#notifications-close").click()
     until(lambda: dash_duo.find_elements("#notifications-modal.show") == [], timeout=3)
 

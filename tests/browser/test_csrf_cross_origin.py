@@ -10,6 +10,7 @@ console/security.py), and the user must stay signed in with nothing started.
 The CSP test renders every page and requires an empty browser console, then proves the check
 has teeth: an inline script injected into the page is blocked and the violation shows up in
 the very log the other browser tests assert to be empty."""
+
 from __future__ import annotations
 
 import json
@@ -102,7 +103,7 @@ class AttackerSite:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "AttackerSite":
+    def __enter__(self) -> AttackerSite:
         self.thread.start()
         return self
 
@@ -117,7 +118,15 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
 
     @console_app.server.after_request
     def _record(response):
-        seen.append((request.method, request.path, response.status_code, request.headers.get("Origin"), "session" in request.cookies))
+        seen.append(
+            (
+                request.method,
+                request.path,
+                response.status_code,
+                request.headers.get("Origin"),
+                "session" in request.cookies,
+            )
+        )
         return response
 
     dash_duo.start_server(console_app, navigate=False, port=free_port())
@@ -126,16 +135,31 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
     dash_duo.wait_for_text_to_equal("#nav-user", "Operator")
     tenant_id = console_app.world.tenant_ids[0]
     leaked = dash_duo.driver.get_cookie("_csrf_token")["value"]
-    page = ATTACK_PAGE % {"console": console, "password": PASSWORD, "payload": json.dumps(confirm_inventory_sync(console_app, tenant_id)), "leaked": leaked}
+    page = ATTACK_PAGE % {
+        "console": console,
+        "password": PASSWORD,
+        "payload": json.dumps(confirm_inventory_sync(console_app, tenant_id)),
+        "leaked": leaked,
+    }
 
     with AttackerSite(page) as attacker:
         origin = attacker.url.rstrip("/")
         assert origin.rsplit(":", 1)[1] != console.rsplit(":", 1)[1]
         dash_duo.driver.get(attacker.url)
-        until(lambda: dash_duo.driver.execute_script("var e = document.getElementById('result'); return e && e.textContent"), timeout=15)
+        until(
+            lambda: dash_duo.driver.execute_script(
+                "var e = document.getElementById('result'); return e && e.textContent"
+            ),
+            timeout=15,
+        )
         results = json.loads(dash_duo.driver.execute_script("return document.getElementById('result').textContent"))
         # Every form POST has arrived (three in frames, one top-level) before we look.
-        until(lambda: sum(1 for m, p, _, o, _c in seen if m == "POST" and o == origin and p in ("/logout", "/login")) == 4, timeout=15)
+        until(
+            lambda: (
+                sum(1 for m, p, _, o, _c in seen if m == "POST" and o == origin and p in ("/logout", "/login")) == 4
+            ),
+            timeout=15,
+        )
 
     # The attacker holds the victim's valid token ...
     assert results["token"] == "yes"
@@ -143,7 +167,12 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
     # or 401 (the browser withheld the session cookie from a cross-origin frame).
     from_attacker = [(m, p, status, cookie) for m, p, status, o, cookie in seen if o == origin]
     posts = [(p, status, cookie) for m, p, status, cookie in from_attacker if m == "POST"]
-    assert sorted(p for p, _, _ in posts if p != "/_dash-update-component") == ["/login", "/logout", "/logout", "/logout"], from_attacker
+    assert sorted(p for p, _, _ in posts if p != "/_dash-update-component") == [
+        "/login",
+        "/logout",
+        "/logout",
+        "/logout",
+    ], from_attacker
     assert all(status in (400, 401) for _, status, _ in posts), from_attacker
     # Where the browser did send the session cookie (Firefox/Safari: same-site, so SameSite=Lax
     # lets it through), only the Origin / CSRF check stood in the way: that must be a 400.
@@ -151,7 +180,9 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
     assert all(status == 400 for _, status, cookie in posts if cookie), from_attacker
     # The CORS fetch (JSON + custom header) never got past the preflight: no response was readable.
     assert results["cors"] == "blocked" and results["nocors"] == "sent"
-    assert not any(m == "POST" and p == "/_dash-update-component" and s < 400 for m, p, s, _ in from_attacker), from_attacker
+    assert not any(m == "POST" and p == "/_dash-update-component" and s < 400 for m, p, s, _ in from_attacker), (
+        from_attacker
+    )
 
     assert run_count(console_app) == 0 and console_app.server.extensions["console.dispatcher"].sent == []
     dash_duo.get_logs()  # the attacker page's own console errors (blocked CORS, framing refused) end here
@@ -179,8 +210,16 @@ def test_an_attacker_page_on_another_origin_can_neither_log_out_nor_act_for_the_
 def _add_run(app, tenant_id: int) -> int:
     with app.server.extensions["console.db"].session() as s:
         run = OperationRun(
-            workspace_id=app.world.workspace_id, tenant_id=tenant_id, type="inventory_sync", status="completed", outcome="succeeded",
-            summary_counts={"total": 2, "processed": 2, "succeeded": 2}, context={}, created_at=utcnow(), started_at=utcnow(), completed_at=utcnow(),
+            workspace_id=app.world.workspace_id,
+            tenant_id=tenant_id,
+            type="inventory_sync",
+            status="completed",
+            outcome="succeeded",
+            summary_counts={"total": 2, "processed": 2, "succeeded": 2},
+            context={},
+            created_at=utcnow(),
+            started_at=utcnow(),
+            completed_at=utcnow(),
         )
         s.add(run)
         s.commit()

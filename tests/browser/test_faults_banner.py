@@ -3,6 +3,7 @@
 The page shows "Connection lost — retrying", backs its polls off (2 s, 4 s, … up to 30 s)
 instead of failing every second, keeps what it showed, and on its own hides the banner and
 resumes the run's cadence once the database is back — no reload, no console errors."""
+
 from __future__ import annotations
 
 import time
@@ -26,7 +27,9 @@ def test_the_banner_appears_while_the_database_is_down_and_goes_once_it_is_back(
     log = CallbackLog().install(console_app)
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
-    run_id = make_run(console_app, status="running", age_s=0, summary_counts={"total": 8, "processed": 2, "succeeded": 2})
+    run_id = make_run(
+        console_app, status="running", age_s=0, summary_counts={"total": 8, "processed": 2, "succeeded": 2}
+    )
     open_page(dash_duo, f"/admin/operations/{run_id}", "#run-status")
     until(lambda: interval_state(dash_duo, "run-poll") == (False, 1000), timeout=4)
     assert not banner_shown(dash_duo)
@@ -54,8 +57,10 @@ def test_the_banner_appears_while_the_database_is_down_and_goes_once_it_is_back(
     until(lambda: "3 / 8" in text(dash_duo, "#run-progress"), timeout=10)
     # The age-based cadence is back (the run is now older than 10 s: 5 s).
     until(lambda: interval_state(dash_duo, "run-poll") in ((False, 1000), (False, 5000)), timeout=10)
-    print(f"\nFAULT database-down-browser: banner shown {shown_after:.1f} s after the outage began, "
-          f"outage {outage_s:.1f} s, banner gone {hidden_after:.1f} s after the database returned")
+    print(
+        f"\nFAULT database-down-browser: banner shown {shown_after:.1f} s after the outage began, "
+        f"outage {outage_s:.1f} s, banner gone {hidden_after:.1f} s after the database returned"
+    )
 
     # A surface that was lost and then left the page (navigation) cannot report its recovery:
     # the new page having rendered (from the database) clears the banner instead.

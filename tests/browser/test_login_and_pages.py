@@ -1,4 +1,5 @@
 """The stack end to end in headless Chromium: login form, CSRF-protected callbacks, pages."""
+
 from __future__ import annotations
 
 from dash.testing.wait import until

@@ -1,6 +1,7 @@
 """The operations list in headless Chromium: only the runs the user may see, server-side
 filters, paging and sorting, the contract's progress cell, links to the run viewer, and the
 10 s refresh only while a row on the page is active."""
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,21 @@ def add_runs(app, specs: list[dict]) -> list[int]:
     with app.server.extensions["console.db"].session() as s:
         runs = []
         for i, spec in enumerate(specs):
-            spec = {"type": "inventory_sync", "status": "completed", "outcome": "succeeded", "summary_counts": {}, "context": {}, **spec}
+            spec = {
+                "type": "inventory_sync",
+                "status": "completed",
+                "outcome": "succeeded",
+                "summary_counts": {},
+                "context": {},
+                **spec,
+            }
             created = now - spec.pop("ago", timedelta(minutes=i + 1))
-            run = OperationRun(created_at=created, started_at=created, completed_at=created + timedelta(seconds=9) if spec["status"] == "completed" else None, **spec)
+            run = OperationRun(
+                created_at=created,
+                started_at=created,
+                completed_at=created + timedelta(seconds=9) if spec["status"] == "completed" else None,
+                **spec,
+            )
             s.add(run)
             runs.append(run)
         s.commit()
@@ -52,13 +65,17 @@ def click(dash_duo, selector: str) -> None:
 
 def progress_cells(dash_duo) -> list[str]:
     return dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll(arguments[0])).map(function (c) { return c.innerText; });", f"{ROWS} .ag-cell[col-id='progress']"
+        "return Array.from(document.querySelectorAll(arguments[0])).map(function (c) { return c.innerText; });",
+        f"{ROWS} .ag-cell[col-id='progress']",
     )
 
 
 def wait_rows(dash_duo, expected: list[int] | set[int], timeout: float = 8) -> None:
     want = expected if isinstance(expected, list) else sorted(expected)
-    until(lambda: (shown_ids(dash_duo) if isinstance(expected, list) else sorted(shown_ids(dash_duo))) == want, timeout=timeout)
+    until(
+        lambda: (shown_ids(dash_duo) if isinstance(expected, list) else sorted(shown_ids(dash_duo))) == want,
+        timeout=timeout,
+    )
 
 
 def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_duo, console_app) -> None:
@@ -69,7 +86,14 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
         [
             {"workspace_id": w.workspace_id, "tenant_id": a1},
             {"workspace_id": w.workspace_id, "tenant_id": a1, "type": "baseline_compare", "outcome": "failed"},
-            {"workspace_id": w.workspace_id, "tenant_id": a1, "type": "evidence_snapshot_generate", "status": "running", "outcome": None, "summary_counts": {"total": 8, "processed": 3}},
+            {
+                "workspace_id": w.workspace_id,
+                "tenant_id": a1,
+                "type": "evidence_snapshot_generate",
+                "status": "running",
+                "outcome": None,
+                "summary_counts": {"total": 8, "processed": 3},
+            },
             {"workspace_id": w.workspace_id, "tenant_id": None, "initiator_user_id": w.users["operator"]},
         ],
     )
@@ -78,7 +102,11 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
         [
             {"workspace_id": w.workspace_id, "tenant_id": a2},  # not granted
             {"workspace_id": w.other_workspace_id, "tenant_id": w.other_tenant_id},  # other workspace
-            {"workspace_id": w.workspace_id, "tenant_id": None, "initiator_user_id": w.users["manager"]},  # someone else's tenantless run
+            {
+                "workspace_id": w.workspace_id,
+                "tenant_id": None,
+                "initiator_user_id": w.users["manager"],
+            },  # someone else's tenantless run
         ],
     )
     running = visible[2]
@@ -120,7 +148,9 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
 
 def test_paging_and_sorting_happen_on_the_server(dash_duo, console_app) -> None:
     w = console_app.world
-    created = add_runs(console_app, [{"workspace_id": w.workspace_id, "tenant_id": w.tenant_ids[i % 2]} for i in range(30)])
+    created = add_runs(
+        console_app, [{"workspace_id": w.workspace_id, "tenant_id": w.tenant_ids[i % 2]} for i in range(30)]
+    )
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example", path="/admin/operations")
     wait_rows(dash_duo, created[:25])

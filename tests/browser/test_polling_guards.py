@@ -4,6 +4,7 @@ when it becomes visible; an open modal pauses every polling surface.
 Also holds the small helpers the run viewer and activity shell browser tests share:
 a server-side log of callback requests and a reader for component props (dcc.Interval
 renders no DOM, so its ``disabled``/``interval`` are read from dash-renderer's store)."""
+
 from __future__ import annotations
 
 import threading
@@ -34,7 +35,9 @@ class CallbackLog:
                 body = request.get_json(silent=True) or {}
                 changed = tuple(str(p) for p in body.get("changedPropIds") or ())
                 with self._lock:
-                    self.entries.append((time.monotonic(), str(body.get("output", "")), changed, request.referrer or ""))
+                    self.entries.append(
+                        (time.monotonic(), str(body.get("output", "")), changed, request.referrer or "")
+                    )
 
         # First in line: counts requests even when a later hook refuses them.
         app.server.before_request_funcs.setdefault(None, []).insert(0, _record)
@@ -110,7 +113,9 @@ def open_page(dash_duo, path: str, wait_for: str) -> None:
 
 def goto(dash_duo, path: str, wait_for: str) -> None:
     """Client-side navigation, as a dcc.Link click does (no reload: much faster than open_page)."""
-    dash_duo.driver.execute_script("window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new PopStateEvent('popstate'));", path)
+    dash_duo.driver.execute_script(
+        "window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new PopStateEvent('popstate'));", path
+    )
     dash_duo.wait_for_element(wait_for, timeout=8)
 
 
@@ -182,5 +187,7 @@ def test_an_open_modal_pauses_every_polling_surface(dash_duo, console_app) -> No
 
     dash_duo.find_element("#notifications-close").click()
     t_closed = time.monotonic()
-    until(lambda: len(log.polls(t_closed, "run-poll")) >= 1 and len(log.polls(t_closed, "activity-poll")) >= 1, timeout=3)
+    until(
+        lambda: len(log.polls(t_closed, "run-poll")) >= 1 and len(log.polls(t_closed, "activity-poll")) >= 1, timeout=3
+    )
     assert dash_duo.get_logs() == []

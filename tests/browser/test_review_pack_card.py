@@ -2,6 +2,7 @@
 queued/generating, none otherwise), and the whole flow with a real Celery worker — an
 operator clicks Generate, picks options, confirms, sees Queued without a reload, then
 Generating, then Ready with a download link that serves the ZIP, all without reloading."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,10 @@ def set_visibility(dash_duo, state: str) -> None:
 
 def navigate(dash_duo, path: str) -> None:
     """Client-side navigation (what a dcc.Link does): no page load, the pages callback renders."""
-    dash_duo.driver.execute_script("window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));", path)
+    dash_duo.driver.execute_script(
+        "window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
+        path,
+    )
 
 
 def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo, console_app) -> None:
@@ -55,11 +59,34 @@ def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo,
         "none": (None, "No pack yet", False),
         "queued": ({"status": "queued"}, "Queued", True),
         "generating": ({"status": "generating"}, "Generating", True),
-        "ready": ({"status": "ready", "size": 3 * 1024 * 1024, "ready_at": now, "expires_at": now + timedelta(days=14), "file_path": "/nowhere.zip"}, "Ready", False),
+        "ready": (
+            {
+                "status": "ready",
+                "size": 3 * 1024 * 1024,
+                "ready_at": now,
+                "expires_at": now + timedelta(days=14),
+                "file_path": "/nowhere.zip",
+            },
+            "Ready",
+            False,
+        ),
         "failed": ({"status": "failed", "error": "Review pack generation failed: provider timed out"}, "Failed", False),
-        "expired": ({"status": "expired", "ready_at": now - timedelta(days=15), "expires_at": now - timedelta(days=1)}, "Expired", False),
+        "expired": (
+            {"status": "expired", "ready_at": now - timedelta(days=15), "expires_at": now - timedelta(days=1)},
+            "Expired",
+            False,
+        ),
         # ready in the database, but past expires_at before the expiry job ran: already unusable
-        "ready-past-expiry": ({"status": "ready", "size": 10, "ready_at": now - timedelta(days=15), "expires_at": now - timedelta(minutes=1)}, "Expired", False),
+        "ready-past-expiry": (
+            {
+                "status": "ready",
+                "size": 10,
+                "ready_at": now - timedelta(days=15),
+                "expires_at": now - timedelta(minutes=1),
+            },
+            "Expired",
+            False,
+        ),
     }
     tenants: dict[str, tuple[int, int | None]] = {}
     with console_app.server.extensions["console.db"].session() as s:
@@ -80,8 +107,13 @@ def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo,
         navigate(dash_duo, TENANT_PAGE.format(tenant_id))
         dash_duo.wait_for_element(f"#tenant-dashboard[data-tenant-id='{tenant_id}']")
         dash_duo.wait_for_text_to_equal("#review-pack-status", label)
-        until(lambda: poll_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000)), timeout=5)
-        assert attr(dash_duo, "#review-pack-generate", "disabled") == ("" if polls else None), name  # no second pack while one is active
+        until(
+            lambda: poll_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000)),
+            timeout=5,
+        )
+        assert attr(dash_duo, "#review-pack-generate", "disabled") == ("" if polls else None), (
+            name
+        )  # no second pack while one is active
         if name == "ready":
             assert attr(dash_duo, "#review-pack-download", "href") == f"/review-packs/{pack_id}/download"
             assert text(dash_duo, "#review-pack-size") == "3.0 MB"
@@ -109,10 +141,18 @@ def worker_app(tmp_path):
         stacks.close()
 
 
-def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without_reloading(dash_duo, worker_app) -> None:
+def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without_reloading(
+    dash_duo, worker_app
+) -> None:
     stack, a1 = worker_app.stack, worker_app.world.tenant_ids[0]
     with stack.db.session() as s:  # history for the pack's operations.csv
-        enqueue_run(session=s, type="baseline_capture", workspace_id=worker_app.world.workspace_id, tenant_id=a1, initiator_user_id=None)
+        enqueue_run(
+            session=s,
+            type="baseline_capture",
+            workspace_id=worker_app.world.workspace_id,
+            tenant_id=a1,
+            initiator_user_id=None,
+        )
 
     def pack() -> ReviewPack | None:
         with stack.db.session() as s:
@@ -141,7 +181,9 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
     assert pack().options == {"include_operations": False, "include_pii": False}
 
     # While the worker writes entries: hide and show the tab -> one immediate refresh -> Generating.
-    wait_until(lambda: (p := pack()) is not None and p.status == "generating", timeout=30, stack=stack, what="generating")
+    wait_until(
+        lambda: (p := pack()) is not None and p.status == "generating", timeout=30, stack=stack, what="generating"
+    )
     set_visibility(dash_duo, "hidden")
     until(lambda: poll_state(dash_duo, "review-pack-poll")[0] is True, timeout=5)  # no polling while hidden
     set_visibility(dash_duo, "visible")

@@ -1,5 +1,6 @@
 """Run viewer in headless Chromium: polling by age, going quiet on completion, terminal and
 unknown runs never poll, progress only as the contract allows, access."""
+
 from __future__ import annotations
 
 import time
@@ -33,7 +34,9 @@ def test_completing_a_run_shows_the_outcome_within_one_interval_and_stops_pollin
     log = CallbackLog().install(console_app)
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
-    run_id = make_run(console_app, status="running", age_s=0, summary_counts={"total": 4, "processed": 1, "succeeded": 1})
+    run_id = make_run(
+        console_app, status="running", age_s=0, summary_counts={"total": 4, "processed": 1, "succeeded": 1}
+    )
     open_page(dash_duo, f"/admin/operations/{run_id}", "#run-status")
     assert attr(dash_duo, "#run-progress", "data-progress-mode") == "counted"
     until(lambda: interval_state(dash_duo, "run-poll") == (False, 1000), timeout=4)
@@ -61,8 +64,20 @@ def test_terminal_and_unknown_status_runs_render_without_polling_and_send_nothin
     log = CallbackLog().install(console_app)
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
-    done = make_run(console_app, status="completed", outcome="succeeded", age_s=5, summary_counts={"total": 3, "processed": 3, "succeeded": 3})
-    unknown = make_run(console_app, status="paused_by_future_version", age_s=5, type="review_pack_generate", summary_counts={"total": 9, "processed": 4})
+    done = make_run(
+        console_app,
+        status="completed",
+        outcome="succeeded",
+        age_s=5,
+        summary_counts={"total": 3, "processed": 3, "succeeded": 3},
+    )
+    unknown = make_run(
+        console_app,
+        status="paused_by_future_version",
+        age_s=5,
+        type="review_pack_generate",
+        summary_counts={"total": 9, "processed": 4},
+    )
 
     open_page(dash_duo, f"/admin/operations/{done}", "#run-status")
     assert text(dash_duo, "#run-status") == "Completed"
@@ -91,7 +106,9 @@ def test_progress_is_shown_only_as_the_contract_allows(dash_duo, console_app) ->
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example")
 
-    counted = make_run(console_app, status="running", summary_counts={"total": 10, "processed": 3, "succeeded": 2, "failed": 1})
+    counted = make_run(
+        console_app, status="running", summary_counts={"total": 10, "processed": 3, "succeeded": 2, "failed": 1}
+    )
     goto(dash_duo, f"/admin/operations/{counted}", f"#run-viewer[data-run-id='{counted}'] #run-progress")
     progress = dash_duo.find_element("#run-progress")
     assert progress.get_attribute("data-progress-mode") == "counted"
@@ -99,23 +116,40 @@ def test_progress_is_shown_only_as_the_contract_allows(dash_duo, console_app) ->
     assert "3 / 10" in progress.text and "30%" in progress.text
     assert text(dash_duo, "#run-eta")  # counted runs have an ETA line
     counts = dash_duo.find_element("#run-counts")
-    assert {b.get_attribute("data-count-key") for b in counts.find_elements("css selector", "[data-count-key]")} == {"succeeded", "failed"}
-    assert counts.find_elements("css selector", ".progress, [role=progressbar]") == []  # outcome counters are never a bar
+    assert {b.get_attribute("data-count-key") for b in counts.find_elements("css selector", "[data-count-key]")} == {
+        "succeeded",
+        "failed",
+    }
+    assert (
+        counts.find_elements("css selector", ".progress, [role=progressbar]") == []
+    )  # outcome counters are never a bar
 
     failed = make_run(
-        console_app, status="completed", outcome="failed", type="inventory_sync",
-        summary_counts={"total": 10, "processed": 4, "succeeded": 3, "failed": 1}, failure_summary="provider timed out",
+        console_app,
+        status="completed",
+        outcome="failed",
+        type="inventory_sync",
+        summary_counts={"total": 10, "processed": 4, "succeeded": 3, "failed": 1},
+        failure_summary="provider timed out",
     )
     goto(dash_duo, f"/admin/operations/{failed}", f"#run-viewer[data-run-id='{failed}'] #run-progress")
     assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
-    assert dash_duo.find_elements("#run-view .progress, #run-view [role=progressbar]") == []  # no bar anywhere on a failed run
+    assert (
+        dash_duo.find_elements("#run-view .progress, #run-view [role=progressbar]") == []
+    )  # no bar anywhere on a failed run
     assert "%" not in text(dash_duo, "#run-view")
     assert "4 of 10 processed" in text(dash_duo, "#run-progress")
     assert text(dash_duo, "#run-outcome") == "Failed"
     assert "provider timed out" in text(dash_duo, "#run-failure")
     assert dash_duo.find_elements("#run-eta") == []
 
-    phased = make_run(console_app, status="running", type="baseline_compare", context={"phase": "Comparing policies"}, summary_counts={"total": 5, "processed": 2})
+    phased = make_run(
+        console_app,
+        status="running",
+        type="baseline_compare",
+        context={"phase": "Comparing policies"},
+        summary_counts={"total": 5, "processed": 2},
+    )
     goto(dash_duo, f"/admin/operations/{phased}", f"#run-viewer[data-run-id='{phased}'] #run-progress")
     assert attr(dash_duo, "#run-progress", "data-progress-mode") == "phased"
     assert "Comparing policies" in text(dash_duo, "#run-progress")
@@ -136,14 +170,33 @@ def test_fan_out_run_lists_unit_outcomes_and_a_ready_pack_links_to_its_download(
 
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "operator@test.example")
-    restore = make_run(console_app, user="operator", status="running", type="backup_set_restore", summary_counts={"total": 3, "processed": 2, "succeeded": 1, "failed": 1})
-    pack_run = make_run(console_app, user="operator", status="completed", outcome="succeeded", type="review_pack_generate", summary_counts={"total": 2, "processed": 2})
+    restore = make_run(
+        console_app,
+        user="operator",
+        status="running",
+        type="backup_set_restore",
+        summary_counts={"total": 3, "processed": 2, "succeeded": 1, "failed": 1},
+    )
+    pack_run = make_run(
+        console_app,
+        user="operator",
+        status="completed",
+        outcome="succeeded",
+        type="review_pack_generate",
+        summary_counts={"total": 2, "processed": 2},
+    )
     with console_app.server.extensions["console.db"].session() as s:
-        s.add_all([
-            OperationRunUnit(run_id=restore, unit_key="policy-a", outcome="succeeded"),
-            OperationRunUnit(run_id=restore, unit_key="policy-b", outcome="failed", error="conflict: policy locked"),
-        ])
-        pack = ReviewPack(tenant_id=console_app.world.tenant_ids[0], operation_run_id=pack_run, status="ready", options={})
+        s.add_all(
+            [
+                OperationRunUnit(run_id=restore, unit_key="policy-a", outcome="succeeded"),
+                OperationRunUnit(
+                    run_id=restore, unit_key="policy-b", outcome="failed", error="conflict: policy locked"
+                ),
+            ]
+        )
+        pack = ReviewPack(
+            tenant_id=console_app.world.tenant_ids[0], operation_run_id=pack_run, status="ready", options={}
+        )
         s.add(pack)
         s.commit()
         pack_id = pack.id

@@ -1,6 +1,7 @@
 """The tenant dashboard in headless Chromium: what each role is offered, the operation
 buttons and their one confirm modal (dedupe: two confirmations, one run), the live parts
 (KPIs, Needs attention, recent operations, charts) and the outsider's 404 page."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -57,7 +58,14 @@ def runs_of(app, type_: str) -> list[int]:
 def test_op_start_opens_one_confirm_modal_and_confirming_twice_creates_one_run(dash_duo, console_app) -> None:
     a1 = console_app.world.tenant_ids[0]
     open_dashboard(dash_duo, console_app, "operator@test.example", a1)
-    for op in ("inventory_sync", "evidence_snapshot_generate", "backup_set_add_policies", "backup_set_restore", "baseline_capture", "baseline_compare"):
+    for op in (
+        "inventory_sync",
+        "evidence_snapshot_generate",
+        "backup_set_add_policies",
+        "backup_set_restore",
+        "baseline_capture",
+        "baseline_compare",
+    ):
         assert dash_duo.find_element(f"#op-start-{op}").is_displayed()
     assert count(dash_duo, "#op-start-review_pack_generate") == 0
 
@@ -76,13 +84,19 @@ def test_op_start_opens_one_confirm_modal_and_confirming_twice_creates_one_run(d
         if press == 0:
             (run_id,) = runs_of(console_app, "inventory_sync")
             # The page fired run-enqueued: the activity shell shows the queued toast with the run link.
-            dash_duo.wait_for_element(f"#toast-area .console-toast[data-run-id='{run_id}'] a[href='/admin/operations/{run_id}']")
+            dash_duo.wait_for_element(
+                f"#toast-area .console-toast[data-run-id='{run_id}'] a[href='/admin/operations/{run_id}']"
+            )
             # ... and the recent operations table shows the run at once (no reload, no 10 s wait).
             dash_duo.wait_for_element(f"#tenant-operations tr[data-run-id='{run_id}'][data-status='queued']")
             until(lambda: poll_state(dash_duo, "dashboard-poll") == (False, 10_000), timeout=5)
-    dash_duo.wait_for_contains_text("#toast-area [data-toast-kind='deduplicated']", "Already in progress: Inventory sync")
+    dash_duo.wait_for_contains_text(
+        "#toast-area [data-toast-kind='deduplicated']", "Already in progress: Inventory sync"
+    )
     assert len(runs_of(console_app, "inventory_sync")) == 1
-    assert console_app.server.extensions["console.dispatcher"].sent == [("tasks.inventory.run_inventory_sync", (run_id,))]
+    assert console_app.server.extensions["console.dispatcher"].sent == [
+        ("tasks.inventory.run_inventory_sync", (run_id,))
+    ]
     assert dash_duo.get_logs() == []
 
 
@@ -101,16 +115,57 @@ def test_live_parts_show_health_attention_and_charts_then_go_quiet(dash_duo, con
     a1 = world.tenant_ids[0]
     now = utcnow()
     with console_app.server.extensions["console.db"].session() as s:
+
         def run(**kw) -> OperationRun:
             r = OperationRun(workspace_id=world.workspace_id, tenant_id=a1, context={}, **{"summary_counts": {}, **kw})
             s.add(r)
             return r
 
-        run(type="inventory_sync", status="completed", outcome="succeeded", created_at=now - timedelta(days=2), started_at=now - timedelta(days=2), completed_at=now - timedelta(days=2) + timedelta(seconds=42))
-        failed = run(type="baseline_compare", status="completed", outcome="failed", failure_summary="provider said no", created_at=now - timedelta(days=1), started_at=now - timedelta(days=1), completed_at=now - timedelta(days=1, seconds=-5))
-        reaped = run(type="evidence_snapshot_generate", status="completed", outcome="failed", failure_summary="stale: no heartbeat for 1000 s (limit 900 s)", created_at=now - timedelta(hours=3), started_at=now - timedelta(hours=3), completed_at=now - timedelta(hours=2))
-        silent = run(type="backup_set_restore", status="running", created_at=now - timedelta(hours=1), started_at=now - timedelta(hours=1), heartbeat_at=now - timedelta(minutes=20), summary_counts={"total": 8, "processed": 3})
-        s.add(ReviewPack(tenant_id=a1, status="ready", options={}, size=2048, created_at=now - timedelta(days=12), ready_at=now - timedelta(days=12), expires_at=now + timedelta(days=2)))
+        run(
+            type="inventory_sync",
+            status="completed",
+            outcome="succeeded",
+            created_at=now - timedelta(days=2),
+            started_at=now - timedelta(days=2),
+            completed_at=now - timedelta(days=2) + timedelta(seconds=42),
+        )
+        failed = run(
+            type="baseline_compare",
+            status="completed",
+            outcome="failed",
+            failure_summary="provider said no",
+            created_at=now - timedelta(days=1),
+            started_at=now - timedelta(days=1),
+            completed_at=now - timedelta(days=1, seconds=-5),
+        )
+        reaped = run(
+            type="evidence_snapshot_generate",
+            status="completed",
+            outcome="failed",
+            failure_summary="stale: no heartbeat for 1000 s (limit 900 s)",
+            created_at=now - timedelta(hours=3),
+            started_at=now - timedelta(hours=3),
+            completed_at=now - timedelta(hours=2),
+        )
+        silent = run(
+            type="backup_set_restore",
+            status="running",
+            created_at=now - timedelta(hours=1),
+            started_at=now - timedelta(hours=1),
+            heartbeat_at=now - timedelta(minutes=20),
+            summary_counts={"total": 8, "processed": 3},
+        )
+        s.add(
+            ReviewPack(
+                tenant_id=a1,
+                status="ready",
+                options={},
+                size=2048,
+                created_at=now - timedelta(days=12),
+                ready_at=now - timedelta(days=12),
+                expires_at=now + timedelta(days=2),
+            )
+        )
         s.commit()
         ids_ = (failed.id, reaped.id, silent.id)
     open_dashboard(dash_duo, console_app, "operator@test.example", a1)

@@ -35,7 +35,9 @@ def real_app(database_url: str, tmp_path: Path, **settings: Any) -> Iterator[Any
     """The real app (real CeleryDispatcher: embedded broker unless ``broker_url`` is given) on a
     freshly migrated database, with a demo world; ``app.world`` and ``app.database_url`` set."""
     upgrade(database_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": database_url, "secret_key": "test-secret", **settings})
+    app = create_app(
+        {"instance_dir": tmp_path / "instance", "database_url": database_url, "secret_key": "test-secret", **settings}
+    )
     with app.server.extensions["console.db"].session() as s:
         app.world = build_world(s)
     app.database_url = database_url
@@ -55,7 +57,14 @@ def dispatcher() -> RecordingDispatcher:
 def web_app(empty_db_url, tmp_path, dispatcher) -> Iterator:
     """A console on a migrated database (SQLite, and PostgreSQL in CI)."""
     upgrade(empty_db_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "secret_key": "test-secret", "dispatcher": dispatcher})
+    app = create_app(
+        {
+            "instance_dir": tmp_path / "instance",
+            "database_url": empty_db_url,
+            "secret_key": "test-secret",
+            "dispatcher": dispatcher,
+        }
+    )
     yield app
     app.server.extensions["console.db"].dispose()
 

@@ -1,4 +1,5 @@
 """Login, logout, the page gate and CSRF over real HTTP requests (Flask test client)."""
+
 from __future__ import annotations
 
 import json
@@ -17,19 +18,36 @@ from tests.integration.conftest import csrf_token, login
 
 def _callback_body(output: str = "nav-user.children") -> dict:
     # A syntactically valid request (for a callback that does not exist: 400 once past CSRF).
-    return {"output": output, "outputs": {"id": "nav-user", "property": "children"}, "inputs": [], "changedPropIds": [], "state": []}
+    return {
+        "output": output,
+        "outputs": {"id": "nav-user", "property": "children"},
+        "inputs": [],
+        "changedPropIds": [],
+        "state": [],
+    }
 
 
 def test_login_sets_a_hardened_session_and_follows_next(client, world) -> None:
     token = csrf_token(client)
-    r = client.post("/login", data={"email": "Owner@Test.Example", "password": "correct-horse-battery", "csrf_token": token, "next": "/admin/operations"})
+    r = client.post(
+        "/login",
+        data={
+            "email": "Owner@Test.Example",
+            "password": "correct-horse-battery",
+            "csrf_token": token,
+            "next": "/admin/operations",
+        },
+    )
     assert r.status_code == 302 and r.headers["Location"] == "/admin/operations"
     cookie = [h for h in r.headers.getlist("Set-Cookie") if h.startswith("session=")][0]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/").status_code == 200
 
 
-@pytest.mark.parametrize("email,password", [("owner@test.example", "wrong-password"), ("nobody@test.example", "correct-horse-battery"), ("", "")])
+@pytest.mark.parametrize(
+    "email,password",
+    [("owner@test.example", "wrong-password"), ("nobody@test.example", "correct-horse-battery"), ("", "")],
+)
 def test_failed_login_says_the_same_thing_whatever_was_wrong(client, world, email, password) -> None:
     r = login(client, email, password)
     assert r.status_code == 401
@@ -46,7 +64,15 @@ def test_login_without_csrf_token_is_rejected(client, world) -> None:
 
 def test_next_cannot_leave_the_site(client, world) -> None:
     token = csrf_token(client)
-    r = client.post("/login", data={"email": "owner@test.example", "password": "correct-horse-battery", "csrf_token": token, "next": "https://evil.example/"})
+    r = client.post(
+        "/login",
+        data={
+            "email": "owner@test.example",
+            "password": "correct-horse-battery",
+            "csrf_token": token,
+            "next": "https://evil.example/",
+        },
+    )
     assert r.headers["Location"] == "/"
 
 
@@ -72,7 +98,12 @@ def test_callback_without_csrf_header_is_rejected_and_with_it_accepted(client, w
     r = client.post("/_dash-update-component", json=_callback_body())
     assert r.status_code == 400 and "CSRF" in r.json["error"]
     token = client.get_cookie("_csrf_token").value
-    r = client.post("/_dash-update-component", data=json.dumps(_callback_body()), content_type="application/json", headers={"X-CSRFToken": "forged"})
+    r = client.post(
+        "/_dash-update-component",
+        data=json.dumps(_callback_body()),
+        content_type="application/json",
+        headers={"X-CSRFToken": "forged"},
+    )
     assert r.status_code == 400
     # The page shell's callbacks go through with the cookie's token in the header.
     r = client.post(
@@ -80,7 +111,10 @@ def test_callback_without_csrf_header_is_rejected_and_with_it_accepted(client, w
         json={
             "output": ".._pages_content.children..._pages_store.data..",
             "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"}, {"id": "_pages_location", "property": "search", "value": ""}],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": "/"},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
             "changedPropIds": ["_pages_location.pathname"],
             "state": [],
         },
@@ -92,12 +126,20 @@ def test_callback_without_csrf_header_is_rejected_and_with_it_accepted(client, w
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"output": 5}', b'{"output": "x.children", "inputs": "nope"}', b'{"output": "no-such.children", "inputs": [], "changedPropIds": []}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"output": 5}',
+        b'{"output": "x.children", "inputs": "nope"}',
+        b'{"output": "no-such.children", "inputs": [], "changedPropIds": []}',
+    ],
 )
 def test_malformed_callback_is_400_not_500(client, world, body) -> None:
     login(client, "owner@test.example")
     token = client.get_cookie("_csrf_token").value
-    r = client.post("/_dash-update-component", data=body, content_type="application/json", headers={"X-CSRFToken": token})
+    r = client.post(
+        "/_dash-update-component", data=body, content_type="application/json", headers={"X-CSRFToken": token}
+    )
     assert r.status_code == 400
 
 
@@ -113,7 +155,15 @@ def test_logout_needs_post_with_csrf_and_ends_the_session(client, world) -> None
 
 def _run(web_app, workspace_id: int, tenant_id: int | None) -> int:
     with web_app.server.extensions["console.db"].session() as s:
-        run = OperationRun(workspace_id=workspace_id, tenant_id=tenant_id, type="inventory_sync", status="completed", outcome="succeeded", summary_counts={}, context={})
+        run = OperationRun(
+            workspace_id=workspace_id,
+            tenant_id=tenant_id,
+            type="inventory_sync",
+            status="completed",
+            outcome="succeeded",
+            summary_counts={},
+            context={},
+        )
         s.add(run)
         s.commit()
         return run.id
@@ -186,12 +236,21 @@ def _wrong_logins(app, forwarded_for: str, times: int) -> list[int]:
 
 
 @pytest.mark.parametrize("hops", [0, 1], ids=["no-proxy", "one-trusted-proxy"])
-def test_the_per_ip_login_limit_counts_clients_behind_a_trusted_proxy_only(empty_db_url, tmp_path, dispatcher, hops) -> None:
+def test_the_per_ip_login_limit_counts_clients_behind_a_trusted_proxy_only(
+    empty_db_url, tmp_path, dispatcher, hops
+) -> None:
     """Behind CONSOLE_TRUSTED_PROXIES=1 each client (X-Forwarded-For) has its own budget; without
     it the header is ignored — a client cannot shed its limit by inventing addresses."""
     upgrade(empty_db_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "secret_key": "test-secret",
-                      "dispatcher": dispatcher, "trusted_proxies": hops})
+    app = create_app(
+        {
+            "instance_dir": tmp_path / "instance",
+            "database_url": empty_db_url,
+            "secret_key": "test-secret",
+            "dispatcher": dispatcher,
+            "trusted_proxies": hops,
+        }
+    )
     with app.server.extensions["console.db"].session() as s:
         build_world(s)
     assert _wrong_logins(app, "203.0.113.7", 11) == [401] * 10 + [429]
@@ -205,4 +264,9 @@ def test_trusted_proxies_must_be_a_small_whole_number(tmp_path) -> None:
         with pytest.raises(ConfigError, match="CONSOLE_TRUSTED_PROXIES"):
             load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={"CONSOLE_TRUSTED_PROXIES": bad})
     assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={}).trusted_proxies == 0
-    assert load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={"CONSOLE_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    assert (
+        load_settings(
+            {"instance_dir": tmp_path, "secret_key": "x"}, environ={"CONSOLE_TRUSTED_PROXIES": "2"}
+        ).trusted_proxies
+        == 2
+    )

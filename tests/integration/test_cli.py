@@ -1,4 +1,5 @@
 """The `console` command as an operator runs it: a real process, real database."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ from console.inventory.models import Policy
 
 
 def console(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "console", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -27,10 +30,26 @@ def test_create_commands_print_only_the_new_id_and_grants_take_effect(cli_env, e
     ws = console("workspaces", "create", "--name", "Ops", env=cli_env)
     assert ws.returncode == 0 and ws.stdout.strip().isdigit() and ws.stdout.count("\n") == 1
     tenant = console("tenants", "create", "--workspace", ws.stdout.strip(), "--name", "Acme", env=cli_env)
-    user = console("users", "create", "--email", "op@x.example", "--password", "long-enough-pw", "--name", "Op", env=cli_env)
+    user = console(
+        "users", "create", "--email", "op@x.example", "--password", "long-enough-pw", "--name", "Op", env=cli_env
+    )
     assert tenant.stdout.strip().isdigit() and user.stdout.strip().isdigit()
-    assert console("grant", "--email", "op@x.example", "--workspace", ws.stdout.strip(), "--role", "operator", env=cli_env).returncode == 0
-    r = console("grant", "--email", "op@x.example", "--tenant", tenant.stdout.strip(), "--capability", "inventory.sync", env=cli_env)
+    assert (
+        console(
+            "grant", "--email", "op@x.example", "--workspace", ws.stdout.strip(), "--role", "operator", env=cli_env
+        ).returncode
+        == 0
+    )
+    r = console(
+        "grant",
+        "--email",
+        "op@x.example",
+        "--tenant",
+        tenant.stdout.strip(),
+        "--capability",
+        "inventory.sync",
+        env=cli_env,
+    )
     assert r.returncode == 0 and r.stdout == ""
     db = Database(empty_db_url)
     with db.session() as s:
@@ -71,4 +90,3 @@ def test_seed_demo_fills_an_empty_database_once(cli_env, empty_db_url) -> None:
         assert {r.outcome for r in runs} == {"succeeded", "partially_succeeded", "failed", "cancelled"}
         assert len({r.type for r in runs}) == 7
     db.dispose()
-

@@ -12,6 +12,7 @@ run is completed ``failed`` with ``dispatch_failed``, a review pack ``failed``);
 says ``"broker": "error"``; once the broker is back, the same app (same dispatcher object)
 starts the operation and a real worker completes it.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,14 +68,28 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def up(self) -> None:
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        argv = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         def accepting() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return True
             except OSError:
                 return False
+
         wait_until(accepting, timeout=10, interval=0.05, what="private redis-server")
 
     def down(self) -> None:
@@ -127,18 +142,29 @@ def console(empty_db_url, tmp_path, broker) -> Iterator[Any]:
 
 def press(app, client, input_id: str, output: str, state: list[Any]) -> tuple[dict[str, Any], float]:
     """Click a button: the Dash callback request dash-renderer sends; (response, seconds)."""
-    [key] = [k for k, v in app.callback_map.items() if v["inputs"][0]["id"] == input_id and output in k and v.get("callback")]
+    [key] = [
+        k for k, v in app.callback_map.items() if v["inputs"][0]["id"] == input_id and output in k and v.get("callback")
+    ]
     spec = app.callback_map[key]
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")]
+    outputs = [
+        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")
+    ]
     body = {
         "output": key,
         "outputs": outputs,
         "inputs": [{"id": input_id, "property": "n_clicks", "value": 1}],
-        "state": [{"id": d["id"], "property": d["property"], "value": v} for d, v in zip(spec["state"], state, strict=True)],
+        "state": [
+            {"id": d["id"], "property": d["property"], "value": v} for d, v in zip(spec["state"], state, strict=True)
+        ],
         "changedPropIds": [f"{input_id}.n_clicks"],
     }
     started = time.monotonic()
-    r = client.post(CALLBACK, data=json.dumps(body), content_type="application/json", headers={"X-CSRFToken": client.get_cookie("_csrf_token").value})
+    r = client.post(
+        CALLBACK,
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
+    )
     elapsed = time.monotonic() - started
     assert r.status_code == 200, (r.status_code, r.get_data(as_text=True)[:500])
     return r.get_json()["response"], elapsed
@@ -146,7 +172,10 @@ def press(app, client, input_id: str, output: str, state: list[Any]) -> tuple[di
 
 def runs(app) -> list[tuple[str, str, str | None, str | None]]:
     with app.server.extensions["console.db"].session() as s:
-        return [(r.type, r.status, r.outcome, r.failure_summary) for r in s.scalars(select(OperationRun).order_by(OperationRun.id))]
+        return [
+            (r.type, r.status, r.outcome, r.failure_summary)
+            for r in s.scalars(select(OperationRun).order_by(OperationRun.id))
+        ]
 
 
 def packs(app) -> list[str]:
@@ -154,7 +183,9 @@ def packs(app) -> list[str]:
         return list(s.scalars(select(ReviewPack.status).order_by(ReviewPack.id)))
 
 
-def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_once_back(console, broker, tmp_path) -> None:
+def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_once_back(
+    console, broker, tmp_path
+) -> None:
     app, world = console, console.world
     a1 = world.tenant_ids[0]
     client = app.server.test_client()
@@ -167,7 +198,9 @@ def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_onc
 
     login(client, "operator@test.example")
     op, op_s = press(app, client, ids.OP_CONFIRM, ids.TOAST_AREA, ["inventory_sync", a1])
-    assert operation_buttons.QUEUE_UNREACHABLE in json.dumps(op[ids.TOAST_AREA]) and '"data-toast-kind": "error"' in json.dumps(op[ids.TOAST_AREA])
+    assert operation_buttons.QUEUE_UNREACHABLE in json.dumps(
+        op[ids.TOAST_AREA]
+    ) and '"data-toast-kind": "error"' in json.dumps(op[ids.TOAST_AREA])
     assert "run-enqueued" not in op and op[ids.OP_CONFIRM_MODAL]["is_open"] is False
 
     pack, pack_s = press(app, client, ids.REVIEW_PACK_CONFIRM, review_pack_card.BODY, [True, False, a1])
@@ -181,12 +214,20 @@ def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_onc
         principal = load_principal(session=s, user_id=world.users["operator"])
         started = time.monotonic()
         with pytest.raises(DispatchError):
-            start_operation(session=s, principal=principal, tenant_id=a1, operation_type="baseline_capture", options=None,
-                            dispatcher=app.server.extensions["console.dispatcher"])
+            start_operation(
+                session=s,
+                principal=principal,
+                tenant_id=a1,
+                operation_type="baseline_capture",
+                options=None,
+                dispatcher=app.server.extensions["console.dispatcher"],
+            )
         launch_s = time.monotonic() - started
 
-    print(f"\nFAULT broker-down broker={broker.kind}: healthz {health_s * 1000:.0f} ms, op-confirm {op_s * 1000:.0f} ms, "
-          f"review-pack-confirm {pack_s * 1000:.0f} ms, start_operation {launch_s * 1000:.0f} ms")
+    print(
+        f"\nFAULT broker-down broker={broker.kind}: healthz {health_s * 1000:.0f} ms, op-confirm {op_s * 1000:.0f} ms, "
+        f"review-pack-confirm {pack_s * 1000:.0f} ms, start_operation {launch_s * 1000:.0f} ms"
+    )
     assert max(op_s, pack_s, launch_s, health_s) < FAST
     # Nothing queued, nothing running: every run completed as failed with the reason.
     assert runs(app) == [
@@ -201,17 +242,28 @@ def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_onc
     recovered = time.monotonic()
     assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok", "broker": "ok"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | {
-        "CONSOLE_DATABASE_URL": app.database_url, "CONSOLE_INSTANCE_DIR": str(tmp_path / "instance"),
-        "CONSOLE_BROKER_URL": broker.url, "CONSOLE_SECRET_KEY": "test-secret", "PYTHONUNBUFFERED": "1",
+        "CONSOLE_DATABASE_URL": app.database_url,
+        "CONSOLE_INSTANCE_DIR": str(tmp_path / "instance"),
+        "CONSOLE_BROKER_URL": broker.url,
+        "CONSOLE_SECRET_KEY": "test-secret",
+        "PYTHONUNBUFFERED": "1",
     }
     worker = Worker(env=env, log_path=tmp_path / "worker.log", concurrency=2).start()
     try:
         op, _ = press(app, client, ids.OP_CONFIRM, ids.TOAST_AREA, ["inventory_sync", a1])
         pack, _ = press(app, client, ids.REVIEW_PACK_CONFIRM, review_pack_card.BODY, [True, False, a1])
         assert op["run-enqueued"]["data"]["run_id"] and pack["run-enqueued"]["data"]["run_id"]
-        wait_until(lambda: [r[1:3] for r in runs(app)[3:]] == [("completed", "succeeded")] * 2 and packs(app) == ["failed", "ready"],
-                   timeout=60, what="the operations started after the broker came back")
-        print(f"FAULT broker-back broker={broker.kind}: both operations completed {time.monotonic() - recovered:.1f} s after the broker returned "
-              "(including the worker start)")
+        wait_until(
+            lambda: (
+                [r[1:3] for r in runs(app)[3:]] == [("completed", "succeeded")] * 2
+                and packs(app) == ["failed", "ready"]
+            ),
+            timeout=60,
+            what="the operations started after the broker came back",
+        )
+        print(
+            f"FAULT broker-back broker={broker.kind}: both operations completed {time.monotonic() - recovered:.1f} s after the broker returned "
+            "(including the worker start)"
+        )
     finally:
         worker.kill()

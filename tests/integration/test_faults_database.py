@@ -13,6 +13,7 @@ retrying" and backs off) instead of a 500 stack; the first poll after the databa
 answers the surface's real policy again. During a fan-out restore the children retry, and at
 the end processed == total == distinct ledger rows: no count lost, none doubled.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,18 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
 from tests.integration.conftest import login, real_app
-from tests.integration.worker import STACKS, Stack, closed_gate, load_run, make_world, open_stack, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import (
+    STACKS,
+    Stack,
+    closed_gate,
+    load_run,
+    make_world,
+    open_stack,
+    start,
+    start_with_faults,
+    wait_run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -52,7 +64,12 @@ def database_outage(database_url: str) -> Iterator[None]:
         try:
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
             yield
         finally:
             with admin.connect() as conn:
@@ -89,9 +106,22 @@ def console(empty_db_url, tmp_path) -> Iterator[Any]:
         yield app
 
 
-def callback(app, client, output_fragment: str, inputs: list[tuple[str, str, Any]], state: list[tuple[str, str, Any]], changed: str):
-    [key] = [k for k, v in app.callback_map.items() if output_fragment in k and v["inputs"][0]["id"] == inputs[0][0] and v.get("callback")]
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")]
+def callback(
+    app,
+    client,
+    output_fragment: str,
+    inputs: list[tuple[str, str, Any]],
+    state: list[tuple[str, str, Any]],
+    changed: str,
+):
+    [key] = [
+        k
+        for k, v in app.callback_map.items()
+        if output_fragment in k and v["inputs"][0]["id"] == inputs[0][0] and v.get("callback")
+    ]
+    outputs = [
+        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")
+    ]
     body = {
         "output": key,
         "outputs": outputs,
@@ -99,19 +129,38 @@ def callback(app, client, output_fragment: str, inputs: list[tuple[str, str, Any
         "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
         "changedPropIds": [changed],
     }
-    return client.post(CALLBACK, data=json.dumps(body), content_type="application/json", headers={"X-CSRFToken": client.get_cookie("_csrf_token").value})
+    return client.post(
+        CALLBACK,
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
+    )
 
 
 def run_poll(app, client, run_id: int, fingerprint: Any, policy: Any):
-    return callback(app, client, "run-view.children", [("run-poll", "n_intervals", 5)],
-                    [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)], "run-poll.n_intervals")
+    return callback(
+        app,
+        client,
+        "run-view.children",
+        [("run-poll", "n_intervals", 5)],
+        [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)],
+        "run-poll.n_intervals",
+    )
 
 
 def shell_poll(app, client, fingerprint: Any, policy: Any, seen: Any):
-    return callback(app, client, "activity-shell.children",
-                    [("_pages_location", "pathname", "/"), ("activity-poll", "n_intervals", 5), ("activity-kick", "data", None)],
-                    [("activity-fingerprint", "data", fingerprint), ("activity-policy", "data", policy), ("activity-seen", "data", seen)],
-                    "activity-poll.n_intervals")
+    return callback(
+        app,
+        client,
+        "activity-shell.children",
+        [("_pages_location", "pathname", "/"), ("activity-poll", "n_intervals", 5), ("activity-kick", "data", None)],
+        [
+            ("activity-fingerprint", "data", fingerprint),
+            ("activity-policy", "data", policy),
+            ("activity-seen", "data", seen),
+        ],
+        "activity-poll.n_intervals",
+    )
 
 
 OPS_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
@@ -121,18 +170,48 @@ def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
     """The review-pack card's, the tenant dashboard's and the operations list's polls, each sent
     with ``policy`` as the page's current policy (signatures: what an open page would hold)."""
     return {
-        "review-pack-poll-policy": callback(app, client, "review-pack-body.children", [("review-pack-poll", "n_intervals", 5)],
-                                            [("tenant-id", "data", tenant_id), ("review-pack-signature", "data", "shown"),
-                                             ("review-pack-poll-policy", "data", policy)], "review-pack-poll.n_intervals"),
-        "dashboard-poll-policy": callback(app, client, "tenant-kpis.children", [("dashboard-poll", "n_intervals", 5), ("dashboard-refresh", "data", None)],
-                                          [("tenant-id", "data", tenant_id), ("dashboard-signature", "data", "shown"),
-                                           ("dashboard-poll-policy", "data", policy)], "dashboard-poll.n_intervals"),
-        "operations-poll-policy": callback(app, client, "operations-refresh.data", [("operations-poll", "n_intervals", 5)],
-                                           [("operations-table", "getRowsRequest", OPS_PAGE), ("ops-filter-type", "value", ""),
-                                            ("ops-filter-status", "value", ""), ("ops-filter-outcome", "value", ""),
-                                            ("ops-filter-tenant", "value", ""), ("ops-filter-dates", "start_date", None),
-                                            ("ops-filter-dates", "end_date", None), ("operations-signature", "data", "shown"),
-                                            ("operations-poll-policy", "data", policy)], "operations-poll.n_intervals"),
+        "review-pack-poll-policy": callback(
+            app,
+            client,
+            "review-pack-body.children",
+            [("review-pack-poll", "n_intervals", 5)],
+            [
+                ("tenant-id", "data", tenant_id),
+                ("review-pack-signature", "data", "shown"),
+                ("review-pack-poll-policy", "data", policy),
+            ],
+            "review-pack-poll.n_intervals",
+        ),
+        "dashboard-poll-policy": callback(
+            app,
+            client,
+            "tenant-kpis.children",
+            [("dashboard-poll", "n_intervals", 5), ("dashboard-refresh", "data", None)],
+            [
+                ("tenant-id", "data", tenant_id),
+                ("dashboard-signature", "data", "shown"),
+                ("dashboard-poll-policy", "data", policy),
+            ],
+            "dashboard-poll.n_intervals",
+        ),
+        "operations-poll-policy": callback(
+            app,
+            client,
+            "operations-refresh.data",
+            [("operations-poll", "n_intervals", 5)],
+            [
+                ("operations-table", "getRowsRequest", OPS_PAGE),
+                ("ops-filter-type", "value", ""),
+                ("ops-filter-status", "value", ""),
+                ("ops-filter-outcome", "value", ""),
+                ("ops-filter-tenant", "value", ""),
+                ("ops-filter-dates", "start_date", None),
+                ("ops-filter-dates", "end_date", None),
+                ("operations-signature", "data", "shown"),
+                ("operations-poll-policy", "data", policy),
+            ],
+            "operations-poll.n_intervals",
+        ),
     }
 
 
@@ -144,9 +223,17 @@ def answer(r) -> dict[str, Any]:
 def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_themselves(console, caplog) -> None:
     app, world = console, console.world
     with app.server.extensions["console.db"].session() as s:
-        run = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_ids[0], type="inventory_sync", status="running",
-                           summary_counts={"total": 10, "processed": 3}, context={}, initiator_user_id=world.users["manager"],
-                           created_at=utcnow() - timedelta(seconds=30), started_at=utcnow() - timedelta(seconds=30))
+        run = OperationRun(
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_ids[0],
+            type="inventory_sync",
+            status="running",
+            summary_counts={"total": 10, "processed": 3},
+            context={},
+            initiator_user_id=world.users["manager"],
+            created_at=utcnow() - timedelta(seconds=30),
+            started_at=utcnow() - timedelta(seconds=30),
+        )
         s.add(run)
         s.commit()
         run_id = run.id
@@ -155,7 +242,11 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
     first = answer(run_poll(app, client, run_id, None, None))
     fingerprint, policy = first["run-fingerprint"]["data"], first["run-poll-policy"]["data"]
     shell = answer(shell_poll(app, client, None, None, None))
-    shell_fp, shell_policy, seen = shell["activity-fingerprint"]["data"], shell["activity-policy"]["data"], shell["activity-seen"]["data"]
+    shell_fp, shell_policy, seen = (
+        shell["activity-fingerprint"]["data"],
+        shell["activity-policy"]["data"],
+        shell["activity-seen"]["data"],
+    )
     assert policy == {"interval": 5000} and shell_policy == {"interval": 5000}
 
     with database_outage(app.database_url):
@@ -177,12 +268,24 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
         assert again["lost"] is True and again["at"] >= lost_policy["at"]
         # Pages, health and buttons: 503 without a stack trace (never the generic 500).
         page = client.get(f"/admin/operations/{run_id}", headers={"Accept": "text/html"})
-        assert page.status_code == 503 and page.headers["Retry-After"] and "cannot reach its database" in page.get_data(as_text=True)
+        assert (
+            page.status_code == 503
+            and page.headers["Retry-After"]
+            and "cannot reach its database" in page.get_data(as_text=True)
+        )
         health = client.get("/healthz")
         assert (health.status_code, health.get_json()["database"]) == (503, "error")
-        press = callback(app, client, "op-confirm-modal.is_open", [("op-confirm", "n_clicks", 1)],
-                         [("op-pending", "data", "inventory_sync"), ("tenant-id", "data", world.tenant_ids[0])], "op-confirm.n_clicks")
-        assert press.status_code == 503 and press.get_json() == {"error": "the database is unreachable; try again shortly"}
+        press = callback(
+            app,
+            client,
+            "op-confirm-modal.is_open",
+            [("op-confirm", "n_clicks", 1)],
+            [("op-pending", "data", "inventory_sync"), ("tenant-id", "data", world.tenant_ids[0])],
+            "op-confirm.n_clicks",
+        )
+        assert press.status_code == 503 and press.get_json() == {
+            "error": "the database is unreachable; try again shortly"
+        }
         outage_s = time.monotonic() - down_at
 
     back_at = time.monotonic()
@@ -198,8 +301,10 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
     for store, response in tenant_polls(app, client, world.tenant_ids[0], lost_policy).items():
         body = answer(response)
         assert store in body and not (body[store]["data"] or {}).get("lost"), (store, body[store])
-    print(f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: polls answered 'lost' (200) "
-          f"during a {outage_s:.2f} s outage; first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s")
+    print(
+        f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: polls answered 'lost' (200) "
+        f"during a {outage_s:.2f} s outage; first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s"
+    )
     assert "Traceback" not in caplog.text
     assert "event=database_unreachable" in caplog.text
 
@@ -229,13 +334,21 @@ def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stac
     world = make_world(stack)
     add = wait_run(stack, start(stack, world, "backup_set_add_policies"))
     with stack.db.session() as s:
-        item_ids = list(s.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == add.context["backup_set_id"]).order_by(BackupSetItem.id)))
+        item_ids = list(
+            s.scalars(
+                select(BackupSetItem.id)
+                .where(BackupSetItem.backup_set_id == add.context["backup_set_id"])
+                .order_by(BackupSetItem.id)
+            )
+        )
     items = len(item_ids)
     observer = create_engine(stack.database_url, poolclass=NullPool)
 
     def processed(run_id: int) -> int:
         with observer.connect() as conn:
-            return normalize_counts(conn.execute(select(OperationRun.summary_counts).where(OperationRun.id == run_id)).scalar_one()).get("processed", 0)
+            return normalize_counts(
+                conn.execute(select(OperationRun.summary_counts).where(OperationRun.id == run_id)).scalar_one()
+            ).get("processed", 0)
 
     # Three children restore; the rest wait at a gate that opens once the database is gone, so
     # they meet the outage whatever the machine's speed.
@@ -254,10 +367,11 @@ def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stac
         keys = list(s.scalars(select(OperationRunUnit.unit_key).where(OperationRunUnit.run_id == run_id)))
     counts = counts_of(run)
     retries = stack.worker.log().count(f"event=restore_item_retry run_id={run_id} ")
-    print(f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: 1.5 s outage, {retries} child retries, "
-          f"run completed {recovered:.1f} s after the database returned; processed {counts['processed']} of {counts['total']}")
+    print(
+        f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: 1.5 s outage, {retries} child retries, "
+        f"run completed {recovered:.1f} s after the database returned; processed {counts['processed']} of {counts['total']}"
+    )
     assert retries >= 1  # the outage really hit the children
     assert (run.status, run.outcome) == ("completed", "succeeded")
     assert counts["processed"] == counts["total"] == counts["succeeded"] == items == len(keys) == len(set(keys))
     assert load_run(stack, run_id).completed_at == run.completed_at
-

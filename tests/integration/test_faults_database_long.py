@@ -8,6 +8,7 @@ nothing is given up, so nothing waits for the stale-run reaper.
 Its own module (and stack): a second worker on the same broker as another module's stack would
 take that stack's messages. The outage itself is test_faults_database.database_outage.
 """
+
 from __future__ import annotations
 
 import time
@@ -62,12 +63,21 @@ def test_an_outage_longer_than_the_error_retries_is_ridden_out_with_exact_counts
 
         log = stack.worker.log()
         child_retries = log.count(f"event=restore_item_retry run_id={restore_id} ")
-        longest = max((int(line.split("attempt=")[1].split()[0]) for line in log.splitlines()
-                       if f"event=restore_item_retry run_id={restore_id} " in line), default=0)
+        longest = max(
+            (
+                int(line.split("attempt=")[1].split()[0])
+                for line in log.splitlines()
+                if f"event=restore_item_retry run_id={restore_id} " in line
+            ),
+            default=0,
+        )
         sync_retries = log.count(f"event=task_retry task=tasks.inventory.run_inventory_sync run_id={sync_id} ")
-        print(f"\nFAULT database-long-outage db={backend} broker={broker}: {OUTAGE_SECONDS} s outage, {child_retries} child "
-              f"retries (longest chain {longest}), {sync_retries} sync retries; both runs completed {recovered:.1f} s after "
-              f"the database returned: " + ", ".join(f"{counts_of(r)['processed']}/{counts_of(r)['total']} {r.outcome}" for r in runs.values()))
+        print(
+            f"\nFAULT database-long-outage db={backend} broker={broker}: {OUTAGE_SECONDS} s outage, {child_retries} child "
+            f"retries (longest chain {longest}), {sync_retries} sync retries; both runs completed {recovered:.1f} s after "
+            f"the database returned: "
+            + ", ".join(f"{counts_of(r)['processed']}/{counts_of(r)['total']} {r.outcome}" for r in runs.values())
+        )
         assert child_retries >= 1  # the outage really hit the children
         assert longest > CHILD_MAX_RETRIES  # ... for longer than an ordinary error's budget
         assert "restore_item_gave_up" not in log

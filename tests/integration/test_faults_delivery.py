@@ -13,6 +13,7 @@ succeeded changes nothing. This module adds the other orders a broker can produc
 In every case: counts equal the distinct ledger rows, nothing is counted twice, a completed
 run never changes (status, outcome, counts, completed_at) and its initiator is notified once.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,7 +27,18 @@ from console.notifications.models import Notification
 from console.operations.launch import TASK_NAMES
 from console.operations.models import OperationRunUnit
 from console.operations.service import counts_of, enqueue_run, fail_run
-from tests.integration.worker import Stack, World, closed_gate, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import (
+    Stack,
+    World,
+    closed_gate,
+    load_run,
+    make_world,
+    stack_fixture,
+    start,
+    start_with_faults,
+    wait_run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -40,7 +52,13 @@ def backed_up(stack: Stack) -> tuple[World, list[int]]:
     world = make_world(stack)
     add = wait_run(stack, start(stack, world, "backup_set_add_policies"))
     with stack.db.session() as s:
-        items = list(s.scalars(select(BackupSetItem.id).where(BackupSetItem.backup_set_id == add.context["backup_set_id"]).order_by(BackupSetItem.id)))
+        items = list(
+            s.scalars(
+                select(BackupSetItem.id)
+                .where(BackupSetItem.backup_set_id == add.context["backup_set_id"])
+                .order_by(BackupSetItem.id)
+            )
+        )
     return world, items
 
 
@@ -70,8 +88,14 @@ def assert_exact(stack: Stack, run_id: int, total: int) -> None:
 def test_children_that_arrive_before_their_parent_started_count_nothing(stack: Stack) -> None:
     world, items = backed_up(stack)
     with stack.db.session() as s:
-        run, _ = enqueue_run(session=s, type="backup_set_restore", workspace_id=world.workspace_id, tenant_id=world.tenant_id,
-                             initiator_user_id=world.user_id, context={"options": {}})
+        run, _ = enqueue_run(
+            session=s,
+            type="backup_set_restore",
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            initiator_user_id=world.user_id,
+            context={"options": {}},
+        )
         run_id = run.id
     for item_id in items:  # the parent has not run: the run is queued, it has no total
         stack.dispatcher.send(CHILD, run_id, item_id)
@@ -107,7 +131,9 @@ def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: St
     reaped_world, reaped_items = backed_up(stack)
     gate, held = closed_gate(tmp_path, [f"item:{i}" for i in reaped_items[2:]])
     reaped_id = start_with_faults(stack, reaped_world, "backup_set_restore", held)
-    wait_until(lambda: counts_of(load_run(stack, reaped_id)).get("processed", 0) >= 2, stack=stack, what="restore under way")
+    wait_until(
+        lambda: counts_of(load_run(stack, reaped_id)).get("processed", 0) >= 2, stack=stack, what="restore under way"
+    )
     with stack.db.session() as s:
         assert fail_run(session=s, run_id=reaped_id, reason="stale: no heartbeat (test)") is not None
     failed = load_run(stack, reaped_id)
@@ -131,7 +157,12 @@ def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: St
     for before in (done, synced, failed):
         after = load_run(stack, before.id)
         assert (after.status, after.outcome, counts_of(after), after.completed_at, after.failure_summary) == (
-            before.status, before.outcome, counts_of(before), before.completed_at, before.failure_summary)
+            before.status,
+            before.outcome,
+            counts_of(before),
+            before.completed_at,
+            before.failure_summary,
+        )
         assert notifications(stack, before.id) == 1
     assert_exact(stack, done_id, len(items))
     # The failed run keeps the counts it had when it failed, and they match its ledger.

@@ -12,6 +12,7 @@ What happens next depends on the broker (measured times are printed: run with ``
   until the stale-run reaper (``CONSOLE_STALE_AFTER_SECONDS``, 3 s here, 900 s by default)
   completes them as ``failed`` with "stale"; the initiator is notified; counts are kept.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -57,7 +58,10 @@ def stack(request, tmp_path_factory) -> Iterator[Stack]:
     """A stack whose workers use a short visibility timeout and stale limit; a test may replace
     its worker (the replacement is killed at the end too)."""
     backend, broker = request.param
-    env = {"CONSOLE_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "CONSOLE_STALE_AFTER_SECONDS": str(STALE_AFTER)}
+    env = {
+        "CONSOLE_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+        "CONSOLE_STALE_AFTER_SECONDS": str(STALE_AFTER),
+    }
     opened = open_stack(backend, broker, tmp_path_factory.mktemp(f"faults-worker-{backend}-{broker}"), env)
     current = next(opened)
     try:
@@ -91,7 +95,11 @@ def backed_up(stack: Stack) -> tuple[World, int]:
     world = make_world(stack)
     add = wait_run(stack, start(stack, world, "backup_set_add_policies"))
     with stack.db.session() as s:
-        items = s.scalar(select(func.count()).select_from(BackupSetItem).where(BackupSetItem.backup_set_id == add.context["backup_set_id"]))
+        items = s.scalar(
+            select(func.count())
+            .select_from(BackupSetItem)
+            .where(BackupSetItem.backup_set_id == add.context["backup_set_id"])
+        )
     return world, int(items)
 
 
@@ -120,8 +128,10 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
     if stack.broker == "redis":
         runs = {run_id: wait_run(stack, run_id, timeout=60) for run_id in (sync_id, restore_id)}
         recovered = time.monotonic() - killed_at
-        print(f"\nFAULT worker-killed broker=redis db={stack.backend}: new worker ready {worker_up:.1f} s, "
-              f"both runs completed {recovered:.1f} s after the kill (visibility timeout {VISIBILITY_TIMEOUT} s)")
+        print(
+            f"\nFAULT worker-killed broker=redis db={stack.backend}: new worker ready {worker_up:.1f} s, "
+            f"both runs completed {recovered:.1f} s after the kill (visibility timeout {VISIBILITY_TIMEOUT} s)"
+        )
         for run_id, run in runs.items():
             counts, keys = counts_of(run), ledger_keys(stack, run_id)
             assert (run.status, run.outcome) == ("completed", "succeeded"), run.failure_summary
@@ -135,6 +145,7 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
 
     # Embedded broker: the messages the dead worker held are gone for good.
     assert invisible_messages(stack) >= 2
+
     # The reaper, as beat would send it (every minute in production; every second here).
     def reaped() -> bool:
         if all(load_run(stack, i).status == "completed" for i in (sync_id, restore_id)):
@@ -147,10 +158,15 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
     # The sync's message never reached the new worker: its count stopped at the kill.
     assert "tasks.inventory.run_inventory_sync[" not in stack.worker.log()
     assert counts_of(load_run(stack, sync_id))["processed"] == before[sync_id]["processed"]
-    outcomes = {name: (load_run(stack, i).outcome, counts_of(load_run(stack, i))) for name, i in (("sync", sync_id), ("restore", restore_id))}
-    print(f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, not redelivered; "
-          f"both runs completed {recovered:.1f} s after the kill by the reaper (stale limit {STALE_AFTER} s): "
-          + ", ".join(f"{n} {o} {c['processed']}/{c['total']}" for n, (o, c) in outcomes.items()))
+    outcomes = {
+        name: (load_run(stack, i).outcome, counts_of(load_run(stack, i)))
+        for name, i in (("sync", sync_id), ("restore", restore_id))
+    }
+    print(
+        f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, not redelivered; "
+        f"both runs completed {recovered:.1f} s after the kill by the reaper (stale limit {STALE_AFTER} s): "
+        + ", ".join(f"{n} {o} {c['processed']}/{c['total']}" for n, (o, c) in outcomes.items())
+    )
     for run_id, world in ((sync_id, counted_world), (restore_id, fan_world)):
         run, keys = load_run(stack, run_id), ledger_keys(stack, run_id)
         counts = counts_of(run)
@@ -158,7 +174,9 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
         assert counts["processed"] == len(keys) == len(set(keys)) <= counts["total"]
         assert progress_for_run(run).mode == "none"
         with stack.db.session() as s:
-            note = s.execute(select(Notification.user_id, Notification.kind, Notification.body).where(Notification.run_id == run_id)).one()
+            note = s.execute(
+                select(Notification.user_id, Notification.kind, Notification.body).where(Notification.run_id == run_id)
+            ).one()
         assert note.user_id == world.user_id
         if run_id == restore_id and counts["processed"] == counts["total"]:
             # The children the dead worker held had all finished their unit before the kill
@@ -172,7 +190,9 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
 
 
 def test_the_visibility_timeout_setting_reaches_redis_and_stays_out_of_the_embedded_broker(tmp_path) -> None:
-    redis = load_settings({"instance_dir": tmp_path, "broker_url": "redis://127.0.0.1:6379/0", "secret_key": "x"}, environ={})
+    redis = load_settings(
+        {"instance_dir": tmp_path, "broker_url": "redis://127.0.0.1:6379/0", "secret_key": "x"}, environ={}
+    )
     options = celery_config(redis, environ={})["broker_transport_options"]
     assert options == {"visibility_timeout": 3600, "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
     options = celery_config(redis, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": "8"})["broker_transport_options"]
@@ -181,7 +201,10 @@ def test_the_visibility_timeout_setting_reaches_redis_and_stays_out_of_the_embed
         with pytest.raises(ConfigError):
             celery_config(redis, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": bad})
     embedded = load_settings({"instance_dir": tmp_path, "secret_key": "x"}, environ={})
-    assert "visibility_timeout" not in celery_config(embedded, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": "8"})["broker_transport_options"]
+    assert (
+        "visibility_timeout"
+        not in celery_config(embedded, environ={"CONSOLE_BROKER_VISIBILITY_TIMEOUT": "8"})["broker_transport_options"]
+    )
     # The web's producer fails fast; the worker's own options are left as they are.
     producer = dispatch_config(redis)
     assert producer["broker_transport_options"]["max_retries"] == 0 and producer["broker_connection_timeout"] == 2.0

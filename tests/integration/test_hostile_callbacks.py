@@ -12,6 +12,7 @@ Every answer must be 400 / 403 / 404, or 200 / 204 without a trace of the foreig
 run (names, failure texts, run links, pack links) — never a 500. Forged tenant and run ids in
 the slots that name them must be 404 (existence not revealed). Clientside callbacks have no
 server function: posting to them is a 400, not Dash's 500."""
+
 from __future__ import annotations
 
 import json
@@ -36,13 +37,41 @@ PAGES_ROUTER = ".._pages_content.children..._pages_store.data.."
 
 #: Wrong types and hostile ids thrown into every slot of every callback.
 HOSTILE_VALUES: list[Any] = [
-    None, True, -1, 1.5, 2**70, "", "abc", "1; DROP TABLE tenants", "../../../etc/passwd", "\u0661\u0662", "x" * 5000,
-    [], [[[[[1]]]]], {}, {"run_id": {"$gt": 0}},
+    None,
+    True,
+    -1,
+    1.5,
+    2**70,
+    "",
+    "abc",
+    "1; DROP TABLE tenants",
+    "../../../etc/passwd",
+    "\u0661\u0662",
+    "x" * 5000,
+    [],
+    [[[[[1]]]]],
+    {},
+    {"run_id": {"$gt": 0}},
 ]
 #: Operation types a forged op-start wrapper id may claim (the wildcard part of a pattern id).
-FORGED_OPERATION_TYPES: list[Any] = ["review_pack_generate", "no_such_type", "inventory_sync ", "INVENTORY_SYNC", "", "x" * 500, 7, 1.5, -1]
+FORGED_OPERATION_TYPES: list[Any] = [
+    "review_pack_generate",
+    "no_such_type",
+    "inventory_sync ",
+    "INVENTORY_SYNC",
+    "",
+    "x" * 500,
+    7,
+    1.5,
+    -1,
+]
 #: Slots whose value names a tenant or a run: forged ids there are 404, whatever the callback.
-ID_SLOTS = {"tenant-id.data": "tenant", "run-id.data": "run", "activity-kick.data": "kick", "ops-filter-tenant.value": "tenant"}
+ID_SLOTS = {
+    "tenant-id.data": "tenant",
+    "run-id.data": "run",
+    "activity-kick.data": "kick",
+    "ops-filter-tenant.value": "tenant",
+}
 
 
 # --------------------------------------------------------------------------- the world
@@ -69,13 +98,24 @@ class Scene:
         return found + [p.pattern for p in self.patterns if p.search(text)]
 
 
-def _add_run(s, *, workspace_id: int, tenant_id: int | None, initiator: int | None, status: str, failure: str | None = None) -> int:
+def _add_run(
+    s, *, workspace_id: int, tenant_id: int | None, initiator: int | None, status: str, failure: str | None = None
+) -> int:
     now = utcnow()
     run = OperationRun(
-        workspace_id=workspace_id, tenant_id=tenant_id, type="inventory_sync", status=status,
-        outcome="failed" if status == "completed" else None, summary_counts={"total": 4, "processed": 1},
-        context={}, failure_summary=failure, initiator_user_id=initiator, created_at=now - timedelta(seconds=30),
-        started_at=now - timedelta(seconds=29), heartbeat_at=now, completed_at=now if status == "completed" else None,
+        workspace_id=workspace_id,
+        tenant_id=tenant_id,
+        type="inventory_sync",
+        status=status,
+        outcome="failed" if status == "completed" else None,
+        summary_counts={"total": 4, "processed": 1},
+        context={},
+        failure_summary=failure,
+        initiator_user_id=initiator,
+        created_at=now - timedelta(seconds=30),
+        started_at=now - timedelta(seconds=29),
+        heartbeat_at=now,
+        completed_at=now if status == "completed" else None,
     )
     s.add(run)
     s.flush()
@@ -85,7 +125,11 @@ def _add_run(s, *, workspace_id: int, tenant_id: int | None, initiator: int | No
 def build_scene(web_app, world, role: str) -> Scene:
     """Distinctive names and texts in every tenant, a running and a failed run in each, a ready
     pack in each, and a tenantless run in each workspace (started by its owner)."""
-    names = {world.tenant_ids[0]: "Tenant Alder-Granted", world.tenant_ids[1]: "Tenant Quokka-Ungranted", world.other_tenant_id: "Tenant Zephyr-Foreign"}
+    names = {
+        world.tenant_ids[0]: "Tenant Alder-Granted",
+        world.tenant_ids[1]: "Tenant Quokka-Ungranted",
+        world.other_tenant_id: "Tenant Zephyr-Foreign",
+    }
     runs: dict[int | str, list[int]] = {}
     packs: dict[int, int] = {}
     with web_app.server.extensions["console.db"].session() as s:
@@ -98,14 +142,46 @@ def build_scene(web_app, world, role: str) -> Scene:
             starter = world.users["outsider"] if ws == world.other_workspace_id else world.users["manager"]
             runs[tid] = [
                 _add_run(s, workspace_id=ws, tenant_id=tid, initiator=starter, status="running"),
-                _add_run(s, workspace_id=ws, tenant_id=tid, initiator=starter, status="completed", failure=f"failure-text-of-{names[tid]}"),
+                _add_run(
+                    s,
+                    workspace_id=ws,
+                    tenant_id=tid,
+                    initiator=starter,
+                    status="completed",
+                    failure=f"failure-text-of-{names[tid]}",
+                ),
             ]
-            pack = ReviewPack(tenant_id=tid, status="ready", options={}, operation_run_id=runs[tid][1], created_at=utcnow(), ready_at=utcnow(), expires_at=utcnow() + timedelta(days=1))
+            pack = ReviewPack(
+                tenant_id=tid,
+                status="ready",
+                options={},
+                operation_run_id=runs[tid][1],
+                created_at=utcnow(),
+                ready_at=utcnow(),
+                expires_at=utcnow() + timedelta(days=1),
+            )
             s.add(pack)
             s.flush()
             packs[tid] = pack.id
-        runs["tenantless-A"] = [_add_run(s, workspace_id=world.workspace_id, tenant_id=None, initiator=world.users["manager"], status="running", failure=None)]
-        runs["tenantless-B"] = [_add_run(s, workspace_id=world.other_workspace_id, tenant_id=None, initiator=world.users["outsider"], status="running")]
+        runs["tenantless-A"] = [
+            _add_run(
+                s,
+                workspace_id=world.workspace_id,
+                tenant_id=None,
+                initiator=world.users["manager"],
+                status="running",
+                failure=None,
+            )
+        ]
+        runs["tenantless-B"] = [
+            _add_run(
+                s,
+                workspace_id=world.other_workspace_id,
+                tenant_id=None,
+                initiator=world.users["outsider"],
+                status="running",
+            )
+        ]
         s.commit()
 
     a1, a2, b1 = world.tenant_ids[0], world.tenant_ids[1], world.other_tenant_id
@@ -130,10 +206,10 @@ def build_scene(web_app, world, role: str) -> Scene:
     )
     scene.markers = [names[t] for t in foreign] + [f"failure-text-of-{names[t]}" for t in foreign] + leak_names
     for rid in foreign_runs:
-        scene.patterns.append(re.compile(rf'/admin/operations/{rid}(?!\d)'))
+        scene.patterns.append(re.compile(rf"/admin/operations/{rid}(?!\d)"))
         scene.patterns.append(re.compile(rf'"data-run-id":\s*"{rid}"'))
     for tid in foreign:
-        scene.patterns.append(re.compile(rf'/admin/tenants/{tid}(?!\d)'))
+        scene.patterns.append(re.compile(rf"/admin/tenants/{tid}(?!\d)"))
         scene.patterns.append(re.compile(rf'"data-tenant-id":\s*"{tid}"'))
     for pid in scene.foreign_packs:
         scene.patterns.append(re.compile(rf"/review-packs/{pid}/download"))
@@ -166,7 +242,10 @@ def outputs_for(key: str) -> Any:
 
 def concrete_id(dep: dict, wildcard_value: Any = "inventory_sync") -> dict:
     """A pattern-matching dependency's id with its wildcards filled in (an op-start wrapper)."""
-    return {k: (wildcard_value if v in (["ALL"], ["ALLSMALLER"], ["MATCH"]) else v) for k, v in parse_dep_id(dep["id"]).items()}
+    return {
+        k: (wildcard_value if v in (["ALL"], ["ALLSMALLER"], ["MATCH"]) else v)
+        for k, v in parse_dep_id(dep["id"]).items()
+    }
 
 
 def legit_value(dep: dict, scene: Scene) -> Any:
@@ -208,7 +287,22 @@ def forged_id_values(kind: str, scene: Scene) -> tuple[list[Any], list[Any]]:
         raw, own, visible = scene.foreign_runs + scene.foreign_packs, scene.own_run, scene.own_runs
     foreign: list[Any] = [v for v in raw if v not in visible]  # a pack id may equal a visible id by chance
     foreign += [str(v) for v in foreign]
-    malformed: list[Any] = [2**63, 2**70, -1, 0, "0", "-1", "1.0", "abc", "1e3", "\u0661", 1.5, True, f" {own}", f"{own}\x00"]
+    malformed: list[Any] = [
+        2**63,
+        2**70,
+        -1,
+        0,
+        "0",
+        "-1",
+        "1.0",
+        "abc",
+        "1e3",
+        "\u0661",
+        1.5,
+        True,
+        f" {own}",
+        f"{own}\x00",
+    ]
     if kind == "kick":
         return [{"run_id": v} for v in foreign], [{"run_id": v} for v in malformed]
     return foreign, malformed
@@ -221,13 +315,23 @@ def slot_extras(name: str, scene: Scene) -> list[Any]:
         return (
             [f"/admin/tenants/{t}" for t in scene.foreign_tenants]
             + [f"/admin/operations/{r}" for r in scene.foreign_runs]
-            + [f"/admin/tenants/{scene.own_tenant}/../{scene.foreign_tenants[0]}", "//evil.example/", "/\x00", "/admin/operations/%2e%2e"]
+            + [
+                f"/admin/tenants/{scene.own_tenant}/../{scene.foreign_tenants[0]}",
+                "//evil.example/",
+                "/\x00",
+                "/admin/operations/%2e%2e",
+            ]
         )
     if name == "_pages_location.search":
         return (
             [f"?tenant_id={t}" for t in scene.foreign_tenants]
             + [f"?run_id={r}" for r in scene.foreign_runs]
-            + [f"?tenant_id={scene.own_tenant}&tenant_id={scene.foreign_tenants[0]}", "?__class__=1", "?=&&=", "?" + "a=1&" * 500]
+            + [
+                f"?tenant_id={scene.own_tenant}&tenant_id={scene.foreign_tenants[0]}",
+                "?__class__=1",
+                "?=&&=",
+                "?" + "a=1&" * 500,
+            ]
         )
     return []
 
@@ -306,10 +410,16 @@ def structural_forgeries(key: str, spec: dict, legit: dict) -> list[tuple[str, A
     else:  # a pattern-matching ALL input: a list of concrete matches
         one = first[0] if first else {"id": {}, "property": "n_clicks", "value": 1}
         variant("ALL input as an object", inputs=[one] + legit["inputs"][1:])
-        variant("ALL match with a foreign type", inputs=[[{**one, "id": {**one["id"], "type": "run-id"}}]] + legit["inputs"][1:])
+        variant(
+            "ALL match with a foreign type",
+            inputs=[[{**one, "id": {**one["id"], "type": "run-id"}}]] + legit["inputs"][1:],
+        )
         variant("ALL match with an extra key", inputs=[[{**one, "id": {**one["id"], "x": 1}}]] + legit["inputs"][1:])
         variant("ALL match id not an object", inputs=[[{**one, "id": "op-start-wrap"}]] + legit["inputs"][1:])
-        variant("ALL match with an object value", inputs=[[{**one, "id": {**one["id"], "op": {"$ne": 1}}}]] + legit["inputs"][1:])
+        variant(
+            "ALL match with an object value",
+            inputs=[[{**one, "id": {**one["id"], "op": {"$ne": 1}}}]] + legit["inputs"][1:],
+        )
         variant("ALL list too long", inputs=[[one] * 600] + legit["inputs"][1:])
     if spec["state"]:
         variant("state missing", state=_DROP)
@@ -352,7 +462,9 @@ def check(scene: Scene, what: str, r, allowed: tuple[int, ...] = (200, 204, 400,
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(web_app, client, world, dispatcher, role, caplog) -> None:
+def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(
+    web_app, client, world, dispatcher, role, caplog
+) -> None:
     scene = build_scene(web_app, world, role)
     login(client, scene.email)
     client.get("/")  # Dash registers its page router on the first request
@@ -370,7 +482,9 @@ def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(web_
     values = {i: legit_value(d, scene) for i, d in enumerate(dash_spec["inputs"] + dash_spec["state"])}
     values[len(dash_spec["inputs"])] = scene.foreign_tenants[0]  # tenant-id.data
     seen_by_manager = post(manager, body_for(dash_key, dash_spec, values))
-    assert seen_by_manager.status_code == 200 and scene.leaks(readable(seen_by_manager)), "the leak markers must match Dash's output"
+    assert seen_by_manager.status_code == 200 and scene.leaks(readable(seen_by_manager)), (
+        "the leak markers must match Dash's output"
+    )
 
     for key, spec in servers.items():
         deps = spec["inputs"] + spec["state"]
@@ -395,7 +509,9 @@ def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(web_
                 tried += 1
             if multi:  # the wildcard part of the id is a claim too (the operation type)
                 for op in FORGED_OPERATION_TYPES:
-                    r = post(client, body_for(key, spec, {**legit, index: [(concrete_id(dep, op), 1)]}, changed=changed))
+                    r = post(
+                        client, body_for(key, spec, {**legit, index: [(concrete_id(dep, op), 1)]}, changed=changed)
+                    )
                     check(scene, f"{key} {slot(dep)} op={op!r:.60}", r, allowed=(400, 403, 404))
                     tried += 1
             kind = ID_SLOTS.get(slot(dep))
@@ -434,9 +550,17 @@ def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(web_
 
     # Nothing was started on anything foreign, and nothing reached the queue for it.
     with web_app.server.extensions["console.db"].session() as s:
-        foreign_runs = s.scalar(select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id.in_(scene.foreign_tenants)))
-        foreign_packs = s.scalar(select(func.count()).select_from(ReviewPack).where(ReviewPack.tenant_id.in_(scene.foreign_tenants)))
-        started = {rid: tid for rid, tid in s.execute(select(OperationRun.id, OperationRun.tenant_id)) if rid not in scene.seeded_runs}
+        foreign_runs = s.scalar(
+            select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id.in_(scene.foreign_tenants))
+        )
+        foreign_packs = s.scalar(
+            select(func.count()).select_from(ReviewPack).where(ReviewPack.tenant_id.in_(scene.foreign_tenants))
+        )
+        started = {
+            rid: tid
+            for rid, tid in s.execute(select(OperationRun.id, OperationRun.tenant_id))
+            if rid not in scene.seeded_runs
+        }
     assert foreign_runs == 2 * len(scene.foreign_tenants)
     assert foreign_packs == len(scene.foreign_tenants)
     assert set(started.values()) <= {scene.own_tenant}, started
@@ -449,4 +573,3 @@ def test_every_callback_refuses_forged_payloads_without_500_or_foreign_data(web_
     assert not errors, [r.getMessage() for r in errors][:3]
     assert tried > 900, tried
     print(f"{role}: {tried} requests")
-

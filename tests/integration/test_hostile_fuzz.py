@@ -8,6 +8,7 @@ and which input fired. The login form gets arbitrary email / password / next / t
 Properties: never a 500, no ERROR record in the server log (Flask logs every unhandled
 exception there), and a 200 never carries the foreign tenant's or run's data. Bounded:
 ``MAX_EXAMPLES`` per target, no deadline, no example database (nothing written to the repo)."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ from hypothesis import strategies as st
 
 from tests.factories import PASSWORD
 from tests.integration.conftest import csrf_token, login
-from tests.integration.test_hostile_http import instant_password_checks
 from tests.integration.test_hostile_callbacks import (
     Scene,
     body_for,
@@ -31,6 +31,7 @@ from tests.integration.test_hostile_callbacks import (
     readable,
     server_callbacks,
 )
+from tests.integration.test_hostile_http import instant_password_checks
 
 MAX_EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -50,12 +51,25 @@ scalars = (
     | st.text(max_size=40)
     | st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12)  # ASCII incl. NUL and control characters
 )
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def id_like(scene: Scene) -> st.SearchStrategy[Any]:
     """Ids that exist somewhere (own and foreign tenants, runs, packs), as ints, strings and paths."""
-    ids = sorted({scene.own_tenant, scene.own_run, *scene.own_runs, *scene.foreign_tenants, *scene.foreign_runs, *scene.foreign_packs})
+    ids = sorted(
+        {
+            scene.own_tenant,
+            scene.own_run,
+            *scene.own_runs,
+            *scene.foreign_tenants,
+            *scene.foreign_runs,
+            *scene.foreign_packs,
+        }
+    )
     one = st.sampled_from(ids)
     return st.one_of(
         one,
@@ -74,7 +88,11 @@ def callback_requests(key: str, spec: dict, scene: Scene) -> st.SearchStrategy[d
     def value_for(dep: dict) -> st.SearchStrategy[Any]:
         legit = legit_value(dep, scene)
         if is_multi(dep):
-            wrapper = st.one_of(st.sampled_from(["inventory_sync", "review_pack_generate", "baseline_compare"]), st.text(max_size=20), st.integers())
+            wrapper = st.one_of(
+                st.sampled_from(["inventory_sync", "review_pack_generate", "baseline_compare"]),
+                st.text(max_size=20),
+                st.integers(),
+            )
             item = st.tuples(wrapper.map(lambda op: concrete_id(dep, op)), anything)
             return st.one_of(st.just(legit), st.lists(item, max_size=3))
         return st.one_of(st.just(legit), anything)
@@ -84,7 +102,9 @@ def callback_requests(key: str, spec: dict, scene: Scene) -> st.SearchStrategy[d
         values = {i: draw(value_for(d)) for i, d in enumerate(deps)}
         changed = draw(st.integers(min_value=0, max_value=len(spec["inputs"]) - 1))
         body = body_for(key, spec, values, changed=changed)
-        mutation = draw(st.sampled_from(["none", "none", "none", "no-changed", "extra-changed", "drop-value", "no-state"]))
+        mutation = draw(
+            st.sampled_from(["none", "none", "none", "no-changed", "extra-changed", "drop-value", "no-state"])
+        )
         if mutation == "no-changed":
             body["changedPropIds"] = []
         elif mutation == "extra-changed":
@@ -120,7 +140,12 @@ def test_fuzzed_callbacks_and_login_never_500_nor_log_an_exception(web_app, clie
             r = post(client, body)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             text = readable(r)
-            assert r.status_code in (200, 204, 400, 403, 404), (key[:60], r.status_code, json.dumps(body)[:300], text[:300])
+            assert r.status_code in (200, 204, 400, 403, 404), (
+                key[:60],
+                r.status_code,
+                json.dumps(body)[:300],
+                text[:300],
+            )
             if r.status_code == 200:
                 assert not scene.leaks(text), (key[:60], scene.leaks(text), json.dumps(body)[:300])
             assert not _errors(caplog), (key[:60], _errors(caplog)[:1], json.dumps(body)[:300])
@@ -131,7 +156,9 @@ def test_fuzzed_callbacks_and_login_never_500_nor_log_an_exception(web_app, clie
     @given(
         email=st.one_of(st.just("operator@test.example"), st.text(max_size=60), st.emails().map(str)),
         password=st.one_of(st.just(PASSWORD), st.text(max_size=60)),
-        next_=st.one_of(st.none(), st.text(max_size=60), st.sampled_from(["/admin/operations", "//evil.example", "/\r\nX: y"])),
+        next_=st.one_of(
+            st.none(), st.text(max_size=60), st.sampled_from(["/admin/operations", "//evil.example", "/\r\nX: y"])
+        ),
         token_kind=st.sampled_from(["valid", "valid", "valid", "missing", "random"]),
         random_token=st.text(max_size=40),
         extra=st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=3),
@@ -146,7 +173,9 @@ def test_fuzzed_callbacks_and_login_never_500_nor_log_an_exception(web_app, clie
             form["csrf_token"] = csrf_token(visitor)
         elif token_kind == "random":
             form["csrf_token"] = random_token
-        r = visitor.post("/login", data=form, environ_base={"REMOTE_ADDR": f"10.{address}.{len(email) % 250}.{len(password) % 250}"})
+        r = visitor.post(
+            "/login", data=form, environ_base={"REMOTE_ADDR": f"10.{address}.{len(email) % 250}.{len(password) % 250}"}
+        )
         statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
         assert r.status_code in (302, 400, 401, 429), (r.status_code, form)
         if r.status_code == 302:

@@ -5,6 +5,7 @@ stack traces, and the review-pack download under path tricks and foreign ids.
 test_auth_http.py holds the basics (a missing or forged token, rotation on login, throttling
 per IP); these are the attacks around them. Flask test client, real database (SQLite, and
 PostgreSQL when CONSOLE_TEST_DATABASE_URL is set)."""
+
 from __future__ import annotations
 
 import base64
@@ -33,7 +34,10 @@ CALLBACK = "/_dash-update-component"
 ROUTER = {
     "output": ".._pages_content.children..._pages_store.data..",
     "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-    "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/"}, {"id": "_pages_location", "property": "search", "value": ""}],
+    "inputs": [
+        {"id": "_pages_location", "property": "pathname", "value": "/"},
+        {"id": "_pages_location", "property": "search", "value": ""},
+    ],
     "changedPropIds": ["_pages_location.pathname"],
     "state": [],
 }
@@ -42,12 +46,17 @@ ROUTER = {
 def confirm_inventory_sync(web_app, tenant_id: int) -> dict:
     """The op-confirm callback request that starts inventory_sync on ``tenant_id`` (a state change)."""
     key = next(k for k, v in web_app.callback_map.items() if v["inputs"][0]["id"] == "op-confirm" and v.get("callback"))
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")]
+    outputs = [
+        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")
+    ]
     return {
         "output": key,
         "outputs": outputs,
         "inputs": [{"id": "op-confirm", "property": "n_clicks", "value": 1}],
-        "state": [{"id": "op-pending", "property": "data", "value": "inventory_sync"}, {"id": "tenant-id", "property": "data", "value": tenant_id}],
+        "state": [
+            {"id": "op-pending", "property": "data", "value": "inventory_sync"},
+            {"id": "tenant-id", "property": "data", "value": tenant_id},
+        ],
         "changedPropIds": ["op-confirm.n_clicks"],
     }
 
@@ -88,26 +97,40 @@ def _token(client) -> str:
 # --------------------------------------------------------------------------- CSRF and cross-origin
 
 
-def test_a_token_from_another_session_is_refused_for_callbacks_logout_and_login(web_app, client, world, dispatcher) -> None:
+def test_a_token_from_another_session_is_refused_for_callbacks_logout_and_login(
+    web_app, client, world, dispatcher
+) -> None:
     victim, attacker = client, web_app.server.test_client()
     login(victim, "operator@test.example")
     login(attacker, "viewer@test.example")
     foreign_token = _token(attacker)  # valid, but bound to the attacker's session
     assert foreign_token != _token(victim)
 
-    r = victim.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": foreign_token})
+    r = victim.post(
+        CALLBACK,
+        data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])),
+        content_type="application/json",
+        headers={"X-CSRFToken": foreign_token},
+    )
     assert r.status_code == 400 and "CSRF" in r.json["error"]
     r = victim.post("/logout", data={"csrf_token": foreign_token})
     assert r.status_code == 400
     # Login CSRF: a fresh visitor cannot be signed in with a token minted for someone else.
     stranger = web_app.server.test_client()
     stranger.get("/login")
-    r = stranger.post("/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": foreign_token})
+    r = stranger.post(
+        "/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": foreign_token}
+    )
     assert r.status_code == 400 and not _logged_in(stranger)
 
     assert _logged_in(victim) and run_count(web_app) == 0 and dispatcher.sent == []
     # The control: the victim's own token works.
-    r = victim.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": _token(victim)})
+    r = victim.post(
+        CALLBACK,
+        data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])),
+        content_type="application/json",
+        headers={"X-CSRFToken": _token(victim)},
+    )
     assert r.status_code == 200 and run_count(web_app) == 1
 
 
@@ -121,13 +144,24 @@ def test_wrong_tokens_are_refused_for_logout_and_login(web_app, client, world) -
         assert _logged_in(client)
         other = web_app.server.test_client()
         other.get("/login")
-        assert other.post("/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": token}).status_code == 400, token
+        assert (
+            other.post(
+                "/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": token}
+            ).status_code
+            == 400
+        ), token
         assert not _logged_in(other)
 
 
 def test_a_token_signed_with_another_secret_is_refused(web_app, client, world, tmp_path) -> None:
     """A token from another console install (another secret key) is worthless here."""
-    elsewhere = create_app({"instance_dir": tmp_path / "elsewhere", "database_url": f"sqlite:///{tmp_path / 'elsewhere.db'}", "secret_key": "another-secret"})
+    elsewhere = create_app(
+        {
+            "instance_dir": tmp_path / "elsewhere",
+            "database_url": f"sqlite:///{tmp_path / 'elsewhere.db'}",
+            "secret_key": "another-secret",
+        }
+    )
     foreign = csrf_token(elsewhere.server.test_client())
     elsewhere.server.extensions["console.db"].dispose()
     login(client, "operator@test.example")
@@ -136,7 +170,14 @@ def test_a_token_signed_with_another_secret_is_refused(web_app, client, world, t
     assert _logged_in(client)
 
 
-HOSTILE_ORIGINS = ["http://evil.example", "http://localhost:8051", "https://localhost.evil.example", "null", "file://", "http://[::1"]
+HOSTILE_ORIGINS = [
+    "http://evil.example",
+    "http://localhost:8051",
+    "https://localhost.evil.example",
+    "null",
+    "file://",
+    "http://[::1",
+]
 
 
 def test_cross_origin_posts_are_refused_even_with_a_valid_token(web_app, client, world, dispatcher) -> None:
@@ -145,25 +186,49 @@ def test_cross_origin_posts_are_refused_even_with_a_valid_token(web_app, client,
     login(client, "operator@test.example")
     token = _token(client)
     for origin in HOSTILE_ORIGINS:
-        r = client.post(CALLBACK, data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])), content_type="application/json", headers={"X-CSRFToken": token, "Origin": origin})
+        r = client.post(
+            CALLBACK,
+            data=json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0])),
+            content_type="application/json",
+            headers={"X-CSRFToken": token, "Origin": origin},
+        )
         assert r.status_code == 400 and r.json == {"error": "cross-origin request refused"}, origin
         assert client.post("/logout", data={"csrf_token": token}, headers={"Origin": origin}).status_code == 400, origin
         assert _logged_in(client) and run_count(web_app) == 0 and dispatcher.sent == []
         anonymous = web_app.server.test_client()
         login_token = csrf_token(anonymous)
-        r = anonymous.post("/login", data={"email": "operator@test.example", "password": PASSWORD, "csrf_token": login_token}, headers={"Origin": origin}, environ_base={"REMOTE_ADDR": "10.7.0.1"})
+        r = anonymous.post(
+            "/login",
+            data={"email": "operator@test.example", "password": PASSWORD, "csrf_token": login_token},
+            headers={"Origin": origin},
+            environ_base={"REMOTE_ADDR": "10.7.0.1"},
+        )
         assert r.status_code == 400 and not _logged_in(anonymous), origin
 
 
 def test_same_origin_and_proxied_posts_go_through(web_app, client, world) -> None:
     token = csrf_token(client)
-    r = client.post("/login", data={"email": "operator@test.example", "password": PASSWORD, "csrf_token": token}, headers={"Origin": "http://localhost"})
+    r = client.post(
+        "/login",
+        data={"email": "operator@test.example", "password": PASSWORD, "csrf_token": token},
+        headers={"Origin": "http://localhost"},
+    )
     assert r.status_code == 302
     client.get("/")
     # Behind a TLS proxy the app sees Host=internal name; the browser's Origin names the public host.
-    r = client.post(CALLBACK, json=ROUTER, headers={"X-CSRFToken": _token(client), "Origin": "https://console.example.com", "X-Forwarded-Host": "console.example.com"})
+    r = client.post(
+        CALLBACK,
+        json=ROUTER,
+        headers={
+            "X-CSRFToken": _token(client),
+            "Origin": "https://console.example.com",
+            "X-Forwarded-Host": "console.example.com",
+        },
+    )
     assert r.status_code == 200
-    r = client.post(CALLBACK, json=ROUTER, headers={"X-CSRFToken": _token(client), "Origin": "https://console.example.com"})
+    r = client.post(
+        CALLBACK, json=ROUTER, headers={"X-CSRFToken": _token(client), "Origin": "https://console.example.com"}
+    )
     assert r.status_code == 400
 
 
@@ -173,7 +238,10 @@ def test_a_cross_site_form_cannot_fake_a_json_callback(web_app, client, world, d
     body = json.dumps(confirm_inventory_sync(web_app, world.tenant_ids[0]))
     assert client.post(CALLBACK, data=body, content_type="text/plain").status_code == 400
     # Even with the token in the header, a non-JSON content type is not a callback.
-    assert client.post(CALLBACK, data=body, content_type="text/plain", headers={"X-CSRFToken": _token(client)}).status_code == 400
+    assert (
+        client.post(CALLBACK, data=body, content_type="text/plain", headers={"X-CSRFToken": _token(client)}).status_code
+        == 400
+    )
     assert client.post(CALLBACK, data={"csrf_token": _token(client), "output": "x"}).status_code == 400
     assert run_count(web_app) == 0 and dispatcher.sent == []
 
@@ -212,7 +280,11 @@ def test_a_deactivated_users_session_ends_at_once(web_app, client, world) -> Non
 
 def test_a_forged_session_cookie_is_not_a_session(web_app, client, world) -> None:
     """The cookie is signed: a hand-made one (any user id) is ignored, whatever it claims."""
-    payload = base64.urlsafe_b64encode(json.dumps({"_user_id": str(world.users["owner"]), "_fresh": True, "_sv": 0}).encode()).rstrip(b"=").decode()
+    payload = (
+        base64.urlsafe_b64encode(json.dumps({"_user_id": str(world.users["owner"]), "_fresh": True, "_sv": 0}).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     for forged in (payload + ".AAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBB", payload, "." + payload, "x" * 4000):
         c = web_app.server.test_client()
         c.set_cookie("session", forged)
@@ -227,13 +299,21 @@ def test_the_per_email_limit_stops_a_guesser_spread_over_many_addresses(web_app,
     for i in range(31):
         c = web_app.server.test_client()
         token = csrf_token(c)
-        r = c.post("/login", data={"email": "owner@test.example", "password": "wrong-password", "csrf_token": token}, environ_base={"REMOTE_ADDR": f"10.9.{i}.1"})
+        r = c.post(
+            "/login",
+            data={"email": "owner@test.example", "password": "wrong-password", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.9.{i}.1"},
+        )
         statuses.append(r.status_code)
     assert statuses[:30] == [401] * 30 and statuses[30] == 429
     assert LOGIN_THROTTLED in r.get_data(as_text=True)
     # Another account from a fresh address is not affected.
     c = web_app.server.test_client()
-    r = c.post("/login", data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": csrf_token(c)}, environ_base={"REMOTE_ADDR": "10.9.200.1"})
+    r = c.post(
+        "/login",
+        data={"email": "viewer@test.example", "password": PASSWORD, "csrf_token": csrf_token(c)},
+        environ_base={"REMOTE_ADDR": "10.9.200.1"},
+    )
     assert r.status_code == 302
 
 
@@ -241,7 +321,11 @@ def _attempt(web_app, email: str, password: str, n: int):
     c = web_app.server.test_client()
     token = csrf_token(c)
     started = time.perf_counter()
-    r = c.post("/login", data={"email": email, "password": password, "csrf_token": token}, environ_base={"REMOTE_ADDR": f"10.8.{n}.1"})
+    r = c.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": f"10.8.{n}.1"},
+    )
     return r, time.perf_counter() - started
 
 
@@ -263,8 +347,18 @@ def test_unknown_email_and_wrong_password_cannot_be_told_apart(web_app, world) -
 
 
 OFFSITE_TARGETS = [
-    "//evil.example/x", "/\\evil.example", "\\\\evil.example", "https:evil.example", "http:/evil.example", "javascript:alert(1)",
-    "/\t/evil.example", "/\r\nSet-Cookie: x=1", "/\x00", " //evil.example", "evil.example", "%2F%2Fevil.example",
+    "//evil.example/x",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https:evil.example",
+    "http:/evil.example",
+    "javascript:alert(1)",
+    "/\t/evil.example",
+    "/\r\nSet-Cookie: x=1",
+    "/\x00",
+    " //evil.example",
+    "evil.example",
+    "%2F%2Fevil.example",
 ]
 
 
@@ -272,7 +366,11 @@ def test_next_never_leaves_the_site_nor_breaks_the_redirect(web_app, world, monk
     instant_password_checks(monkeypatch)
     c = web_app.server.test_client()
     for n, target in enumerate(OFFSITE_TARGETS):
-        r = c.post("/login", data={"email": "owner@test.example", "password": PASSWORD, "csrf_token": csrf_token(c), "next": target}, environ_base={"REMOTE_ADDR": f"10.6.{n}.1"})
+        r = c.post(
+            "/login",
+            data={"email": "owner@test.example", "password": PASSWORD, "csrf_token": csrf_token(c), "next": target},
+            environ_base={"REMOTE_ADDR": f"10.6.{n}.1"},
+        )
         assert r.status_code == 302 and r.headers["Location"] == "/", (target, r.headers.get("Location"))
         # Already signed in, GET /login?next= redirects the same way.
         r = c.get("/login", query_string={"next": target})
@@ -281,7 +379,9 @@ def test_next_never_leaves_the_site_nor_breaks_the_redirect(web_app, world, monk
 
 def test_control_characters_in_the_email_are_a_failed_login_not_a_500(web_app, world) -> None:
     """PostgreSQL refuses NUL in text: the email must not reach the query."""
-    for n, email in enumerate(("owner@test.example\x00", "\x00", "own\x00er@test.example", "owner@test.example\x1b[31m")):
+    for n, email in enumerate(
+        ("owner@test.example\x00", "\x00", "own\x00er@test.example", "owner@test.example\x1b[31m")
+    ):
         r, _ = _attempt(web_app, email, PASSWORD, 100 + n)
         assert r.status_code == 401 and LOGIN_FAILED in r.get_data(as_text=True), email
 
@@ -297,7 +397,9 @@ def test_every_kind_of_response_carries_the_security_headers(web_app, client, wo
         "layout": client.get("/_dash-layout"),
         "dependencies": client.get("/_dash-dependencies"),
         "callback": client.post(CALLBACK, json=ROUTER, headers={"X-CSRFToken": _token(client)}),
-        "callback 400": client.post(CALLBACK, data=b"{", content_type="application/json", headers={"X-CSRFToken": _token(client)}),
+        "callback 400": client.post(
+            CALLBACK, data=b"{", content_type="application/json", headers={"X-CSRFToken": _token(client)}
+        ),
         "healthz": client.get("/healthz"),
         "asset": client.get("/vendor/bootstrap.min.css"),
         "download 404": client.get("/review-packs/999/download"),
@@ -321,7 +423,11 @@ def test_the_csp_hashes_cover_every_inline_script_the_page_serves(web_app, clien
     login(client, "operator@test.example")
     r = client.get("/")
     html = re.sub(r"<!--.*?-->", "", r.get_data(as_text=True), flags=re.S)  # e.g. Dash's <!--[if IE]> script: never run
-    inline = [(attrs, body) for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S) if "src=" not in attrs]
+    inline = [
+        (attrs, body)
+        for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
+        if "src=" not in attrs
+    ]
     executable = [body for attrs, body in inline if "application/json" not in attrs and body.strip()]
     assert executable, "Dash's index has inline scripts"
     csp = r.headers["Content-Security-Policy"]
@@ -339,7 +445,15 @@ def test_unexpected_errors_answer_a_generic_page_or_json_without_a_trace(tmp_pat
     from tests.integration.conftest import RecordingDispatcher
 
     upgrade(empty_db_url)
-    app = create_app({"instance_dir": tmp_path / "instance", "database_url": empty_db_url, "secret_key": "prod-secret-for-test", "env": env, "dispatcher": RecordingDispatcher()})
+    app = create_app(
+        {
+            "instance_dir": tmp_path / "instance",
+            "database_url": empty_db_url,
+            "secret_key": "prod-secret-for-test",
+            "env": env,
+            "dispatcher": RecordingDispatcher(),
+        }
+    )
     secret_detail = "SECRET-DETAIL db=postgresql://admin:hunter2@db/console"
 
     def boom():
@@ -360,7 +474,12 @@ def test_unexpected_errors_answer_a_generic_page_or_json_without_a_trace(tmp_pat
         c.get("/login", base_url=base)
         token = c.get_cookie("_csrf_token").value
         # Flask-WTF checks the Referer on HTTPS (a browser sends it on a same-origin form POST).
-        r = c.post("/login", data={"email": "owner@test.example", "password": PASSWORD, "csrf_token": token}, base_url=base, headers={"Referer": base + "/login"})
+        r = c.post(
+            "/login",
+            data={"email": "owner@test.example", "password": PASSWORD, "csrf_token": token},
+            base_url=base,
+            headers={"Referer": base + "/login"},
+        )
         assert r.status_code == 302
         if env == "production":  # secure cookies in production
             assert all("Secure" in h for h in r.headers.getlist("Set-Cookie"))
@@ -372,18 +491,31 @@ def test_unexpected_errors_answer_a_generic_page_or_json_without_a_trace(tmp_pat
         assert page.status_code == 500 and page.mimetype == "text/html" and 'id="server-error"' in text
         callback = c.post(
             CALLBACK,
-            json={"output": "boom-out.children", "outputs": {"id": "boom-out", "property": "children"}, "inputs": [{"id": "boom-in", "property": "n_clicks", "value": 1}], "changedPropIds": ["boom-in.n_clicks"], "state": []},
+            json={
+                "output": "boom-out.children",
+                "outputs": {"id": "boom-out", "property": "children"},
+                "inputs": [{"id": "boom-in", "property": "n_clicks", "value": 1}],
+                "changedPropIds": ["boom-in.n_clicks"],
+                "state": [],
+            },
             headers={"X-CSRFToken": c.get_cookie("_csrf_token").value, "Referer": base + "/"},
             base_url=base,
         )
         assert callback.status_code == 500 and callback.is_json and set(callback.json) == {"error"}
         for r in (page, callback):
             body = r.get_data(as_text=True)
-            for leak in ("Traceback", "SECRET-DETAIL", "hunter2", "RuntimeError", "KeyError", ".py", "File \""):
+            for leak in ("Traceback", "SECRET-DETAIL", "hunter2", "RuntimeError", "KeyError", ".py", 'File "'):
                 assert leak not in body, (leak, body[:300])
-            assert r.headers["X-Content-Type-Options"] == "nosniff" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+            assert (
+                r.headers["X-Content-Type-Options"] == "nosniff"
+                and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+            )
         # Operators still get the whole story in the server log.
-        logged = "\n".join(rec.getMessage() + (str(rec.exc_info[1]) if rec.exc_info else "") for rec in caplog.records if rec.levelno >= logging.ERROR)
+        logged = "\n".join(
+            rec.getMessage() + (str(rec.exc_info[1]) if rec.exc_info else "")
+            for rec in caplog.records
+            if rec.levelno >= logging.ERROR
+        )
         assert "SECRET-DETAIL" in logged
     finally:
         app.server.extensions["console.db"].dispose()
@@ -392,10 +524,25 @@ def test_unexpected_errors_answer_a_generic_page_or_json_without_a_trace(tmp_pat
 # --------------------------------------------------------------------------- review-pack download
 
 
-def _pack(web_app, tenant_id: int, *, status: str = "ready", file_path: str | None = None, expires_in: timedelta = timedelta(days=1), content: bytes = b"PK\x05\x06" + b"\x00" * 18) -> int:
+def _pack(
+    web_app,
+    tenant_id: int,
+    *,
+    status: str = "ready",
+    file_path: str | None = None,
+    expires_in: timedelta = timedelta(days=1),
+    content: bytes = b"PK\x05\x06" + b"\x00" * 18,
+) -> int:
     instance = web_app.server.extensions["console.settings"].instance_dir
     with web_app.server.extensions["console.db"].session() as s:
-        pack = ReviewPack(tenant_id=tenant_id, status=status, options={}, created_at=utcnow(), ready_at=utcnow(), expires_at=utcnow() + expires_in)
+        pack = ReviewPack(
+            tenant_id=tenant_id,
+            status=status,
+            options={},
+            created_at=utcnow(),
+            ready_at=utcnow(),
+            expires_at=utcnow() + expires_in,
+        )
         s.add(pack)
         s.flush()
         if file_path is None:
@@ -410,8 +557,21 @@ def _pack(web_app, tenant_id: int, *, status: str = "ready", file_path: str | No
 
 
 TRAVERSALS = [
-    "..%2F..%2Fsecret_key", "%2e%2e%2f%2e%2e%2fconsole.db", "..%5C..%5Csecret_key", "..\\..\\secret_key", "%252e%252e%252fsecret_key",
-    "%2Fetc%2Fpasswd", "/etc/passwd", "C:%5Cwindows%5Cwin.ini", "1%00", "1%2F..%2F2", "\uff11", "1 ", "+1", "0x1", "1/../2",
+    "..%2F..%2Fsecret_key",
+    "%2e%2e%2f%2e%2e%2fconsole.db",
+    "..%5C..%5Csecret_key",
+    "..\\..\\secret_key",
+    "%252e%252e%252fsecret_key",
+    "%2Fetc%2Fpasswd",
+    "/etc/passwd",
+    "C:%5Cwindows%5Cwin.ini",
+    "1%00",
+    "1%2F..%2F2",
+    "\uff11",
+    "1 ",
+    "+1",
+    "0x1",
+    "1/../2",
 ]
 
 
@@ -439,7 +599,11 @@ def test_download_path_tricks_foreign_packs_and_expiry(web_app, client, world) -
         r = client.get(f"/review-packs/{pack_id}/download")
         assert r.status_code == 404 and r.json == {"error": "not found"}, pack_id
     for trick in TRAVERSALS:
-        for url in (f"/review-packs/{trick}/download", f"/review-packs/{trick}", f"/review-packs/{own}/download/{trick}"):
+        for url in (
+            f"/review-packs/{trick}/download",
+            f"/review-packs/{trick}",
+            f"/review-packs/{own}/download/{trick}",
+        ):
             r = client.get(url)
             body = r.get_data()
             assert r.status_code in (404, 405), (url, r.status_code)
@@ -452,7 +616,11 @@ def test_download_path_tricks_foreign_packs_and_expiry(web_app, client, world) -
     with web_app.server.extensions["console.db"].session() as s:
         from console.accounts.models import TenantGrant
 
-        s.execute(update(TenantGrant).where(TenantGrant.user_id == world.users["viewer"]).values(capabilities=["tenant.view", "operations.view"]))
+        s.execute(
+            update(TenantGrant)
+            .where(TenantGrant.user_id == world.users["viewer"])
+            .values(capabilities=["tenant.view", "operations.view"])
+        )
         s.commit()
     for email in ("outsider@test.example", "viewer@test.example", "stranger@test.example"):
         other = web_app.server.test_client()
@@ -461,7 +629,14 @@ def test_download_path_tricks_foreign_packs_and_expiry(web_app, client, world) -
             assert other.get(f"/review-packs/{pack_id}/download").status_code == 404, (email, pack_id)
 
 
-HOSTILE_TENANT_NAMES = ['Evil"; filename="../../x.exe', "Ünïcödé ☃ Tenant", "a/b\\c:d*e?f<g>h|i", "tab\tand\r\nX-Injected: 1", "...", "\u202eexe.zip"]
+HOSTILE_TENANT_NAMES = [
+    'Evil"; filename="../../x.exe',
+    "Ünïcödé ☃ Tenant",
+    "a/b\\c:d*e?f<g>h|i",
+    "tab\tand\r\nX-Injected: 1",
+    "...",
+    "\u202eexe.zip",
+]
 
 
 def test_download_filename_is_safe_whatever_the_tenant_is_called(web_app, client, world) -> None:
@@ -485,10 +660,20 @@ def test_paths_that_match_nothing_are_404_not_a_shell_or_a_500(web_app, client, 
     login(client, "operator@test.example")
     anonymous = web_app.server.test_client()
     for path in (
-        "/review-packs//etc/passwd/download", "/review-packs/%2Fetc%2Fpasswd/download", "/_dash-nothing", "/_dash-layout/x",
-        "/_dash-update-component", "/vendor/x", "/healthz/x", "/login/x", "/_dash-component-suites/../../etc/passwd",
-        "/_dash-component-suites/dash/../../x.js", "/_dash-component-suites/nope/x.js", "/_dash-component-suites/dash/deps/nope.js",
-        "/assets/../console/app.py", "/assets/%2e%2e/console/app.py",
+        "/review-packs//etc/passwd/download",
+        "/review-packs/%2Fetc%2Fpasswd/download",
+        "/_dash-nothing",
+        "/_dash-layout/x",
+        "/_dash-update-component",
+        "/vendor/x",
+        "/healthz/x",
+        "/login/x",
+        "/_dash-component-suites/../../etc/passwd",
+        "/_dash-component-suites/dash/../../x.js",
+        "/_dash-component-suites/nope/x.js",
+        "/_dash-component-suites/dash/deps/nope.js",
+        "/assets/../console/app.py",
+        "/assets/%2e%2e/console/app.py",
     ):
         for c in (client, anonymous):
             r = c.get(path)

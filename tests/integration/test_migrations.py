@@ -1,4 +1,5 @@
 """Alembic migrations and the models describe the same schema on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from alembic import command
@@ -11,9 +12,21 @@ from console.migrate import alembic_config, upgrade
 from console.models import Base
 
 CONTRACT_TABLES = {
-    "workspaces", "users", "workspace_memberships", "tenants", "tenant_grants", "operation_runs",
-    "operation_run_units", "review_packs", "evidence_snapshots", "policies", "inventory_items",
-    "backup_sets", "baselines", "notifications", "audit_events",
+    "workspaces",
+    "users",
+    "workspace_memberships",
+    "tenants",
+    "tenant_grants",
+    "operation_runs",
+    "operation_run_units",
+    "review_packs",
+    "evidence_snapshots",
+    "policies",
+    "inventory_items",
+    "backup_sets",
+    "baselines",
+    "notifications",
+    "audit_events",
 }
 
 

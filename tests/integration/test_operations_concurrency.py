@@ -4,6 +4,7 @@ The same harness runs a naive read-modify-write counter and shows that it loses 
 so a green exactly-once test means the service's SQL-side counters hold, not that the
 harness is too gentle to notice.
 """
+
 from __future__ import annotations
 
 import random
@@ -73,8 +74,13 @@ def run_threads(work: Callable[[int], T], threads: int = THREADS) -> list[T]:
 
 def started_bulk_run(database: Database, scope: Scope, total: int) -> int:
     with database.session() as s:
-        run, _ = svc.enqueue_run(session=s, type="backup_set_restore", workspace_id=scope.workspace_id,
-                                 tenant_id=scope.tenant_id, initiator_user_id=scope.user_id)
+        run, _ = svc.enqueue_run(
+            session=s,
+            type="backup_set_restore",
+            workspace_id=scope.workspace_id,
+            tenant_id=scope.tenant_id,
+            initiator_user_id=scope.user_id,
+        )
         svc.mark_running(session=s, run_id=run.id)
         svc.set_total(session=s, run_id=run.id, total=total)
         return run.id
@@ -86,12 +92,16 @@ def count(database: Database, model: type, *where: object) -> int:
 
 
 def report(label: str, database: Database, **figures: object) -> None:
-    print(f"\n[{label}] backend={backend(database)} " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr)
+    print(
+        f"\n[{label}] backend={backend(database)} " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr
+    )
 
 
 def _record_then_ask(s, run_id: int, key: str, outcome: str) -> tuple[bool, bool]:
     """A unit, then a separate maybe_complete_bulk_run transaction (what a writer may do)."""
-    return svc.record_unit(session=s, run_id=run_id, unit_key=key, outcome=outcome), svc.maybe_complete_bulk_run(session=s, run_id=run_id)
+    return svc.record_unit(session=s, run_id=run_id, unit_key=key, outcome=outcome), svc.maybe_complete_bulk_run(
+        session=s, run_id=run_id
+    )
 
 
 def _record_fanout(s, run_id: int, key: str, outcome: str) -> tuple[bool, None]:
@@ -100,13 +110,17 @@ def _record_fanout(s, run_id: int, key: str, outcome: str) -> tuple[bool, None]:
     return svc.record_fanout_unit(session=s, run_id=run_id, unit_key=key, outcome=outcome), None
 
 
-@pytest.mark.parametrize("record", [_record_then_ask, _record_fanout], ids=["record_unit+maybe_complete", "record_fanout_unit"])
+@pytest.mark.parametrize(
+    "record", [_record_then_ask, _record_fanout], ids=["record_unit+maybe_complete", "record_fanout_unit"]
+)
 def test_units_count_exactly_once_and_the_parent_completes_once(database, scope, record):
     """8 threads, distinct units plus 30 % redeliveries: processed == total, one completion."""
     units = UNITS
     run_id = started_bulk_run(database, scope, total=units)
     keys = [f"policy-{i}" for i in range(units)]
-    outcome_of = {key: ("failed" if i % 10 == 0 else "skipped" if i % 10 == 1 else "succeeded") for i, key in enumerate(keys)}
+    outcome_of = {
+        key: ("failed" if i % 10 == 0 else "skipped" if i % 10 == 1 else "succeeded") for i, key in enumerate(keys)
+    }
     rng = random.Random(20261125)
     calls = keys + rng.choices(keys, k=int(units * DUPLICATE_SHARE))
     rng.shuffle(calls)
@@ -142,8 +156,15 @@ def test_units_count_exactly_once_and_the_parent_completes_once(database, scope,
     assert count(database, OperationRunUnit, OperationRunUnit.run_id == run_id) == units
     assert count(database, Notification, Notification.run_id == run_id) == 1
     assert count(database, AuditEvent, AuditEvent.action == "run.completed") == 1
-    report("exactly-once", database, units=units, calls=len(calls), seconds=f"{elapsed:.2f}",
-           calls_per_s=f"{len(calls) / elapsed:.0f}", units_per_s=f"{units / elapsed:.0f}")
+    report(
+        "exactly-once",
+        database,
+        units=units,
+        calls=len(calls),
+        seconds=f"{elapsed:.2f}",
+        calls_per_s=f"{len(calls) / elapsed:.0f}",
+        units_per_s=f"{units / elapsed:.0f}",
+    )
 
 
 def test_naive_read_modify_write_counter_loses_updates(database, scope):
@@ -181,8 +202,13 @@ def test_concurrent_enqueue_creates_one_run(database, scope):
 
     def work(i: int) -> tuple[int, bool]:
         with database.session() as s:
-            run, created = svc.enqueue_run(session=s, type="inventory_sync", workspace_id=scope.workspace_id,
-                                           tenant_id=scope.tenant_id, initiator_user_id=scope.user_id)
+            run, created = svc.enqueue_run(
+                session=s,
+                type="inventory_sync",
+                workspace_id=scope.workspace_id,
+                tenant_id=scope.tenant_id,
+                initiator_user_id=scope.user_id,
+            )
             return run.id, created
 
     for _ in range(3):

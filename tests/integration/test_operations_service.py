@@ -1,4 +1,5 @@
 """The run service against real databases (SQLite always, PostgreSQL when configured)."""
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,11 @@ def seed(database: Database) -> Seed:
         ws, other = Workspace(name="A"), Workspace(name="B")
         s.add_all([ws, other])
         s.flush()
-        t1, t2, t3 = Tenant(workspace_id=ws.id, name="t1"), Tenant(workspace_id=ws.id, name="t2"), Tenant(workspace_id=other.id, name="b1")
+        t1, t2, t3 = (
+            Tenant(workspace_id=ws.id, name="t1"),
+            Tenant(workspace_id=ws.id, name="t2"),
+            Tenant(workspace_id=other.id, name="b1"),
+        )
         u1 = User(email="u1@test.example", name="U1", password_hash="x")
         u2 = User(email="u2@test.example", name="U2", password_hash="x")
         s.add_all([t1, t2, t3, u1, u2])
@@ -51,17 +56,30 @@ def seed(database: Database) -> Seed:
         return Seed(ws.id, other.id, t1.id, t2.id, t3.id, u1.id, u2.id)
 
 
-def make_run(database: Database, seed: Seed, *, status: str = "queued", counts: dict[str, Any] | None = None,
-             type: str = "inventory_sync", initiator: int | None = -1, **kw: Any) -> int:
+def make_run(
+    database: Database,
+    seed: Seed,
+    *,
+    status: str = "queued",
+    counts: dict[str, Any] | None = None,
+    type: str = "inventory_sync",
+    initiator: int | None = -1,
+    **kw: Any,
+) -> int:
     """Insert a run in any state directly (the service only creates queued runs)."""
     with database.session() as s:
         run = OperationRun(
-            workspace_id=seed.workspace_id, tenant_id=kw.pop("tenant_id", seed.tenant_id), type=type, status=status,
+            workspace_id=seed.workspace_id,
+            tenant_id=kw.pop("tenant_id", seed.tenant_id),
+            type=type,
+            status=status,
             outcome=kw.pop("outcome", "succeeded" if status == "completed" else None),
-            summary_counts=counts or {}, context=kw.pop("context", {}),
+            summary_counts=counts or {},
+            context=kw.pop("context", {}),
             initiator_user_id=seed.user_id if initiator == -1 else initiator,
             created_at=kw.pop("created_at", utcnow()),
-            started_at=kw.pop("started_at", utcnow() if status == "running" else None), **kw,
+            started_at=kw.pop("started_at", utcnow() if status == "running" else None),
+            **kw,
         )
         s.add(run)
         s.commit()
@@ -83,8 +101,9 @@ def count(database: Database, model: Any, *where: Any) -> int:
 def enqueue(database: Database, seed: Seed, type: str = "inventory_sync", **kw: Any) -> tuple[int, bool]:
     with database.session() as s:
         kw.setdefault("tenant_id", seed.tenant_id)
-        run, created = svc.enqueue_run(session=s, type=type, workspace_id=seed.workspace_id,
-                                       initiator_user_id=seed.user_id, **kw)
+        run, created = svc.enqueue_run(
+            session=s, type=type, workspace_id=seed.workspace_id, initiator_user_id=seed.user_id, **kw
+        )
         return run.id, created
 
 
@@ -157,8 +176,10 @@ def _setup(database, seed, state):
     return make_run(database, seed, status=state, counts={"total": 1, "processed": 0})
 
 
-@pytest.mark.parametrize(("state", "expected"), [("queued", "running"), ("running", "running"),
-                                                 ("completed", InvalidTransition), ("paused", InvalidTransition)])
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [("queued", "running"), ("running", "running"), ("completed", InvalidTransition), ("paused", InvalidTransition)],
+)
 def test_transition_mark_running(database, seed, state, expected):
     run_id = _setup(database, seed, state)
     before = load(database, run_id)
@@ -176,7 +197,9 @@ def test_transition_mark_running(database, seed, state, expected):
         assert (after.started_at, after.heartbeat_at) == (before.started_at, before.heartbeat_at)
 
 
-@pytest.mark.parametrize(("state", "ok"), [("queued", True), ("running", True), ("completed", False), ("paused", False)])
+@pytest.mark.parametrize(
+    ("state", "ok"), [("queued", True), ("running", True), ("completed", False), ("paused", False)]
+)
 def test_transition_set_total(database, seed, state, ok):
     run_id = make_run(database, seed, status=state)
     with database.session() as s:
@@ -188,7 +211,9 @@ def test_transition_set_total(database, seed, state, ok):
     assert svc.counts_of(load(database, run_id)) == ({"total": 4, "processed": 0} if ok else {})
 
 
-@pytest.mark.parametrize(("state", "counted"), [("queued", False), ("running", True), ("completed", False), ("paused", False)])
+@pytest.mark.parametrize(
+    ("state", "counted"), [("queued", False), ("running", True), ("completed", False), ("paused", False)]
+)
 def test_transition_record_unit(database, seed, state, counted):
     run_id = _setup(database, seed, state)
     assert unit(database, run_id, "u1") is counted
@@ -196,7 +221,9 @@ def test_transition_record_unit(database, seed, state, counted):
     assert count(database, OperationRunUnit) == (1 if counted else 0)
 
 
-@pytest.mark.parametrize(("state", "bumped"), [("queued", False), ("running", True), ("completed", False), ("paused", False)])
+@pytest.mark.parametrize(
+    ("state", "bumped"), [("queued", False), ("running", True), ("completed", False), ("paused", False)]
+)
 def test_transition_heartbeat_and_phase(database, seed, state, bumped):
     run_id = make_run(database, seed, status=state, type="baseline_compare", heartbeat_at=None)
     with database.session() as s:
@@ -207,7 +234,9 @@ def test_transition_heartbeat_and_phase(database, seed, state, bumped):
     assert load(database, run_id).context.get("phase") == ("Comparing" if bumped else None)
 
 
-@pytest.mark.parametrize(("state", "ok"), [("queued", True), ("running", True), ("completed", False), ("paused", False)])
+@pytest.mark.parametrize(
+    ("state", "ok"), [("queued", True), ("running", True), ("completed", False), ("paused", False)]
+)
 def test_transition_complete_and_fail(database, seed, state, ok):
     a = _setup(database, seed, state)
     b = _setup(database, seed, state)
@@ -226,7 +255,9 @@ def test_transition_complete_and_fail(database, seed, state, ok):
     assert count(database, Notification) == (2 if ok else 0)
 
 
-@pytest.mark.parametrize(("state", "completes"), [("queued", False), ("running", True), ("completed", False), ("paused", False)])
+@pytest.mark.parametrize(
+    ("state", "completes"), [("queued", False), ("running", True), ("completed", False), ("paused", False)]
+)
 def test_transition_maybe_complete_bulk_run(database, seed, state, completes):
     run_id = make_run(database, seed, status=state, counts={"total": 0, "processed": 0})
     with database.session() as s:
@@ -299,9 +330,18 @@ def test_units_count_exactly_once(database, seed):
     assert unit(database, run_id, "a") is True
     assert unit(database, run_id, "a") is False  # redelivered
     assert unit(database, run_id, "a", "failed") is False  # redelivered with another outcome: still once
-    assert unit(database, run_id, "b", "failed", error="Traceback (most recent call last):\n  File x\nKeyError: 'id'") is True
+    assert (
+        unit(database, run_id, "b", "failed", error="Traceback (most recent call last):\n  File x\nKeyError: 'id'")
+        is True
+    )
     assert unit(database, run_id, "c", "skipped") is True
-    assert svc.counts_of(load(database, run_id)) == {"total": 5, "processed": 3, "succeeded": 1, "failed": 1, "skipped": 1}
+    assert svc.counts_of(load(database, run_id)) == {
+        "total": 5,
+        "processed": 3,
+        "succeeded": 1,
+        "failed": 1,
+        "skipped": 1,
+    }
     with database.session() as s:
         rows = {u.unit_key: (u.outcome, u.error) for u in s.scalars(select(OperationRunUnit))}
     assert rows == {"a": ("succeeded", None), "b": ("failed", "KeyError: 'id'"), "c": ("skipped", None)}
@@ -331,8 +371,18 @@ def test_record_unit_bumps_heartbeat(database, seed):
     assert load(database, run_id).heartbeat_at > before
 
 
-@pytest.mark.parametrize(("key", "outcome"), [("", "succeeded"), ("x" * 256, "succeeded"), (3, "succeeded"),
-                                              ("k", "processed"), ("k", "total"), ("k", "created"), ("k", "ok")])
+@pytest.mark.parametrize(
+    ("key", "outcome"),
+    [
+        ("", "succeeded"),
+        ("x" * 256, "succeeded"),
+        (3, "succeeded"),
+        ("k", "processed"),
+        ("k", "total"),
+        ("k", "created"),
+        ("k", "ok"),
+    ],
+)
 def test_record_unit_validates_input(database, seed, key, outcome):
     run_id = started_run(database, seed, total=2)
     with database.session() as s, pytest.raises(ValueError):
@@ -354,8 +404,18 @@ def test_complete_merges_without_overwriting_running_counts(database, seed):
     unit(database, run_id, "b", "failed")
     with database.session() as s:
         run = svc.complete_run(
-            session=s, run_id=run_id, outcome="partially_succeeded",
-            summary={"processed": 99, "total": 1, "succeeded": 0, "created": 5, "updated": "7", "deleted": -1, "bogus": 3},
+            session=s,
+            run_id=run_id,
+            outcome="partially_succeeded",
+            summary={
+                "processed": 99,
+                "total": 1,
+                "succeeded": 0,
+                "created": 5,
+                "updated": "7",
+                "deleted": -1,
+                "bogus": 3,
+            },
         )
     assert svc.counts_of(run) == {"total": 3, "processed": 2, "succeeded": 1, "failed": 1, "created": 5}
     stored = load(database, run_id)
@@ -392,7 +452,12 @@ def test_completion_writes_notification_and_audit(database, seed):
     with database.session() as s:
         note = s.scalars(select(Notification)).one()
         audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "run.completed")).one()
-        assert (note.user_id, note.run_id, note.kind, note.title) == (seed.user_id, run_id, "run_completed", "Inventory sync succeeded")
+        assert (note.user_id, note.run_id, note.kind, note.title) == (
+            seed.user_id,
+            run_id,
+            "run_completed",
+            "Inventory sync succeeded",
+        )
         assert note.workspace_id == seed.workspace_id and note.read_at is None
         assert "1 of 1 processed" in (note.body or "")
         assert (audit.target_type, audit.target_id, audit.tenant_id) == ("operation_run", run_id, seed.tenant_id)
@@ -438,7 +503,7 @@ def test_fail_run_on_completed_run_changes_nothing(database, seed):
     [
         ("", "Operation failed"),
         ("   \n\n", "Operation failed"),
-        ("Traceback (most recent call last):\n  File \"/a.py\", line 1\nValueError: bad total", "ValueError: bad total"),
+        ('Traceback (most recent call last):\n  File "/a.py", line 1\nValueError: bad total', "ValueError: bad total"),
         ("first line\nsecond line", "first line"),
         ("tab\there\x00nul\x7fdel", "tab herenuldel"),
         ("login failed password=s3cr3t user=x", "login failed password=*** user=x"),
@@ -475,12 +540,15 @@ def test_derive_outcome(counts, outcome):
     assert svc.derive_outcome(counts) == outcome
 
 
-@pytest.mark.parametrize(("outcomes", "expected"), [
-    (["succeeded", "succeeded"], "succeeded"),
-    (["succeeded", "failed"], "partially_succeeded"),
-    (["failed", "failed"], "failed"),
-    (["skipped", "skipped"], "succeeded"),
-])
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        (["succeeded", "succeeded"], "succeeded"),
+        (["succeeded", "failed"], "partially_succeeded"),
+        (["failed", "failed"], "failed"),
+        (["skipped", "skipped"], "succeeded"),
+    ],
+)
 def test_bulk_run_completes_when_last_unit_lands(database, seed, outcomes, expected):
     run_id = started_run(database, seed, total=len(outcomes), type="backup_set_restore")
     for i, outcome in enumerate(outcomes):
@@ -511,7 +579,9 @@ def test_reap_stale(database, seed):
     silent = make_run(database, seed, status="running", started_at=old, heartbeat_at=old)
     beating = make_run(database, seed, status="running", started_at=old, heartbeat_at=fresh)
     never_beat = make_run(database, seed, status="running", started_at=old, heartbeat_at=None, type="baseline_capture")
-    stuck_queue = make_run(database, seed, status="queued", created_at=now - timedelta(seconds=4000), initiator=seed.user2_id)
+    stuck_queue = make_run(
+        database, seed, status="queued", created_at=now - timedelta(seconds=4000), initiator=seed.user2_id
+    )
     young_queue = make_run(database, seed, status="queued", created_at=now - timedelta(seconds=1000))
     done = make_run(database, seed, status="completed", created_at=now - timedelta(days=3))
     unknown = make_run(database, seed, status="paused", created_at=now - timedelta(days=3), started_at=old)
@@ -528,9 +598,14 @@ def test_reap_stale(database, seed):
         assert load(database, run_id).status == status
     with database.session() as s:
         notes = {(n.user_id, n.run_id, n.kind) for n in s.scalars(select(Notification))}
-        audits = [(a.target_id, a.details) for a in s.scalars(select(AuditEvent).where(AuditEvent.action == "run.completed"))]
-    assert notes == {(seed.user_id, silent, "run_failed"), (seed.user_id, never_beat, "run_failed"),
-                     (seed.user2_id, stuck_queue, "run_failed")}
+        audits = [
+            (a.target_id, a.details) for a in s.scalars(select(AuditEvent).where(AuditEvent.action == "run.completed"))
+        ]
+    assert notes == {
+        (seed.user_id, silent, "run_failed"),
+        (seed.user_id, never_beat, "run_failed"),
+        (seed.user2_id, stuck_queue, "run_failed"),
+    }
     assert {target for target, _ in audits} == set(reaped) and all(details["reaped"] for _, details in audits)
     with database.session() as s:
         assert svc.reap_stale(session=s, now=now, stale_after_seconds=900, queued_stale_after_seconds=3600) == []
@@ -539,7 +614,9 @@ def test_reap_stale(database, seed):
 def test_reaped_run_refuses_late_units(database, seed):
     run_id = started_run(database, seed, total=5)
     with database.session() as s:
-        svc.reap_stale(session=s, now=utcnow() + timedelta(hours=1), stale_after_seconds=60, queued_stale_after_seconds=60)
+        svc.reap_stale(
+            session=s, now=utcnow() + timedelta(hours=1), stale_after_seconds=60, queued_stale_after_seconds=60
+        )
     assert unit(database, run_id, "late") is False
     with database.session() as s:
         assert svc.fail_run(session=s, run_id=run_id, reason="worker noticed") is None
@@ -549,10 +626,12 @@ def test_reaped_run_refuses_late_units(database, seed):
 
 
 def test_notification_titles_and_kinds(database, seed):
-    cases = {"succeeded": ("run_completed", "Inventory sync succeeded"),
-             "partially_succeeded": ("run_completed", "Inventory sync partially succeeded"),
-             "failed": ("run_failed", "Inventory sync failed"),
-             "cancelled": ("run_completed", "Inventory sync cancelled")}
+    cases = {
+        "succeeded": ("run_completed", "Inventory sync succeeded"),
+        "partially_succeeded": ("run_completed", "Inventory sync partially succeeded"),
+        "failed": ("run_failed", "Inventory sync failed"),
+        "cancelled": ("run_completed", "Inventory sync cancelled"),
+    }
     for outcome, (kind, title) in cases.items():
         run_id = make_run(database, seed, status="completed", outcome=outcome)
         with database.session() as s:
@@ -595,6 +674,7 @@ def test_list_and_count_runs(database, seed):
     c, _ = enqueue(database, seed, tenant_id=None, type="baseline_compare")  # tenantless
     d = make_run(database, seed, status="completed", outcome="failed")
     with database.session() as s:
+
         def ids(**kw):
             runs = svc.list_runs(session=s, workspace_id=seed.workspace_id, **kw)
             kw.pop("limit", None), kw.pop("offset", None)

@@ -1,6 +1,7 @@
 """The run viewer's, activity shell's and bell's callbacks over HTTP (Flask test client, real
 database): forged payloads get 404/400 and never data or a 500, an unchanged refresh is an
 empty 204, and a poll costs a small, fixed number of SQL statements."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,14 @@ def _outputs(key: str) -> list[dict]:
     return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
 
 
-def _post(client, web_app, fragment: str, inputs: list[tuple[str, str, object]], state: list[tuple[str, str, object]], changed: list[str]):
+def _post(
+    client,
+    web_app,
+    fragment: str,
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]],
+    changed: list[str],
+):
     key = _key(web_app, fragment)
     body = {
         "output": key,
@@ -60,7 +68,12 @@ def _post(client, web_app, fragment: str, inputs: list[tuple[str, str, object]],
         "changedPropIds": changed,
     }
     token = client.get_cookie("_csrf_token").value
-    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json", headers={"X-CSRFToken": token})
+    return client.post(
+        "/_dash-update-component",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
 
 
 def run_poll(client, web_app, run_id, fingerprint=None, policy=None, n=1):
@@ -69,18 +82,40 @@ def run_poll(client, web_app, run_id, fingerprint=None, policy=None, n=1):
         web_app,
         "run-view.children",
         inputs=[("run-poll", "n_intervals", n)],
-        state=[("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)],
+        state=[
+            ("run-id", "data", run_id),
+            ("run-fingerprint", "data", fingerprint),
+            ("run-poll-policy", "data", policy),
+        ],
         changed=["run-poll.n_intervals"],
     )
 
 
-def shell_refresh(client, web_app, *, pathname="/", kick=None, fingerprint=None, policy=None, seen=None, changed=("_pages_location.pathname",)):
+def shell_refresh(
+    client,
+    web_app,
+    *,
+    pathname="/",
+    kick=None,
+    fingerprint=None,
+    policy=None,
+    seen=None,
+    changed=("_pages_location.pathname",),
+):
     return _post(
         client,
         web_app,
         "activity-shell.children",
-        inputs=[("_pages_location", "pathname", pathname), ("activity-poll", "n_intervals", 1), ("activity-kick", "data", kick)],
-        state=[("activity-fingerprint", "data", fingerprint), ("activity-policy", "data", policy), ("activity-seen", "data", seen)],
+        inputs=[
+            ("_pages_location", "pathname", pathname),
+            ("activity-poll", "n_intervals", 1),
+            ("activity-kick", "data", kick),
+        ],
+        state=[
+            ("activity-fingerprint", "data", fingerprint),
+            ("activity-policy", "data", policy),
+            ("activity-seen", "data", seen),
+        ],
         changed=list(changed),
     )
 
@@ -128,7 +163,13 @@ def test_run_poll_sends_the_view_then_204_until_something_changes(web_app, clien
 def test_run_poll_policy_follows_the_runs_age(web_app, client, world) -> None:
     login(client, "manager@test.example")
     for age, interval in ((1, 1000), (30, 5000), (300, 10000)):
-        run_id = _make_run(web_app, world, age_s=age, type="evidence_snapshot_generate" if age == 30 else "inventory_sync", tenant_id=world.tenant_ids[age % 2])
+        run_id = _make_run(
+            web_app,
+            world,
+            age_s=age,
+            type="evidence_snapshot_generate" if age == 30 else "inventory_sync",
+            tenant_id=world.tenant_ids[age % 2],
+        )
         assert _response(run_poll(client, web_app, run_id))["run-poll-policy"]["data"] == {"interval": interval}
     unknown = _make_run(web_app, world, status="archived_in_v9")
     body = _response(run_poll(client, web_app, unknown, policy={"interval": 1000}))
@@ -140,7 +181,14 @@ FORGED_RUN_IDS = ["foreign", "ungranted", "abc", "-1", 0, -5, True, 1.5, [1], {"
 
 
 def test_forged_run_ids_answer_404_and_reveal_nothing(web_app, client, world) -> None:
-    foreign = _make_run(web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider", failure_summary="SECRET-FAILURE")
+    foreign = _make_run(
+        web_app,
+        world,
+        tenant_id=world.other_tenant_id,
+        workspace_id=world.other_workspace_id,
+        user="outsider",
+        failure_summary="SECRET-FAILURE",
+    )
     ungranted = _make_run(web_app, world, tenant_id=world.tenant_ids[1], failure_summary="SECRET-FAILURE")
     login(client, "operator@test.example")  # granted a1 only
     for forged in FORGED_RUN_IDS:
@@ -168,13 +216,22 @@ def test_run_poll_without_a_session_is_401(web_app, client, world) -> None:
 
 def test_run_viewer_page_renders_not_found_for_runs_the_user_may_not_see(web_app, client, world) -> None:
     own = _make_run(web_app, world)
-    foreign = _make_run(web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider")
+    foreign = _make_run(
+        web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider"
+    )
     login(client, "manager@test.example")
     assert client.get(f"/admin/operations/{own}").status_code == 200
     assert client.get(f"/admin/operations/{foreign}").status_code == 404
 
     def page(path):
-        return _post(client, web_app, "_pages_content.children", inputs=[("_pages_location", "pathname", path), ("_pages_location", "search", "")], state=[], changed=["_pages_location.pathname"])
+        return _post(
+            client,
+            web_app,
+            "_pages_content.children",
+            inputs=[("_pages_location", "pathname", path), ("_pages_location", "search", "")],
+            state=[],
+            changed=["_pages_location.pathname"],
+        )
 
     assert '"run-status"' in page(f"/admin/operations/{own}").get_data(as_text=True)
     for path in (f"/admin/operations/{foreign}", "/admin/operations/nope", "/admin/operations/0"):
@@ -187,7 +244,13 @@ def test_sql_statements_per_run_poll_are_bounded_and_do_not_grow_with_the_ledger
     fanout = _make_run(web_app, world, type="backup_set_restore", summary_counts={"total": 300, "processed": 0})
     with web_app.server.extensions["console.db"].session() as s:
         for i in range(120):
-            assert record_unit(session=s, run_id=fanout, unit_key=f"policy-{i:03d}", outcome="failed" if i % 7 == 0 else "succeeded", error="locked" if i % 7 == 0 else None)
+            assert record_unit(
+                session=s,
+                run_id=fanout,
+                unit_key=f"policy-{i:03d}",
+                outcome="failed" if i % 7 == 0 else "succeeded",
+                error="locked" if i % 7 == 0 else None,
+            )
     login(client, "manager@test.example")
     for run_id in (plain, fanout):
         first = _response(run_poll(client, web_app, run_id))
@@ -204,7 +267,9 @@ def test_sql_statements_per_run_poll_are_bounded_and_do_not_grow_with_the_ledger
     with web_app.server.extensions["console.db"].session() as s:
         record_unit(session=s, run_id=fanout, unit_key="policy-999", outcome="succeeded")
     with count_statements(web_app) as statements:
-        changed = _response(run_poll(client, web_app, fanout, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"]))
+        changed = _response(
+            run_poll(client, web_app, fanout, first["run-fingerprint"]["data"], first["run-poll-policy"]["data"])
+        )
     assert len(queries(statements)) <= 3  # + the ledger page, read only because the run changed
     assert "policy-000" in json.dumps(changed["run-view"]["children"])  # failures first
 
@@ -214,20 +279,35 @@ def test_sql_statements_per_run_poll_are_bounded_and_do_not_grow_with_the_ledger
 
 def test_shell_refresh_lists_active_runs_then_204_and_forged_kicks_are_refused(web_app, client, world) -> None:
     mine = _make_run(web_app, world, status="queued", summary_counts={})
-    foreign = _make_run(web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider")
+    foreign = _make_run(
+        web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider"
+    )
     login(client, "manager@test.example")
     first = _response(shell_refresh(client, web_app))
     text = json.dumps(first["activity-shell"]["children"])
     assert f'"data-run-id": "{mine}"' in text and f'"data-run-id": "{foreign}"' not in text
     assert first["activity-policy"]["data"] == {"interval": 1000}
     assert first["activity-seen"]["data"] == 0 and first["notifications-count"]["children"] == "0"
-    state = {"fingerprint": first["activity-fingerprint"]["data"], "policy": first["activity-policy"]["data"], "seen": 0}
+    state = {
+        "fingerprint": first["activity-fingerprint"]["data"],
+        "policy": first["activity-policy"]["data"],
+        "seen": 0,
+    }
     again = shell_refresh(client, web_app, changed=("activity-poll.n_intervals",), **state)
     assert again.status_code == 204
 
-    kicked = _response(shell_refresh(client, web_app, kick={"run_id": mine, "at": 1}, changed=("activity-kick.data",), **state))
+    kicked = _response(
+        shell_refresh(client, web_app, kick={"run_id": mine, "at": 1}, changed=("activity-kick.data",), **state)
+    )
     assert f"/admin/operations/{mine}" in json.dumps(kicked["toast-area"]["children"])  # the queued toast
-    for kick, status in (({"run_id": foreign}, 404), ({"run_id": "abc"}, 404), ({"run_id": [1]}, 404), ("run", 400), ([mine], 400), (5, 400)):
+    for kick, status in (
+        ({"run_id": foreign}, 404),
+        ({"run_id": "abc"}, 404),
+        ({"run_id": [1]}, 404),
+        ("run", 400),
+        ([mine], 400),
+        (5, 400),
+    ):
         r = shell_refresh(client, web_app, kick=kick, changed=("activity-kick.data",), **state)
         assert r.status_code == status, (kick, r.status_code)
         assert "data-run-id" not in r.get_data(as_text=True)
@@ -236,17 +316,32 @@ def test_shell_refresh_lists_active_runs_then_204_and_forged_kicks_are_refused(w
 def test_shell_refresh_with_state_of_the_wrong_type_is_400(web_app, client, world) -> None:
     _make_run(web_app, world, status="queued")
     login(client, "manager@test.example")
-    for field, value in (("seen", "0"), ("seen", -1), ("seen", True), ("seen", {"n": 1}), ("pathname", 5), ("pathname", ["/"]), ("fingerprint", 7)):
+    for field, value in (
+        ("seen", "0"),
+        ("seen", -1),
+        ("seen", True),
+        ("seen", {"n": 1}),
+        ("pathname", 5),
+        ("pathname", ["/"]),
+        ("fingerprint", 7),
+    ):
         r = shell_refresh(client, web_app, **{field: value})
         assert r.status_code == 400 and "data-run-id" not in r.get_data(as_text=True), (field, value)
 
 
 def test_a_path_never_widens_the_shells_scope(web_app, client, world) -> None:
-    foreign = _make_run(web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider")
+    foreign = _make_run(
+        web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id, user="outsider"
+    )
     ungranted = _make_run(web_app, world, tenant_id=world.tenant_ids[1])
     granted = _make_run(web_app, world, tenant_id=world.tenant_ids[0], type="evidence_snapshot_generate")
     login(client, "operator@test.example")
-    for path in (f"/admin/tenants/{world.other_tenant_id}", f"/admin/tenants/{world.tenant_ids[1]}", "/admin/tenants/x", "/"):
+    for path in (
+        f"/admin/tenants/{world.other_tenant_id}",
+        f"/admin/tenants/{world.tenant_ids[1]}",
+        "/admin/tenants/x",
+        "/",
+    ):
         text = json.dumps(_response(shell_refresh(client, web_app, pathname=path))["activity-shell"]["children"])
         shown = {rid for rid in (granted, foreign, ungranted) if f'"data-run-id": "{rid}"' in text}
         assert shown == {granted}, path
@@ -259,7 +354,11 @@ def test_terminal_notification_becomes_a_toast_once(web_app, client, world) -> N
     seen = first["activity-seen"]["data"]
     with web_app.server.extensions["console.db"].session() as s:
         complete_run(session=s, run_id=run_id, outcome="succeeded")
-    state = {"fingerprint": first["activity-fingerprint"]["data"], "policy": first["activity-policy"]["data"], "seen": seen}
+    state = {
+        "fingerprint": first["activity-fingerprint"]["data"],
+        "policy": first["activity-policy"]["data"],
+        "seen": seen,
+    }
     done = _response(shell_refresh(client, web_app, changed=("activity-poll.n_intervals",), **state))
     assert done["activity-policy"]["data"] is None  # nothing active: polling stops
     assert "Inventory sync succeeded" in json.dumps(done["toast-area"]["children"])
@@ -269,12 +368,20 @@ def test_terminal_notification_becomes_a_toast_once(web_app, client, world) -> N
 
 
 def test_sql_statements_per_shell_poll_are_bounded(web_app, client, world) -> None:
-    for tenant_id, run_type in ((world.tenant_ids[0], "inventory_sync"), (world.tenant_ids[1], "inventory_sync"), (world.tenant_ids[0], "evidence_snapshot_generate")):
+    for tenant_id, run_type in (
+        (world.tenant_ids[0], "inventory_sync"),
+        (world.tenant_ids[1], "inventory_sync"),
+        (world.tenant_ids[0], "evidence_snapshot_generate"),
+    ):
         _make_run(web_app, world, tenant_id=tenant_id, type=run_type, status="queued", summary_counts={})
     for email, bound in (("manager@test.example", 3), ("operator@test.example", 4)):
         login(client, email)
         first = _response(shell_refresh(client, web_app))
-        state = {"fingerprint": first["activity-fingerprint"]["data"], "policy": first["activity-policy"]["data"], "seen": first["activity-seen"]["data"]}
+        state = {
+            "fingerprint": first["activity-fingerprint"]["data"],
+            "policy": first["activity-policy"]["data"],
+            "seen": first["activity-seen"]["data"],
+        }
         with count_statements(web_app) as statements:
             r = shell_refresh(client, web_app, changed=("activity-poll.n_intervals",), **state)
         assert r.status_code == 204
@@ -289,13 +396,46 @@ def test_sql_statements_per_shell_poll_are_bounded(web_app, client, world) -> No
 def test_mark_all_read_touches_only_the_callers_notifications(web_app, client, world) -> None:
     with web_app.server.extensions["console.db"].session() as s:
         for user in ("manager", "manager", "operator"):
-            s.add(Notification(user_id=world.users[user], workspace_id=world.workspace_id, kind="run_completed", title=f"for {user}"))
+            s.add(
+                Notification(
+                    user_id=world.users[user],
+                    workspace_id=world.workspace_id,
+                    kind="run_completed",
+                    title=f"for {user}",
+                )
+            )
         s.commit()
     login(client, "manager@test.example")
-    opened = _response(_post(client, web_app, "notifications-modal.is_open", inputs=[("notifications-bell", "n_clicks", 1), ("notifications-mark-read", "n_clicks", 0), ("notifications-close", "n_clicks", 0)], state=[], changed=["notifications-bell.n_clicks"]))
+    opened = _response(
+        _post(
+            client,
+            web_app,
+            "notifications-modal.is_open",
+            inputs=[
+                ("notifications-bell", "n_clicks", 1),
+                ("notifications-mark-read", "n_clicks", 0),
+                ("notifications-close", "n_clicks", 0),
+            ],
+            state=[],
+            changed=["notifications-bell.n_clicks"],
+        )
+    )
     listed = json.dumps(opened["notifications-list"]["children"])
     assert listed.count("for manager") == 2 and "for operator" not in listed
-    marked = _response(_post(client, web_app, "notifications-modal.is_open", inputs=[("notifications-bell", "n_clicks", 1), ("notifications-mark-read", "n_clicks", 1), ("notifications-close", "n_clicks", 0)], state=[], changed=["notifications-mark-read.n_clicks"]))
+    marked = _response(
+        _post(
+            client,
+            web_app,
+            "notifications-modal.is_open",
+            inputs=[
+                ("notifications-bell", "n_clicks", 1),
+                ("notifications-mark-read", "n_clicks", 1),
+                ("notifications-close", "n_clicks", 0),
+            ],
+            state=[],
+            changed=["notifications-mark-read.n_clicks"],
+        )
+    )
     assert marked["notifications-count"]["children"] == "0"
     with web_app.server.extensions["console.db"].session() as s:
         unread = s.execute(select(Notification.user_id).where(Notification.read_at.is_(None))).scalars().all()
@@ -306,7 +446,9 @@ def test_units_are_listed_failures_first(web_app, client, world) -> None:
     run_id = _make_run(web_app, world, type="backup_set_restore", summary_counts={"total": 3, "processed": 0})
     with web_app.server.extensions["console.db"].session() as s:
         for key, outcome in (("a", "succeeded"), ("b", "failed"), ("c", "skipped")):
-            record_unit(session=s, run_id=run_id, unit_key=key, outcome=outcome, error="boom" if outcome == "failed" else None)
+            record_unit(
+                session=s, run_id=run_id, unit_key=key, outcome=outcome, error="boom" if outcome == "failed" else None
+            )
         assert s.scalar(select(OperationRunUnit.unit_key).where(OperationRunUnit.outcome == "failed")) == "b"
     login(client, "manager@test.example")
     body = json.dumps(_response(run_poll(client, web_app, run_id))["run-view"]["children"])

@@ -4,6 +4,7 @@ CSRF and access checks, against SQLite (and PostgreSQL when CONSOLE_TEST_DATABAS
 
 Forged payloads must answer 404 / 403 / 400 — never data, never a 500 — and must create
 nothing; the database is checked after every request that could have written."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,8 @@ CALLBACK = "/_dash-update-component"
 def _key(app, *, input_id: str, output: str) -> str:
     """The callback_map key of the (server) callback fed by ``input_id`` that writes ``output``."""
     keys = [
-        k for k, v in app.callback_map.items()
+        k
+        for k, v in app.callback_map.items()
         if any(i["id"] == input_id for i in v["inputs"]) and f"{output}" in k and v.get("callback") is not None
     ]
     assert len(keys) == 1, (input_id, output, keys)
@@ -68,13 +70,14 @@ def body(app, key: str, inputs: list[Any], state: list[Any], *, changed: str | N
 
 def post(client, payload: dict[str, Any]):
     token = client.get_cookie("_csrf_token").value
-    return client.post(CALLBACK, data=json.dumps(payload), content_type="application/json", headers={"X-CSRFToken": token})
+    return client.post(
+        CALLBACK, data=json.dumps(payload), content_type="application/json", headers={"X-CSRFToken": token}
+    )
 
 
 def response_of(r) -> dict[str, Any]:
     assert r.status_code == 200, (r.status_code, r.get_data(as_text=True)[:500])
     return r.get_json()["response"]
-
 
 
 def page(client, path: str) -> str:
@@ -84,7 +87,10 @@ def page(client, path: str) -> str:
         json={
             "output": ".._pages_content.children..._pages_store.data..",
             "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path}, {"id": "_pages_location", "property": "search", "value": ""}],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
             "changedPropIds": ["_pages_location.pathname"],
             "state": [],
         },
@@ -102,13 +108,30 @@ def count(web_app, model, **where) -> int:
         return int(s.scalar(stmt))
 
 
-def add_run(web_app, workspace_id: int, tenant_id: int | None, *, type_: str = "inventory_sync", status: str = "completed",
-            outcome: str | None = "succeeded", initiator: int | None = None, created_ago: timedelta = timedelta(hours=1), counts: dict | None = None) -> int:
+def add_run(
+    web_app,
+    workspace_id: int,
+    tenant_id: int | None,
+    *,
+    type_: str = "inventory_sync",
+    status: str = "completed",
+    outcome: str | None = "succeeded",
+    initiator: int | None = None,
+    created_ago: timedelta = timedelta(hours=1),
+    counts: dict | None = None,
+) -> int:
     now = utcnow()
     with web_app.server.extensions["console.db"].session() as s:
         run = OperationRun(
-            workspace_id=workspace_id, tenant_id=tenant_id, type=type_, status=status, outcome=outcome, summary_counts=counts or {},
-            context={}, initiator_user_id=initiator, created_at=now - created_ago,
+            workspace_id=workspace_id,
+            tenant_id=tenant_id,
+            type=type_,
+            status=status,
+            outcome=outcome,
+            summary_counts=counts or {},
+            context={},
+            initiator_user_id=initiator,
+            created_at=now - created_ago,
             started_at=now - created_ago if status != "queued" else None,
             heartbeat_at=now - created_ago if status == "running" else None,
             completed_at=now - created_ago + timedelta(seconds=30) if status == "completed" else None,
@@ -118,7 +141,9 @@ def add_run(web_app, workspace_id: int, tenant_id: int | None, *, type_: str = "
         return run.id
 
 
-def confirm_generate(web_app, tenant_id: Any, *, include_operations: Any = True, include_pii: Any = False) -> dict[str, Any]:
+def confirm_generate(
+    web_app, tenant_id: Any, *, include_operations: Any = True, include_pii: Any = False
+) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.REVIEW_PACK_CONFIRM, output=review_pack_card.BODY)
     return body(web_app, key, [1], [include_operations, include_pii, tenant_id])
 
@@ -146,7 +171,17 @@ def dashboard_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = 
     return body(web_app, key, [1, None], [tenant_id, shown, policy])
 
 
-def rows_request(web_app, request: Any, *, type_: Any = "", status: Any = "", outcome: Any = "", tenant: Any = "", start: Any = None, end: Any = None) -> dict[str, Any]:
+def rows_request(
+    web_app,
+    request: Any,
+    *,
+    type_: Any = "",
+    status: Any = "",
+    outcome: Any = "",
+    tenant: Any = "",
+    start: Any = None,
+    end: Any = None,
+) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.OPERATIONS_TABLE, output="getRowsResponse")
     return body(web_app, key, [request], [type_, status, outcome, tenant, start, end])
 
@@ -167,7 +202,14 @@ def test_dashboard_page_offers_each_role_exactly_what_it_may_do(web_app, client,
     a1, a2 = world.tenant_ids
     login(client, "operator@test.example")
     html = page(client, f"/admin/tenants/{a1}")
-    for expected in (ids.REVIEW_PACK_CARD, ids.REVIEW_PACK_GENERATE, ids.REVIEW_PACK_MODAL, ids.NEEDS_ATTENTION, ids.OP_CONFIRM_MODAL, ids.REVIEW_PACK_POLL):
+    for expected in (
+        ids.REVIEW_PACK_CARD,
+        ids.REVIEW_PACK_GENERATE,
+        ids.REVIEW_PACK_MODAL,
+        ids.NEEDS_ATTENTION,
+        ids.OP_CONFIRM_MODAL,
+        ids.REVIEW_PACK_POLL,
+    ):
         assert f'"{expected}"' in html, expected
     for op in operation_buttons.BUTTON_TYPES:
         assert f'"{ids.op_start(op)}"' in html
@@ -180,7 +222,13 @@ def test_dashboard_page_offers_each_role_exactly_what_it_may_do(web_app, client,
     login(client, "viewer@test.example")
     html = page(client, f"/admin/tenants/{a1}")
     assert f'"{ids.REVIEW_PACK_CARD}"' in html and f'"{ids.REVIEW_PACK_STATUS}"' in html
-    for absent in (ids.REVIEW_PACK_GENERATE, ids.REVIEW_PACK_MODAL, ids.REVIEW_PACK_CONFIRM, ids.OP_CONFIRM_MODAL, "op-start-"):
+    for absent in (
+        ids.REVIEW_PACK_GENERATE,
+        ids.REVIEW_PACK_MODAL,
+        ids.REVIEW_PACK_CONFIRM,
+        ids.OP_CONFIRM_MODAL,
+        "op-start-",
+    ):
         assert absent not in html, absent
 
 
@@ -196,7 +244,9 @@ def test_another_workspace_tenant_dashboard_is_a_404_page(web_app, client, world
 # --------------------------------------------------------------------------- review pack: generate
 
 
-def test_generate_queues_one_pack_dispatches_once_and_dedupes_a_second_press(web_app, client, world, dispatcher) -> None:
+def test_generate_queues_one_pack_dispatches_once_and_dedupes_a_second_press(
+    web_app, client, world, dispatcher
+) -> None:
     a1 = world.tenant_ids[0]
     login(client, "operator@test.example")
     first = response_of(post(client, confirm_generate(web_app, a1, include_operations=False, include_pii=True)))
@@ -209,7 +259,9 @@ def test_generate_queues_one_pack_dispatches_once_and_dedupes_a_second_press(web
 
     second = response_of(post(client, confirm_generate(web_app, a1)))
     assert "run-enqueued" not in second
-    assert "Already in progress" in json.dumps(second[ids.TOAST_AREA]) and f"/admin/operations/{run_id}" in json.dumps(second[ids.TOAST_AREA])
+    assert "Already in progress" in json.dumps(second[ids.TOAST_AREA]) and f"/admin/operations/{run_id}" in json.dumps(
+        second[ids.TOAST_AREA]
+    )
 
     assert count(web_app, OperationRun, type="review_pack_generate") == 1
     assert count(web_app, ReviewPack) == 1
@@ -265,7 +317,12 @@ def test_tenants_outside_the_grant_or_workspace_are_404_for_every_callback(web_a
 def test_wrong_option_types_are_400_and_create_nothing(web_app, client, world, dispatcher) -> None:
     login(client, "operator@test.example")
     for include_operations, include_pii in (("maybe", False), ({"a": 1}, False), (True, [1]), (True, 3)):
-        r = post(client, confirm_generate(web_app, world.tenant_ids[0], include_operations=include_operations, include_pii=include_pii))
+        r = post(
+            client,
+            confirm_generate(
+                web_app, world.tenant_ids[0], include_operations=include_operations, include_pii=include_pii
+            ),
+        )
         assert r.status_code == 400, (include_operations, include_pii)
     assert count(web_app, OperationRun) == 0 and count(web_app, ReviewPack) == 0 and dispatcher.sent == []
 
@@ -273,14 +330,22 @@ def test_wrong_option_types_are_400_and_create_nothing(web_app, client, world, d
 # --------------------------------------------------------------------------- operation buttons
 
 
-def test_op_buttons_open_the_modal_and_confirm_creates_one_run_even_when_pressed_twice(web_app, client, world, dispatcher) -> None:
+def test_op_buttons_open_the_modal_and_confirm_creates_one_run_even_when_pressed_twice(
+    web_app, client, world, dispatcher
+) -> None:
     a1 = world.tenant_ids[0]
     login(client, "operator@test.example")
     opened = response_of(post(client, open_op(web_app, a1, "inventory_sync")))
-    assert opened[ids.OP_CONFIRM_MODAL]["is_open"] is True and opened[operation_buttons.OP_PENDING]["data"] == "inventory_sync"
+    assert (
+        opened[ids.OP_CONFIRM_MODAL]["is_open"] is True
+        and opened[operation_buttons.OP_PENDING]["data"] == "inventory_sync"
+    )
     first = response_of(post(client, confirm_op(web_app, a1, "inventory_sync")))
     run_id = first["run-enqueued"]["data"]["run_id"]
-    assert first[ids.OP_CONFIRM_MODAL]["is_open"] is False and first[operation_buttons.DASHBOARD_REFRESH]["data"]["run_id"] == run_id
+    assert (
+        first[ids.OP_CONFIRM_MODAL]["is_open"] is False
+        and first[operation_buttons.DASHBOARD_REFRESH]["data"]["run_id"] == run_id
+    )
     second = response_of(post(client, confirm_op(web_app, a1, "inventory_sync")))
     assert "run-enqueued" not in second and f"/admin/operations/{run_id}" in json.dumps(second[ids.TOAST_AREA])
     assert count(web_app, OperationRun, type="inventory_sync") == 1
@@ -291,7 +356,12 @@ def test_op_confirm_with_a_forged_operation_type_is_400(web_app, client, world, 
     login(client, "operator@test.example")
     for pending in ("review_pack_generate", "rm -rf /", 5, None, ["inventory_sync"], {"op": "inventory_sync"}):
         assert post(client, confirm_op(web_app, world.tenant_ids[0], pending)).status_code == 400, pending
-        assert post(client, open_op(web_app, world.tenant_ids[0], pending if isinstance(pending, str) else "x")).status_code == 400, pending
+        assert (
+            post(
+                client, open_op(web_app, world.tenant_ids[0], pending if isinstance(pending, str) else "x")
+            ).status_code
+            == 400
+        ), pending
     assert count(web_app, OperationRun) == 0 and dispatcher.sent == []
 
 
@@ -299,11 +369,20 @@ def test_an_operator_without_the_capability_gets_403_and_no_run(web_app, client,
     with web_app.server.extensions["console.db"].session() as s:
         create_user(session=s, email="looker@test.example", password=PASSWORD, name="Looker")
         grant_role(session=s, email="looker@test.example", workspace_id=world.workspace_id, role="operator")
-        grant_capabilities(session=s, email="looker@test.example", tenant_id=world.tenant_ids[0], capabilities=["operations.view", "review_pack.view"])
+        grant_capabilities(
+            session=s,
+            email="looker@test.example",
+            tenant_id=world.tenant_ids[0],
+            capabilities=["operations.view", "review_pack.view"],
+        )
     login(client, "looker@test.example")
     html = page(client, f"/admin/tenants/{world.tenant_ids[0]}")
     assert "op-start-" not in html and ids.REVIEW_PACK_GENERATE not in html
-    for payload in (confirm_op(web_app, world.tenant_ids[0], "inventory_sync"), open_op(web_app, world.tenant_ids[0], "baseline_compare"), confirm_generate(web_app, world.tenant_ids[0])):
+    for payload in (
+        confirm_op(web_app, world.tenant_ids[0], "inventory_sync"),
+        open_op(web_app, world.tenant_ids[0], "baseline_compare"),
+        confirm_generate(web_app, world.tenant_ids[0]),
+    ):
         assert post(client, payload).status_code == 403
     assert count(web_app, OperationRun) == 0 and dispatcher.sent == []
 
@@ -340,16 +419,26 @@ def test_card_refresh_is_no_update_while_unchanged_and_follows_the_pack(web_app,
     a1 = world.tenant_ids[0]
     login(client, "viewer@test.example")
     empty = response_of(post(client, card_refresh(web_app, a1)))
-    assert "No pack yet" in json.dumps(empty) and review_pack_card.POLL_POLICY not in empty  # no polling: the store keeps None
+    assert (
+        "No pack yet" in json.dumps(empty) and review_pack_card.POLL_POLICY not in empty
+    )  # no polling: the store keeps None
     shown = empty[review_pack_card.SIGNATURE]["data"]
     assert post(client, card_refresh(web_app, a1, shown)).status_code == 204  # unchanged: nothing sent
 
     with web_app.server.extensions["console.db"].session() as s:
-        run, _ = enqueue_run(session=s, type="review_pack_generate", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None)
+        run, _ = enqueue_run(
+            session=s,
+            type="review_pack_generate",
+            workspace_id=world.workspace_id,
+            tenant_id=a1,
+            initiator_user_id=None,
+        )
         s.add(ReviewPack(tenant_id=a1, operation_run_id=run.id, status="generating", options={}))
         s.commit()
     generating = response_of(post(client, card_refresh(web_app, a1, shown)))
-    assert '"Generating"' in json.dumps(generating) and generating[review_pack_card.POLL_POLICY]["data"] == {"interval": 10_000}
+    assert '"Generating"' in json.dumps(generating) and generating[review_pack_card.POLL_POLICY]["data"] == {
+        "interval": 10_000
+    }
     shown = generating[review_pack_card.SIGNATURE]["data"]
     assert post(client, card_refresh(web_app, a1, shown, {"interval": 10_000})).status_code == 204
     # A page that showed the outage banner (a "lost" policy) gets the real policy back, nothing else.
@@ -358,7 +447,9 @@ def test_card_refresh_is_no_update_while_unchanged_and_follows_the_pack(web_app,
     assert ids.REVIEW_PACK_GENERATE not in json.dumps(generating)  # a viewer never gets the button
 
 
-def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_update_when_unchanged(web_app, client, world) -> None:
+def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_update_when_unchanged(
+    web_app, client, world
+) -> None:
     a1 = world.tenant_ids[0]
     done = add_run(web_app, world.workspace_id, a1, status="completed", outcome="failed")
     login(client, "operator@test.example")
@@ -370,7 +461,9 @@ def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_upda
     assert post(client, dashboard_refresh(web_app, a1, shown)).status_code == 204  # unchanged: an empty 204
 
     with web_app.server.extensions["console.db"].session() as s:
-        run, _ = enqueue_run(session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None)
+        run, _ = enqueue_run(
+            session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None
+        )
         mark_running(session=s, run_id=run.id)
         active_id = run.id
     busy = response_of(post(client, dashboard_refresh(web_app, a1, shown)))
@@ -392,7 +485,9 @@ def test_operations_rows_are_only_the_visible_runs_and_filters_narrow_them(web_a
     a1, a2 = world.tenant_ids
     operator = world.users["operator"]
     mine = {
-        add_run(web_app, world.workspace_id, a1, status="completed", outcome="succeeded", created_ago=timedelta(days=3)),
+        add_run(
+            web_app, world.workspace_id, a1, status="completed", outcome="succeeded", created_ago=timedelta(days=3)
+        ),
         add_run(web_app, world.workspace_id, a1, type_="baseline_compare", status="completed", outcome="failed"),
         add_run(web_app, world.workspace_id, a1, status="running", outcome=None, counts={"total": 10, "processed": 4}),
         add_run(web_app, world.workspace_id, None, status="completed", outcome="succeeded", initiator=operator),
@@ -434,7 +529,9 @@ def test_operations_rows_page_and_sort_on_the_server(web_app, client, world) -> 
     second = response_of(post(client, rows_request(web_app, {"startRow": 25, "endRow": 50, "sortModel": []})))
     data = second[ids.OPERATIONS_TABLE]["getRowsResponse"]
     assert data["rowCount"] == 30 and [r["run_id"] for r in data["rowData"]] == created[25:]  # newest first
-    by_id = response_of(post(client, rows_request(web_app, {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "id", "sort": "asc"}]})))
+    by_id = response_of(
+        post(client, rows_request(web_app, {"startRow": 0, "endRow": 5, "sortModel": [{"colId": "id", "sort": "asc"}]}))
+    )
     assert [r["run_id"] for r in by_id[ids.OPERATIONS_TABLE]["getRowsResponse"]["rowData"]] == created[:5]
 
 
@@ -473,7 +570,9 @@ def test_malformed_grid_requests_and_filters_are_400_never_rows(web_app, client,
 def test_operations_poll_is_no_update_until_the_page_changes(web_app, client, world) -> None:
     a1 = world.tenant_ids[0]
     with web_app.server.extensions["console.db"].session() as s:
-        run, _ = enqueue_run(session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None)
+        run, _ = enqueue_run(
+            session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=a1, initiator_user_id=None
+        )
         run_id = run.id
     login(client, "operator@test.example")
     first = response_of(post(client, rows_request(web_app, FIRST_PAGE)))

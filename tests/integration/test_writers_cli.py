@@ -1,4 +1,5 @@
 """``console runs start|show|list`` as an operator runs them: real processes, a real worker."""
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,25 @@ from tests.integration.worker import REPO, Stack, load_run, make_world, stack_fi
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
 stack = stack_fixture()
-SHOW_KEYS = ["id", "type", "status", "outcome", "workspace_id", "tenant_id", "summary_counts", "progress", "created_at", "started_at", "completed_at"]
+SHOW_KEYS = [
+    "id",
+    "type",
+    "status",
+    "outcome",
+    "workspace_id",
+    "tenant_id",
+    "summary_counts",
+    "progress",
+    "created_at",
+    "started_at",
+    "completed_at",
+]
 
 
 def console(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "console", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
 def refused(result: subprocess.CompletedProcess, fragment: str) -> None:
@@ -37,7 +52,9 @@ def refused(result: subprocess.CompletedProcess, fragment: str) -> None:
 
 def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(stack: Stack) -> None:
     world = make_world(stack)
-    started = console("runs", "start", "inventory_sync", "--tenant", str(world.tenant_id), "--as", world.email, env=stack.env)
+    started = console(
+        "runs", "start", "inventory_sync", "--tenant", str(world.tenant_id), "--as", world.email, env=stack.env
+    )
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip().isdigit() and started.stdout.count("\n") == 1
     run_id = int(started.stdout)
@@ -50,7 +67,12 @@ def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(s
     assert list(view) == SHOW_KEYS
     total = run.summary_counts["total"]
     assert view["id"] == run_id and view["type"] == "inventory_sync"
-    assert (view["status"], view["outcome"], view["workspace_id"], view["tenant_id"]) == ("completed", "succeeded", world.workspace_id, world.tenant_id)
+    assert (view["status"], view["outcome"], view["workspace_id"], view["tenant_id"]) == (
+        "completed",
+        "succeeded",
+        world.workspace_id,
+        world.tenant_id,
+    )
     assert view["summary_counts"]["processed"] == view["summary_counts"]["total"] == total
     assert view["progress"] == {"mode": "none", "processed": total, "total": total, "percent": None}
     for key in ("created_at", "started_at", "completed_at"):
@@ -60,8 +82,20 @@ def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(s
     assert text.returncode == 0 and f"{total} of {total} processed" in text.stdout and "Completed" in text.stdout
 
     # Options pass through the same validation as the buttons.
-    pack = console("runs", "start", "review_pack_generate", "--tenant", str(world.tenant_id), "--as", world.email,
-                   "--option", "include_pii=false", "--option", "include_operations=false", env=stack.env)
+    pack = console(
+        "runs",
+        "start",
+        "review_pack_generate",
+        "--tenant",
+        str(world.tenant_id),
+        "--as",
+        world.email,
+        "--option",
+        "include_pii=false",
+        "--option",
+        "include_operations=false",
+        env=stack.env,
+    )
     assert pack.returncode == 0, pack.stderr
     pack_run = wait_run(stack, int(pack.stdout))
     assert pack_run.context["options"] == {"include_operations": False, "include_pii": False}
@@ -71,14 +105,31 @@ def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(s
 def test_runs_start_deduplicates_and_list_filters_active_runs(stack: Stack) -> None:
     world = make_world(stack)
     with stack.db.session() as s:
-        active, _ = enqueue_run(session=s, type="evidence_snapshot_generate", workspace_id=world.workspace_id,
-                                tenant_id=world.tenant_id, initiator_user_id=world.user_id, context={"options": {}})
+        active, _ = enqueue_run(
+            session=s,
+            type="evidence_snapshot_generate",
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            initiator_user_id=world.user_id,
+            context={"options": {}},
+        )
     try:
-        again = console("runs", "start", "evidence_snapshot_generate", "--tenant", str(world.tenant_id), "--as", world.email, env=stack.env)
+        again = console(
+            "runs",
+            "start",
+            "evidence_snapshot_generate",
+            "--tenant",
+            str(world.tenant_id),
+            "--as",
+            world.email,
+            env=stack.env,
+        )
         assert (again.returncode, again.stdout) == (0, f"{active.id}\n")
 
         listed = json.loads(console("runs", "list", "--json", "--limit", "10000", env=stack.env).stdout)
-        active_only = json.loads(console("runs", "list", "--active", "--json", "--limit", "10000", env=stack.env).stdout)
+        active_only = json.loads(
+            console("runs", "list", "--active", "--json", "--limit", "10000", env=stack.env).stdout
+        )
         assert all(list(item) == SHOW_KEYS for item in listed)
         assert active.id in {item["id"] for item in listed} and active.id in {item["id"] for item in active_only}
         assert all(item["status"] in ("queued", "running") for item in active_only)
@@ -100,7 +151,9 @@ def test_runs_start_deduplicates_and_list_filters_active_runs(stack: Stack) -> N
 def cli_world(empty_db_url, tmp_path):
     upgrade(empty_db_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | {
-        "CONSOLE_INSTANCE_DIR": str(tmp_path / "instance"), "CONSOLE_DATABASE_URL": empty_db_url, "CONSOLE_SECRET_KEY": "x",
+        "CONSOLE_INSTANCE_DIR": str(tmp_path / "instance"),
+        "CONSOLE_DATABASE_URL": empty_db_url,
+        "CONSOLE_SECRET_KEY": "x",
     }
     db = Database(empty_db_url)
     from console.accounts.service import create_tenant, create_workspace
@@ -124,7 +177,10 @@ def test_refused_starts_exit_non_zero_with_one_line_and_nothing_on_stdout(cli_wo
     env, db, ids = cli_world
     t = str(ids["tenant"])
     # One real process (stdout and stderr really apart), the other cases in-process (fast).
-    refused(console("runs", "start", "inventory_sync", "--tenant", t, "--as", "viewer@x.example", env=env), "lacks the capability")
+    refused(
+        console("runs", "start", "inventory_sync", "--tenant", t, "--as", "viewer@x.example", env=env),
+        "lacks the capability",
+    )
     runner = CliRunner()
 
     def invoke(*args: str) -> subprocess.CompletedProcess:
@@ -135,12 +191,24 @@ def test_refused_starts_exit_non_zero_with_one_line_and_nothing_on_stdout(cli_wo
         (("inventory_sync", "--tenant", "999999", "--as", "manager@x.example"), "not found: tenant"),
         (("inventory_sync", "--tenant", str(ids["foreign"]), "--as", "manager@x.example"), "not found: tenant"),
         (("inventory_sync", "--tenant", "abc", "--as", "manager@x.example"), "not found"),
-        (("inventory_sync", "--tenant", t, "--as", "viewer@x.example"), "not allowed: viewer@x.example lacks the capability inventory.sync"),
+        (
+            ("inventory_sync", "--tenant", t, "--as", "viewer@x.example"),
+            "not allowed: viewer@x.example lacks the capability inventory.sync",
+        ),
         (("inventory_sync", "--tenant", t, "--as", "nobody@x.example"), "no active user nobody@x.example"),
         (("teleport", "--tenant", t, "--as", "manager@x.example"), "unknown operation type 'teleport'"),
-        (("review_pack_generate", "--tenant", t, "--as", "manager@x.example", "--option", "include_pii=maybe"), "bad request: option include_pii must be true or false"),
-        (("inventory_sync", "--tenant", t, "--as", "manager@x.example", "--option", "colour=blue"), "bad request: unknown option(s)"),
-        (("inventory_sync", "--tenant", t, "--as", "manager@x.example", "--option", "novalue"), "--option must look like key=value"),
+        (
+            ("review_pack_generate", "--tenant", t, "--as", "manager@x.example", "--option", "include_pii=maybe"),
+            "bad request: option include_pii must be true or false",
+        ),
+        (
+            ("inventory_sync", "--tenant", t, "--as", "manager@x.example", "--option", "colour=blue"),
+            "bad request: unknown option(s)",
+        ),
+        (
+            ("inventory_sync", "--tenant", t, "--as", "manager@x.example", "--option", "novalue"),
+            "--option must look like key=value",
+        ),
     ]
     for args, fragment in cases:
         refused(invoke("start", *args), fragment)
@@ -155,10 +223,24 @@ def test_an_unreachable_broker_refuses_the_start_and_fails_the_run(cli_world) ->
     # A broker that cannot be reached (an unreachable Redis behaves the same, only slower:
     # redis-py backs off for ~6 s before giving up).
     down = {**env, "CONSOLE_BROKER_URL": "sqla+sqlite:////nonexistent-dir/broker.sqlite"}
-    refused(console("runs", "start", "review_pack_generate", "--tenant", str(ids["tenant"]), "--as", "manager@x.example", env=down), "not started: the task queue is unreachable")
+    refused(
+        console(
+            "runs",
+            "start",
+            "review_pack_generate",
+            "--tenant",
+            str(ids["tenant"]),
+            "--as",
+            "manager@x.example",
+            env=down,
+        ),
+        "not started: the task queue is unreachable",
+    )
     with db.session() as s:
         run = s.query(OperationRun).one()
-        assert (run.status, run.outcome) == ("completed", "failed") and run.failure_summary.startswith("dispatch_failed")
+        assert (run.status, run.outcome) == ("completed", "failed") and run.failure_summary.startswith(
+            "dispatch_failed"
+        )
         from console.review_packs.models import ReviewPack
 
         assert s.query(ReviewPack).one().status == "failed"

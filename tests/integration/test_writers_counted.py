@@ -1,5 +1,6 @@
 """Counted and phased writers against a real Celery worker: inventory sync, evidence snapshots,
 adding policies to a backup set, baseline capture/compare — counts, ledger, artefacts, faults."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,7 +33,11 @@ stack = stack_fixture()
 
 def ledger(stack: Stack, run_id: int) -> dict[str, tuple[str, str | None]]:
     with stack.db.session() as s:
-        rows = s.execute(select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error).where(OperationRunUnit.run_id == run_id))
+        rows = s.execute(
+            select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error).where(
+                OperationRunUnit.run_id == run_id
+            )
+        )
         return {key: (outcome, error) for key, outcome, error in rows}
 
 
@@ -61,7 +66,9 @@ def test_inventory_sync_counts_one_unit_per_policy_type_and_upserts_items(stack:
     assert (run.status, run.outcome, run.failure_summary) == ("completed", "succeeded", None)
     assert counts["total"] == counts["processed"] == counts["succeeded"] == len(types)
     assert ledger(stack, run.id) == {f"type:{t}": ("succeeded", None) for t in types}
-    items = scalar(stack, select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == world.tenant_id))
+    items = scalar(
+        stack, select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == world.tenant_id)
+    )
     assert items == len(active_policies(world.tenant_id)) == counts["items"] == counts["created"]
     view = progress_for_run(run)
     assert (view.mode, view.percent, view.text) == ("none", None, f"{len(types)} of {len(types)} processed")
@@ -69,14 +76,19 @@ def test_inventory_sync_counts_one_unit_per_policy_type_and_upserts_items(stack:
     # A second sync finds nothing new: upserts, not duplicates.
     again = wait_run(stack, start(stack, world, "inventory_sync"))
     assert counts_of(again)["created"] == 0 and counts_of(again)["items"] == items
-    assert scalar(stack, select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == world.tenant_id)) == items
+    assert (
+        scalar(stack, select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == world.tenant_id))
+        == items
+    )
 
 
 def test_inventory_sync_with_some_failing_types_is_partially_succeeded(stack: Stack) -> None:
     world = make_world(stack)
     types = policy_types(world.tenant_id)
     failing = ["conditionalAccess", "appProtection"]
-    run = wait_run(stack, start_with_faults(stack, world, "inventory_sync", {"fail_units": [f"type:{t}" for t in failing]}))
+    run = wait_run(
+        stack, start_with_faults(stack, world, "inventory_sync", {"fail_units": [f"type:{t}" for t in failing]})
+    )
 
     counts = counts_of(run)
     assert run.outcome == "partially_succeeded"
@@ -85,7 +97,9 @@ def test_inventory_sync_with_some_failing_types_is_partially_succeeded(stack: St
     rows = ledger(stack, run.id)
     assert {k for k, (outcome, _) in rows.items() if outcome == "failed"} == {f"type:{t}" for t in failing}
     assert "injected failure" in rows["type:appProtection"][1]
-    synced_types = set(scalar_all(stack, select(InventoryItem.policy_type).where(InventoryItem.tenant_id == world.tenant_id)))
+    synced_types = set(
+        scalar_all(stack, select(InventoryItem.policy_type).where(InventoryItem.tenant_id == world.tenant_id))
+    )
     assert synced_types == set(types) - set(failing)
 
 
@@ -103,7 +117,9 @@ def test_a_run_whose_every_unit_fails_is_failed_but_fully_processed(stack: Stack
     assert "succeeded" not in counts
 
 
-@pytest.mark.parametrize("operation_type", ["inventory_sync", "evidence_snapshot_generate", "backup_set_add_policies", "backup_set_restore"])
+@pytest.mark.parametrize(
+    "operation_type", ["inventory_sync", "evidence_snapshot_generate", "backup_set_add_policies", "backup_set_restore"]
+)
 def test_zero_units_complete_as_succeeded_and_are_never_counted(stack: Stack, operation_type: str) -> None:
     world = make_world(stack, seed=False)  # a tenant without any policy
     run = wait_run(stack, start(stack, world, operation_type))
@@ -135,8 +151,14 @@ def test_a_redelivered_task_resumes_a_running_run_without_counting_a_unit_twice(
     world = make_world(stack)
     types = policy_types(world.tenant_id)
     with stack.db.session() as s:
-        run, _ = enqueue_run(session=s, type="inventory_sync", workspace_id=world.workspace_id, tenant_id=world.tenant_id,
-                             initiator_user_id=world.user_id, context={"options": {}})
+        run, _ = enqueue_run(
+            session=s,
+            type="inventory_sync",
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            initiator_user_id=world.user_id,
+            context={"options": {}},
+        )
         mark_running(session=s, run_id=run.id)
         set_total(session=s, run_id=run.id, total=len(types))
         assert record_unit(session=s, run_id=run.id, unit_key=f"type:{types[0]}", outcome="failed", error="worker died")
@@ -150,7 +172,11 @@ def test_a_redelivered_task_resumes_a_running_run_without_counting_a_unit_twice(
 
     # Delivered once more after completion: nothing changes.
     stack.dispatcher.send(TASK_NAMES["inventory_sync"], run_id)
-    wait_until(lambda: f"reason=run_not_active detail=run {run_id} is completed" in stack.worker.log(), stack=stack, what="skip log")
+    wait_until(
+        lambda: f"reason=run_not_active detail=run {run_id} is completed" in stack.worker.log(),
+        stack=stack,
+        what="skip log",
+    )
     assert counts_of(load_run(stack, run_id)) == counts and len(ledger(stack, run_id)) == len(types)
 
 
@@ -169,7 +195,9 @@ def test_evidence_snapshot_persists_one_item_per_active_policy_and_skips_not_fou
     assert (counts["succeeded"], counts["skipped"]) == (len(active) - 1, 1)
     with stack.db.session() as s:
         snapshot = s.scalar(select(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run.id))
-        keys = set(s.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot.id)))
+        keys = set(
+            s.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshot.id))
+        )
         assert snapshot.status == "complete"
     expected = {f"item:{p['policy_type']}:{p['external_id']}" for p in active}
     assert keys == expected - {next(k for k in expected if k.endswith(":" + gone))}
@@ -192,7 +220,9 @@ def test_add_policies_counts_every_selected_policy_once_and_skips_archived_and_f
     world = make_world(stack)
     other = make_world(stack)
     with stack.db.session() as s:
-        mine = s.execute(select(Policy.id, Policy.is_archived).where(Policy.tenant_id == world.tenant_id).order_by(Policy.id)).all()
+        mine = s.execute(
+            select(Policy.id, Policy.is_archived).where(Policy.tenant_id == world.tenant_id).order_by(Policy.id)
+        ).all()
         foreign = s.scalar(select(Policy.id).where(Policy.tenant_id == other.tenant_id).limit(1))
         archived = next((pid for pid, arch in mine if arch), None)
         if archived is None:  # make sure one selected policy is archived
@@ -219,10 +249,17 @@ def test_add_policies_counts_every_selected_policy_once_and_skips_archived_and_f
 
 def test_add_policies_defaults_to_all_active_policies_into_a_new_set(stack: Stack) -> None:
     world = make_world(stack)
-    run = wait_run(stack, start_with_faults(stack, world, "backup_set_add_policies", {"fail_units": ["policy:*"], "delay_seconds": 0}, {}))
+    run = wait_run(
+        stack,
+        start_with_faults(
+            stack, world, "backup_set_add_policies", {"fail_units": ["policy:*"], "delay_seconds": 0}, {}
+        ),
+    )
     counts = counts_of(run)
     assert run.outcome == "failed" and counts["total"] == counts["failed"] == len(active_policies(world.tenant_id))
-    run2 = wait_run(stack, start(stack, world, "backup_set_add_policies", {"backup_set_id": run.context["backup_set_id"]}))
+    run2 = wait_run(
+        stack, start(stack, world, "backup_set_add_policies", {"backup_set_id": run.context["backup_set_id"]})
+    )
     assert run2.outcome == "succeeded" and counts_of(run2)["created"] == len(active_policies(world.tenant_id))
     assert run2.context["backup_set_id"] == run.context["backup_set_id"]
 
@@ -260,13 +297,20 @@ def test_baseline_compare_without_a_capture_fails_readably_then_reports_drift(st
 
     wait_run(stack, start(stack, world, "baseline_capture"))
     with stack.db.session() as s:
-        policies = s.scalars(select(Policy).where(Policy.tenant_id == world.tenant_id, Policy.is_archived.is_(False)).order_by(Policy.id)).all()
+        policies = s.scalars(
+            select(Policy).where(Policy.tenant_id == world.tenant_id, Policy.is_archived.is_(False)).order_by(Policy.id)
+        ).all()
         policies[0].settings = {**policies[0].settings, "version": 99}
         policies[1].is_archived = True
         s.commit()
     run = wait_run(stack, start(stack, world, "baseline_compare"))
     assert run.outcome == "succeeded"
-    assert counts_of(run) == {"created": 0, "updated": 1, "deleted": 1, "items": len(active_policies(world.tenant_id)) - 1}
+    assert counts_of(run) == {
+        "created": 0,
+        "updated": 1,
+        "deleted": 1,
+        "items": len(active_policies(world.tenant_id)) - 1,
+    }
     with stack.db.session() as s:
         snap = s.scalar(select(BaselineSnapshot).where(BaselineSnapshot.operation_run_id == run.id))
         assert snap.kind == "compare" and len(snap.payload["changed"]) == 1 and len(snap.payload["removed"]) == 1
@@ -275,12 +319,27 @@ def test_baseline_compare_without_a_capture_fails_readably_then_reports_drift(st
 def test_a_run_the_reaper_completed_is_not_touched_by_its_late_task(stack: Stack) -> None:
     world = make_world(stack)
     with stack.db.session() as s:
-        run, _ = enqueue_run(session=s, type="evidence_snapshot_generate", workspace_id=world.workspace_id, tenant_id=world.tenant_id,
-                             initiator_user_id=world.user_id, context={"options": {}})
+        run, _ = enqueue_run(
+            session=s,
+            type="evidence_snapshot_generate",
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            initiator_user_id=world.user_id,
+            context={"options": {}},
+        )
         fail_run(session=s, run_id=run.id, reason="stale: no heartbeat")
         run_id = run.id
     stack.dispatcher.send(TASK_NAMES["evidence_snapshot_generate"], run_id)
-    wait_until(lambda: f"reason=run_not_active detail=run {run_id} is completed" in stack.worker.log(), stack=stack, what="skip log")
+    wait_until(
+        lambda: f"reason=run_not_active detail=run {run_id} is completed" in stack.worker.log(),
+        stack=stack,
+        what="skip log",
+    )
     run = load_run(stack, run_id)
     assert (run.outcome, run.failure_summary, counts_of(run)) == ("failed", "stale: no heartbeat", {})
-    assert scalar(stack, select(func.count()).select_from(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run_id)) == 0
+    assert (
+        scalar(
+            stack, select(func.count()).select_from(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run_id)
+        )
+        == 0
+    )

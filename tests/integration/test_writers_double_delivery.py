@@ -8,6 +8,7 @@ counted once, every domain row exists once, and neither delivery fails with a da
 On SQLite the write lock serialises the deliveries (they may not meet); PostgreSQL runs them
 truly side by side.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,14 @@ def _run_twice(database: Database, operation_type: str, writer: Callable) -> tup
         tenant = create_tenant(session=s, workspace_id=ws.id, name="t")
         user = create_user(session=s, email="op@test.example", password="long-enough-pw", name="Op")
         seed_tenant_dataset(session=s, tenant_id=tenant.id)
-        run, _ = enqueue_run(session=s, type=operation_type, workspace_id=ws.id, tenant_id=tenant.id,
-                             initiator_user_id=user.id, context={"options": {}})
+        run, _ = enqueue_run(
+            session=s,
+            type=operation_type,
+            workspace_id=ws.id,
+            tenant_id=tenant.id,
+            initiator_user_id=user.id,
+            context={"options": {}},
+        )
         run_id, tenant_id = run.id, tenant.id
     barrier = threading.Barrier(2)
     met: list[bool] = []
@@ -94,7 +101,9 @@ def _assert_counted_once(database: Database, run_id: int, errors: list[BaseExcep
         keys = list(s.scalars(select(OperationRunUnit.unit_key).where(OperationRunUnit.run_id == run_id)))
         counts = counts_of(run)
         assert (run.status, run.outcome) == ("completed", "succeeded"), run.failure_summary
-    assert counts["total"] == counts["processed"] == counts["succeeded"] == expected_units == len(keys) == len(set(keys))
+    assert (
+        counts["total"] == counts["processed"] == counts["succeeded"] == expected_units == len(keys) == len(set(keys))
+    )
 
 
 def _active(tenant_id: int) -> list[dict]:
@@ -115,7 +124,9 @@ def test_evidence_snapshot_delivered_twice_at_once_stores_one_snapshot_with_each
     with database.session() as s:
         snapshots = list(s.scalars(select(EvidenceSnapshot).where(EvidenceSnapshot.operation_run_id == run_id)))
         statuses = [snap.status for snap in snapshots]
-        items = list(s.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshots[0].id)))
+        items = list(
+            s.scalars(select(EvidenceSnapshotItem.item_key).where(EvidenceSnapshotItem.snapshot_id == snapshots[0].id))
+        )
     assert statuses == ["complete"]
     assert len(items) == len(set(items)) == len(_active(tenant_id))
 
@@ -129,14 +140,15 @@ def test_adding_policies_delivered_twice_at_once_fills_one_set_once(database: Da
     assert sorted(items) == sorted(p["external_id"] for p in _active(tenant_id))
 
 
-
 def test_a_review_pack_delivered_twice_at_once_is_ready_with_its_own_intact_file(database: Database, tmp_path) -> None:
     """Both deliveries build an archive; the one that completes the run names its own file, the
     other removes only its own — never a ready pack without its file or with another's digest."""
     instance_dir = tmp_path / "instance"
 
     def generate(*, session, run_id, provider):
-        return generate_review_pack(session=session, run_id=run_id, provider=provider, instance_dir=instance_dir, ttl_days=7)
+        return generate_review_pack(
+            session=session, run_id=run_id, provider=provider, instance_dir=instance_dir, ttl_days=7
+        )
 
     run_id, _tenant_id, errors = _run_twice(database, "review_pack_generate", generate)
     assert errors == []

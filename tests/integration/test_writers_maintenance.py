@@ -1,5 +1,6 @@
 """Maintenance on a real worker: the stale-run reaper (also after a worker was killed mid-run),
 and the task registry the beat schedule and the dispatcher rely on."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,16 @@ from console.operations.progress import progress_for_run
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import ORPHAN_ERROR
-from tests.integration.worker import Stack, Worker, load_run, make_world, stack_fixture, start_with_faults, wait_run, wait_until
+from tests.integration.worker import (
+    Stack,
+    Worker,
+    load_run,
+    make_world,
+    stack_fixture,
+    start_with_faults,
+    wait_run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -29,7 +39,12 @@ REAP = "tasks.maintenance.reap_stale_runs"
 def test_the_worker_registers_every_operation_task_and_every_beat_task(stack: Stack) -> None:
     log = stack.worker.log()
     registered = set(re.findall(r"^\s+\. (tasks\.\S+)$", log, flags=re.MULTILINE))
-    beat = {entry["task"] for entry in celery_config(load_settings(stack.settings_overrides(), environ={})).get("beat_schedule", {}).values()}
+    beat = {
+        entry["task"]
+        for entry in celery_config(load_settings(stack.settings_overrides(), environ={}))
+        .get("beat_schedule", {})
+        .values()
+    }
     assert set(TASK_NAMES.values()) <= registered
     assert beat == {"tasks.maintenance.reap_stale_runs", "tasks.maintenance.expire_review_packs"} and beat <= registered
     assert "tasks.backups.restore_backup_item" in registered
@@ -39,13 +54,38 @@ def test_the_reaper_fails_silent_and_never_started_runs_and_their_packs(stack: S
     world = make_world(stack)
     long_ago = utcnow() - timedelta(hours=2)
     with stack.db.session() as s:
-        silent = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="review_pack_generate", status="running",
-                              summary_counts={"total": 5, "processed": 2, "succeeded": 2}, context={}, created_at=long_ago,
-                              started_at=long_ago, heartbeat_at=long_ago, initiator_user_id=world.user_id)
-        never = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="inventory_sync", status="queued",
-                             summary_counts={}, context={}, created_at=long_ago)
-        alive = OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="baseline_capture", status="running",
-                             summary_counts={}, context={"phase": "collecting"}, created_at=long_ago, started_at=long_ago, heartbeat_at=utcnow())
+        silent = OperationRun(
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            type="review_pack_generate",
+            status="running",
+            summary_counts={"total": 5, "processed": 2, "succeeded": 2},
+            context={},
+            created_at=long_ago,
+            started_at=long_ago,
+            heartbeat_at=long_ago,
+            initiator_user_id=world.user_id,
+        )
+        never = OperationRun(
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            type="inventory_sync",
+            status="queued",
+            summary_counts={},
+            context={},
+            created_at=long_ago,
+        )
+        alive = OperationRun(
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            type="baseline_capture",
+            status="running",
+            summary_counts={},
+            context={"phase": "collecting"},
+            created_at=long_ago,
+            started_at=long_ago,
+            heartbeat_at=utcnow(),
+        )
         s.add_all([silent, never, alive])
         s.flush()
         s.add(ReviewPack(tenant_id=world.tenant_id, operation_run_id=silent.id, status="generating", options={}))
@@ -79,8 +119,12 @@ def test_a_worker_killed_mid_run_leaves_the_run_running_until_the_reaper_fails_i
     world = make_world(stack)
     # The doomed worker gets its own (embedded) broker so the module's worker cannot take the task.
     broker_url = embedded_broker_url(tmp_path)
-    doomed = Worker(env={**stack.env, "CONSOLE_BROKER_URL": broker_url}, log_path=tmp_path / "doomed.log", concurrency=1).start()
-    dispatcher = CeleryDispatcher(load_settings({**stack.settings_overrides(), "broker_url": broker_url, "secret_key": "x"}, environ={}))
+    doomed = Worker(
+        env={**stack.env, "CONSOLE_BROKER_URL": broker_url}, log_path=tmp_path / "doomed.log", concurrency=1
+    ).start()
+    dispatcher = CeleryDispatcher(
+        load_settings({**stack.settings_overrides(), "broker_url": broker_url, "secret_key": "x"}, environ={})
+    )
     try:
         real_dispatcher, stack.dispatcher = stack.dispatcher, dispatcher
         try:
@@ -97,7 +141,9 @@ def test_a_worker_killed_mid_run_leaves_the_run_running_until_the_reaper_fails_i
     assert run.status == "running" and 1 <= counts_of(run)["processed"] < counts_of(run)["total"]
     # Fifteen minutes later (CONSOLE_STALE_AFTER_SECONDS=900): the heartbeat is old.
     with stack.db.session() as s:
-        s.execute(update(OperationRun).where(OperationRun.id == run_id).values(heartbeat_at=utcnow() - timedelta(seconds=901)))
+        s.execute(
+            update(OperationRun).where(OperationRun.id == run_id).values(heartbeat_at=utcnow() - timedelta(seconds=901))
+        )
         s.commit()
     stack.dispatcher.send(REAP)
     reaped = wait_run(stack, run_id)

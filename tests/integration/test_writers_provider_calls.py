@@ -6,6 +6,7 @@ its provider inside one would stall every other writer and every page for the wh
 PostgreSQL it would leave a connection idle in transaction. Each writer is run here with a
 provider that records whether its session was in a transaction when a unit began.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -48,8 +49,14 @@ def _tenant(database: Database) -> tuple[int, int, int]:
 def _enqueue(database: Database, ids: tuple[int, int, int], operation_type: str) -> int:
     ws_id, tenant_id, user_id = ids
     with database.session() as s:
-        run, _ = enqueue_run(session=s, type=operation_type, workspace_id=ws_id, tenant_id=tenant_id,
-                             initiator_user_id=user_id, context={"options": {}})
+        run, _ = enqueue_run(
+            session=s,
+            type=operation_type,
+            workspace_id=ws_id,
+            tenant_id=tenant_id,
+            initiator_user_id=user_id,
+            context={"options": {}},
+        )
         if operation_type == "review_pack_generate":
             ensure_pack_for_run(session=s, run_id=run.id, tenant_id=tenant_id, options={})
         return run.id
@@ -76,7 +83,9 @@ def _run(database: Database, ids: tuple[int, int, int], operation_type: str, wri
         ("baseline_capture", capture_baseline),
     ],
 )
-def test_counted_and_phased_writers_call_the_provider_outside_any_transaction(database: Database, operation_type: str, writer: Callable) -> None:
+def test_counted_and_phased_writers_call_the_provider_outside_any_transaction(
+    database: Database, operation_type: str, writer: Callable
+) -> None:
     provider = _run(database, _tenant(database), operation_type, writer)
     assert provider.in_transaction, "no unit began: the probe proves nothing"
     assert {k for k, inside in provider.in_transaction.items() if inside} == set()
@@ -105,7 +114,9 @@ def test_restore_children_call_the_provider_outside_any_transaction(database: Da
 
 def test_review_pack_entries_call_the_provider_outside_any_transaction(database: Database, tmp_path) -> None:
     def generate(*, session, run_id, provider):
-        return generate_review_pack(session=session, run_id=run_id, provider=provider, instance_dir=tmp_path / "instance", ttl_days=7)
+        return generate_review_pack(
+            session=session, run_id=run_id, provider=provider, instance_dir=tmp_path / "instance", ttl_days=7
+        )
 
     provider = _run(database, _tenant(database), "review_pack_generate", generate)
     assert provider.in_transaction, "no entry began: the probe proves nothing"

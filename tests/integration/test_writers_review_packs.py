@@ -1,5 +1,6 @@
 """Review packs against a real worker: the ZIP and its counts, options and PII, dedupe, failure,
 expiry on the maintenance task, and the authorized download route."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,17 @@ from console.operations.models import OperationRun
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
 from tests.integration.conftest import login
-from tests.integration.worker import Stack, World, load_run, make_world, stack_fixture, start, start_with_faults, wait_run, wait_until
+from tests.integration.worker import (
+    Stack,
+    World,
+    load_run,
+    make_world,
+    stack_fixture,
+    start,
+    start_with_faults,
+    wait_run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -39,10 +50,21 @@ def history(stack: Stack, world: World) -> None:
     wait_run(stack, start(stack, world, "inventory_sync"))
     wait_run(stack, start(stack, world, "evidence_snapshot_generate"))
     with stack.db.session() as s:
-        s.add(OperationRun(workspace_id=world.workspace_id, tenant_id=world.tenant_id, type="backup_set_restore", status="completed",
-                           outcome="failed", summary_counts={"total": 3, "processed": 1, "failed": 1}, context={},
-                           failure_summary=f"restore refused for {world.email}", initiator_user_id=world.user_id,
-                           created_at=utcnow(), completed_at=utcnow()))
+        s.add(
+            OperationRun(
+                workspace_id=world.workspace_id,
+                tenant_id=world.tenant_id,
+                type="backup_set_restore",
+                status="completed",
+                outcome="failed",
+                summary_counts={"total": 3, "processed": 1, "failed": 1},
+                context={},
+                failure_summary=f"restore refused for {world.email}",
+                initiator_user_id=world.user_id,
+                created_at=utcnow(),
+                completed_at=utcnow(),
+            )
+        )
         s.commit()
 
 
@@ -71,7 +93,10 @@ def test_a_pack_is_a_zip_whose_entry_count_is_total_and_processed_with_pii_redac
     assert (pack.size, pack.sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
     assert pack.expires_at - pack.ready_at == timedelta(days=14)
     manifest = json.loads(files["manifest.json"])
-    assert manifest["entry_count"] == len(infos) and manifest["options"] == {"include_operations": True, "include_pii": False}
+    assert manifest["entry_count"] == len(infos) and manifest["options"] == {
+        "include_operations": True,
+        "include_pii": False,
+    }
     for entry in manifest["entries"]:
         assert hashlib.sha256(files[entry["name"]]).hexdigest() == entry["sha256"]
     # No person in the pack: names and emails are redacted everywhere, free text included.
@@ -89,7 +114,9 @@ def test_a_pack_is_a_zip_whose_entry_count_is_total_and_processed_with_pii_redac
 
 def test_options_filter_the_file_map_and_include_pii_keeps_people(stack: Stack) -> None:
     world = make_world(stack, name="Patty Private")
-    run = wait_run(stack, start(stack, world, "review_pack_generate", {"include_operations": "false", "include_pii": "true"}))
+    run = wait_run(
+        stack, start(stack, world, "review_pack_generate", {"include_operations": "false", "include_pii": "true"})
+    )
     pack = pack_of(stack, run.id)
     files = entries(pack.file_path)
     assert list(files) == [e for e in DEFAULT_ENTRIES if e != "operations.csv"]
@@ -97,7 +124,11 @@ def test_options_filter_the_file_map_and_include_pii_keeps_people(stack: Stack) 
     summary = json.loads(files["tenant-summary.json"])
     assert {"person": f"Patty Private <{world.email}>", "role": "manager", "capabilities": "all"} in summary["access"]
     assert json.loads(files["manifest.json"])["generated_by"] == f"Patty Private <{world.email}>"
-    assert json.loads(files["evidence.json"]) == {"snapshot": None, "items": [], "note": "No evidence snapshot has been generated for this tenant yet."}
+    assert json.loads(files["evidence.json"]) == {
+        "snapshot": None,
+        "items": [],
+        "note": "No evidence snapshot has been generated for this tenant yet.",
+    }
 
 
 def test_generating_while_a_pack_is_active_returns_the_active_run_and_pack(stack: Stack) -> None:
@@ -107,8 +138,13 @@ def test_generating_while_a_pack_is_active_returns_the_active_run_and_pack(stack
     assert second == first
     wait_run(stack, first)
     with stack.db.session() as s:
-        assert s.scalar(select(func.count()).select_from(ReviewPack).where(ReviewPack.tenant_id == world.tenant_id)) == 1
-        assert s.scalar(select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id == world.tenant_id)) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(ReviewPack).where(ReviewPack.tenant_id == world.tenant_id)) == 1
+        )
+        assert (
+            s.scalar(select(func.count()).select_from(OperationRun).where(OperationRun.tenant_id == world.tenant_id))
+            == 1
+        )
 
 
 @pytest.mark.parametrize(
@@ -127,7 +163,11 @@ def test_a_failure_mid_pack_fails_run_and_pack_and_leaves_no_file(stack: Stack, 
     assert (pack.status, pack.file_path) == ("failed", None)
     assert pack.error == f"Review pack generation failed: {reason}"
     # Files are review-pack-<id>-<token>.zip, temporaries .review-pack-<id>-<token>.tmp.
-    leftovers = [p.name for p in (stack.instance_dir / "review_packs").iterdir() if p.name.lstrip(".").startswith(f"review-pack-{pack.id}-")]
+    leftovers = [
+        p.name
+        for p in (stack.instance_dir / "review_packs").iterdir()
+        if p.name.lstrip(".").startswith(f"review-pack-{pack.id}-")
+    ]
     assert leftovers == []
 
 
@@ -155,7 +195,12 @@ def test_download_streams_the_zip_to_authorized_users_only_and_410_once_expired(
     with stack.db.session() as s:
         create_user(session=s, email=f"viewer.{world.tag}@x.example", password="long-enough-pw", name="V")
         grant_role(session=s, email=f"viewer.{world.tag}@x.example", workspace_id=world.workspace_id, role="viewer")
-        grant_capabilities(session=s, email=f"viewer.{world.tag}@x.example", tenant_id=world.tenant_id, capabilities=["operations.view"])
+        grant_capabilities(
+            session=s,
+            email=f"viewer.{world.tag}@x.example",
+            tenant_id=world.tenant_id,
+            capabilities=["operations.view"],
+        )
         queued = ReviewPack(tenant_id=world.tenant_id, status="queued", options={})
         s.add(queued)
         s.commit()
@@ -172,7 +217,9 @@ def test_download_streams_the_zip_to_authorized_users_only_and_410_once_expired(
     response = owner.get(url)
     assert response.status_code == 200
     assert response.mimetype == "application/zip"
-    assert response.headers["Content-Disposition"] == f"attachment; filename=review-pack-tenant-{world.tag}-{pack.id}.zip"
+    assert (
+        response.headers["Content-Disposition"] == f"attachment; filename=review-pack-tenant-{world.tag}-{pack.id}.zip"
+    )
     assert response.data == Path(pack.file_path).read_bytes()
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["ETag"] == f'"{pack.sha256}"' and "private" in response.headers["Cache-Control"]

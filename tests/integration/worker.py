@@ -10,6 +10,7 @@ Redis when CONSOLE_TEST_BROKER_URL is set — that Redis db is flushed first), e
 own worker. Test modules share that worker; tests isolate themselves by making their own
 workspace, tenant and user (``make_world``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -54,11 +55,24 @@ class Worker:
         self.concurrency = concurrency
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = READY_TIMEOUT) -> "Worker":
+    def start(self, timeout: float = READY_TIMEOUT) -> Worker:
         argv = [
-            sys.executable, "-m", "celery", "-A", "tasks", "worker",
-            "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
-            "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(self.concurrency),
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-mingle",
+            "--without-gossip",
         ]
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -149,9 +163,7 @@ def open_stack(backend: str, broker: str, tmp: Path, extra_env: dict[str, str] |
             flush_redis(broker_url)
         else:
             broker_url = embedded_broker_url(instance_dir)
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")
-        } | {
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | {
             "CONSOLE_DATABASE_URL": database_url,
             "CONSOLE_INSTANCE_DIR": str(instance_dir),
             "CONSOLE_BROKER_URL": broker_url,
@@ -160,7 +172,15 @@ def open_stack(backend: str, broker: str, tmp: Path, extra_env: dict[str, str] |
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
-        settings = load_settings({"instance_dir": instance_dir, "database_url": database_url, "broker_url": broker_url, "secret_key": "test-secret"}, environ={})
+        settings = load_settings(
+            {
+                "instance_dir": instance_dir,
+                "database_url": database_url,
+                "broker_url": broker_url,
+                "secret_key": "test-secret",
+            },
+            environ={},
+        )
         worker = Worker(env=env, log_path=tmp / "worker.log").start()
         db = Database(database_url)
         dispatcher = CeleryDispatcher(settings)
@@ -217,8 +237,12 @@ def start(stack: Stack, world: World, operation_type: str, options: dict[str, An
     with stack.db.session() as s:
         principal = load_principal(session=s, user_id=world.user_id)
         return start_operation(
-            session=s, principal=principal, tenant_id=world.tenant_id, operation_type=operation_type,
-            options=options, dispatcher=stack.dispatcher,
+            session=s,
+            principal=principal,
+            tenant_id=world.tenant_id,
+            operation_type=operation_type,
+            options=options,
+            dispatcher=stack.dispatcher,
         ).run_id
 
 
@@ -230,13 +254,19 @@ def closed_gate(tmp_path: Path, units: list[str] | None = None) -> tuple[Path, d
     return gate, {"hold": {"file": str(gate), **({"units": units} if units is not None else {})}}
 
 
-def start_with_faults(stack: Stack, world: World, operation_type: str, faults: dict[str, Any], options: dict[str, Any] | None = None) -> int:
+def start_with_faults(
+    stack: Stack, world: World, operation_type: str, faults: dict[str, Any], options: dict[str, Any] | None = None
+) -> int:
     """Like ``start`` but with ``context["faults"]`` (what a demo or test may inject)."""
     with stack.db.session() as s:
         clean = validate_options(session=s, tenant_id=world.tenant_id, operation_type=operation_type, options=options)
         run, created = enqueue_run(
-            session=s, type=operation_type, workspace_id=world.workspace_id, tenant_id=world.tenant_id,
-            initiator_user_id=world.user_id, context={"options": clean, "faults": faults},
+            session=s,
+            type=operation_type,
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            initiator_user_id=world.user_id,
+            context={"options": clean, "faults": faults},
         )
         assert created
         if operation_type == "review_pack_generate":
@@ -248,7 +278,14 @@ def start_with_faults(stack: Stack, world: World, operation_type: str, faults: d
     return run_id
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = RUN_TIMEOUT, interval: float = 0.1, stack: Stack | None = None, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = RUN_TIMEOUT,
+    interval: float = 0.1,
+    stack: Stack | None = None,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

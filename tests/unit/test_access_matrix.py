@@ -1,4 +1,5 @@
 """Every role x capability x (own workspace, other workspace, ungranted tenant)."""
+
 from __future__ import annotations
 
 import pytest

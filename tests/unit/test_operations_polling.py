@@ -1,7 +1,8 @@
 """Polling cadence: by run age while active, never for terminal or unknown statuses."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,7 @@ from console.operations.polling import (
     table_poll_interval,
 )
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def ago(seconds: float) -> datetime:
@@ -39,7 +40,15 @@ def test_naive_created_at_is_utc():
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("queued", 10000), ("generating", 10000), ("ready", None), ("failed", None), ("expired", None), (None, None), ("x", None)],
+    [
+        ("queued", 10000),
+        ("generating", 10000),
+        ("ready", None),
+        ("failed", None),
+        ("expired", None),
+        (None, None),
+        ("x", None),
+    ],
 )
 def test_review_pack_card(status, expected):
     assert review_pack_poll_interval(status) == expected

@@ -1,8 +1,9 @@
 """The progress contract, rule by rule: one function decides what every surface shows."""
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from console.operations.constants import COUNTED_TYPES, OPERATION_TYPES, OUTCOMES, PHASED_TYPES
 from console.operations.progress import ProgressView, progress_for_run, progress_view
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def view(status="running", type="inventory_sync", counts=None, **kw) -> ProgressView:
@@ -32,7 +33,9 @@ def test_running_counted_family_with_trustworthy_counts_is_counted(type_):
     assert v.outcome is None and v.outcome_label is None
 
 
-@pytest.mark.parametrize(("processed", "total", "percent"), [(0, 5, 0), (1, 3, 33), (2, 3, 66), (199, 200, 99), (5, 5, 100)])
+@pytest.mark.parametrize(
+    ("processed", "total", "percent"), [(0, 5, 0), (1, 3, 33), (2, 3, 66), (199, 200, 99), (5, 5, 100)]
+)
 def test_percent_is_floored_so_100_only_when_done(processed, total, percent):
     assert view(counts={"total": total, "processed": processed}).percent == percent
 
@@ -96,7 +99,9 @@ def test_phased_family_shows_phase_label_and_never_a_percent(type_):
     assert v.percent is None and v.processed is None and v.total is None
 
 
-@pytest.mark.parametrize("context", [None, {}, {"phase": ""}, {"phase": "   "}, {"phase": 3}, {"phase": None}, "phase", ["phase"]])
+@pytest.mark.parametrize(
+    "context", [None, {}, {"phase": ""}, {"phase": "   "}, {"phase": 3}, {"phase": None}, "phase", ["phase"]]
+)
 def test_phased_without_usable_phase_gets_generic_label(context):
     assert view(type="baseline_capture", context=context).text == "Working"
 
@@ -133,7 +138,9 @@ def test_failed_run_never_shows_a_stale_bar():
     assert v.outcome_label == "Failed"
 
 
-@pytest.mark.parametrize("counts", [{}, {"total": 0, "processed": 0}, {"processed": 4}, {"total": 4}, {"total": "4", "processed": "4"}])
+@pytest.mark.parametrize(
+    "counts", [{}, {"total": 0, "processed": 0}, {"processed": 4}, {"total": 4}, {"total": "4", "processed": "4"}]
+)
 def test_completed_without_both_counts_has_no_text(counts):
     assert view(status="completed", counts=counts, outcome="succeeded").text is None
 
@@ -168,8 +175,12 @@ def test_eta_only_when_counted():
 
 def test_progress_for_run_reads_the_run():
     run = SimpleNamespace(
-        status="running", type="inventory_sync", summary_counts={"total": 4, "processed": 1},
-        context={}, started_at=T0, outcome=None,
+        status="running",
+        type="inventory_sync",
+        summary_counts={"total": 4, "processed": 1},
+        context={},
+        started_at=T0,
+        outcome=None,
     )
     v = progress_for_run(run, now=T0 + timedelta(seconds=1))
     assert (v.mode, v.percent, v.text) == ("counted", 25, "1 / 4")
@@ -180,10 +191,15 @@ def test_progress_for_run_reads_the_run():
 any_status = st.sampled_from(["queued", "running", "completed", "paused", ""])
 any_type = st.sampled_from(sorted(OPERATION_TYPES) + ["other"])
 count_values = st.one_of(
-    st.integers(min_value=-5, max_value=300), st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(), st.text(max_size=3), st.none(),
+    st.integers(min_value=-5, max_value=300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=3),
+    st.none(),
 )
-any_counts = st.dictionaries(st.sampled_from(["total", "processed", "succeeded", "failed", "x"]), count_values, max_size=5)
+any_counts = st.dictionaries(
+    st.sampled_from(["total", "processed", "succeeded", "failed", "x"]), count_values, max_size=5
+)
 
 
 @given(any_status, any_type, any_counts)

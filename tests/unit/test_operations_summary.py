@@ -1,4 +1,5 @@
 """Summary counts: only allowed keys with non-negative integer values survive normalization."""
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,16 @@ from console.operations.summary import SUMMARY_KEYS, normalize_counts
 
 def test_keys_are_the_contract():
     assert SUMMARY_KEYS == (
-        "total", "processed", "succeeded", "failed", "skipped", "created", "updated", "deleted", "items", "warnings",
+        "total",
+        "processed",
+        "succeeded",
+        "failed",
+        "skipped",
+        "created",
+        "updated",
+        "deleted",
+        "items",
+        "warnings",
     )
 
 
@@ -41,13 +51,27 @@ def test_integers_and_integral_floats_are_counts(value, expected):
 @pytest.mark.parametrize(
     "value",
     [
-        True, False,  # bools are ints in Python, never counts
-        "5", "0", "five", "", " 3 ", "5.0",  # strings are never counts, numeric-looking or not
-        -1, -0.5, -3.0,  # negatives
-        2.5, 0.1,  # fractional floats
-        math.nan, math.inf, -math.inf,
+        True,
+        False,  # bools are ints in Python, never counts
+        "5",
+        "0",
+        "five",
+        "",
+        " 3 ",
+        "5.0",  # strings are never counts, numeric-looking or not
+        -1,
+        -0.5,
+        -3.0,  # negatives
+        2.5,
+        0.1,  # fractional floats
+        math.nan,
+        math.inf,
+        -math.inf,
         None,
-        {"n": 1}, [1], (1,), {1},  # nested
+        {"n": 1},
+        [1],
+        (1,),
+        {1},  # nested
         2**63,  # beyond what a bigint counter can hold
         object(),
     ],
@@ -88,8 +112,11 @@ def test_key_order_is_canonical_so_equal_counts_serialize_identically():
 
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
 )
 json_values = st.recursive(
     json_scalars,

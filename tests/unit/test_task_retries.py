@@ -1,5 +1,6 @@
 """Which errors a task retries, and for how long: a database outage may last a restart, an
 ordinary error gets the task's own (short) budget."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -21,13 +22,22 @@ PG_GONE = operational(psycopg.OperationalError("connection failed: Connection re
 WRONG_SQL = operational(sqlite3.OperationalError("no such table: operation_runs"))
 
 
-@pytest.mark.parametrize("err", [SQLITE_GONE, PG_GONE, sa_exc.InterfaceError("SELECT 1", {}, Exception("closed")),
-                                 sa_exc.TimeoutError("QueuePool limit reached")])
+@pytest.mark.parametrize(
+    "err",
+    [
+        SQLITE_GONE,
+        PG_GONE,
+        sa_exc.InterfaceError("SELECT 1", {}, Exception("closed")),
+        sa_exc.TimeoutError("QueuePool limit reached"),
+    ],
+)
 def test_database_unreachable_is_an_outage(err) -> None:
     assert is_outage(err)
 
 
-@pytest.mark.parametrize("err", [WRONG_SQL, ValueError("bad"), sa_exc.IntegrityError("INSERT", {}, Exception("dup")), RuntimeError()])
+@pytest.mark.parametrize(
+    "err", [WRONG_SQL, ValueError("bad"), sa_exc.IntegrityError("INSERT", {}, Exception("dup")), RuntimeError()]
+)
 def test_a_wrong_query_or_a_bug_is_not_an_outage(err) -> None:
     assert not is_outage(err)
 

@@ -1,17 +1,27 @@
 """View models of the run viewer, activity shell and bell: pure functions, no browser, no database."""
+
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from dash import dcc, html
 
 from console.components import activity_shell, notifications, polling, run_viewer
-from console.components.run_viewer import RunSnapshot, UnitRow, build_view, fingerprint, format_duration, format_eta, poll_policy, render
+from console.components.run_viewer import (
+    RunSnapshot,
+    UnitRow,
+    build_view,
+    fingerprint,
+    format_duration,
+    format_eta,
+    poll_policy,
+    render,
+)
 
-NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
 def snap(**over) -> RunSnapshot:
@@ -119,7 +129,9 @@ def test_activity_mode_claims_no_number() -> None:
 
 
 def test_phased_run_shows_its_phase_and_the_generic_label_without_one() -> None:
-    with_phase = by_id(render(build_view(snap(type="baseline_compare", context={"phase": "Comparing\nsettings"}), NOW)), "run-progress")
+    with_phase = by_id(
+        render(build_view(snap(type="baseline_compare", context={"phase": "Comparing\nsettings"}), NOW)), "run-progress"
+    )
     assert "Comparing settings" in text_of(with_phase)
     without = by_id(render(build_view(snap(type="baseline_compare"), NOW)), "run-progress")
     assert "Working" in text_of(without)
@@ -127,7 +139,13 @@ def test_phased_run_shows_its_phase_and_the_generic_label_without_one() -> None:
 
 def test_terminal_run_shows_outcome_counts_as_text_and_the_failure() -> None:
     view = build_view(
-        snap(status="completed", outcome="failed", failure_summary="stale: no heartbeat for 900 s", completed_at=NOW, summary_counts={"total": 10, "processed": 4, "failed": 4}),
+        snap(
+            status="completed",
+            outcome="failed",
+            failure_summary="stale: no heartbeat for 900 s",
+            completed_at=NOW,
+            summary_counts={"total": 10, "processed": 4, "failed": 4},
+        ),
         NOW,
     )
     tree = render(view)
@@ -145,13 +163,25 @@ def test_unknown_status_reads_unknown_and_stops_polling() -> None:
 
 
 def test_outcome_counters_are_badges_never_a_bar() -> None:
-    counts = by_id(render(build_view(snap(type="baseline_compare", summary_counts={"succeeded": 5, "failed": 2, "warnings": 1, "processed": 7}), NOW)), "run-counts")
+    counts = by_id(
+        render(
+            build_view(
+                snap(
+                    type="baseline_compare", summary_counts={"succeeded": 5, "failed": 2, "warnings": 1, "processed": 7}
+                ),
+                NOW,
+            )
+        ),
+        "run-counts",
+    )
     keys = [attr(c, "data-count-key") for c in walk(counts) if attr(c, "data-count-key")]
     assert keys == ["succeeded", "failed", "warnings"]  # never processed/total
     assert not has_bar(counts)
 
 
-@pytest.mark.parametrize(("age", "interval"), [(0, 1000), (9.9, 1000), (10, 5000), (59, 5000), (60, 10000), (3600, 10000), (-30, 1000)])
+@pytest.mark.parametrize(
+    ("age", "interval"), [(0, 1000), (9.9, 1000), (10, 5000), (59, 5000), (60, 10000), (3600, 10000), (-30, 1000)]
+)
 def test_poll_policy_by_age(age, interval) -> None:
     s = snap(created_at=NOW - timedelta(seconds=age))
     assert poll_policy(s, NOW) == {"interval": interval}
@@ -164,7 +194,9 @@ def test_fingerprint_ignores_time_but_not_data() -> None:
     assert fingerprint(s) == fingerprint(replace(s))
     # The ETA changes with the clock; the fingerprint must not (no churn while nothing happens).
     assert build_view(s, NOW).eta_text != build_view(s, NOW + timedelta(seconds=30)).eta_text
-    assert fingerprint(s) == fingerprint(replace(s, units=(UnitRow("a", "succeeded", None),)))  # units follow the counts
+    assert fingerprint(s) == fingerprint(
+        replace(s, units=(UnitRow("a", "succeeded", None),))
+    )  # units follow the counts
     for changed in (
         replace(s, summary_counts={**s.summary_counts, "processed": 4}),
         replace(s, status="completed", outcome="succeeded"),
@@ -177,7 +209,9 @@ def test_fingerprint_ignores_time_but_not_data() -> None:
 
 def test_fan_out_units_table_lists_unit_outcome_and_error_with_a_count_of_the_rest() -> None:
     units = (UnitRow("policy-b", "failed", "locked"), UnitRow("policy-a", "succeeded", None))
-    tree = render(build_view(snap(type="backup_set_restore", units=units, summary_counts={"total": 9, "processed": 5}), NOW))
+    tree = render(
+        build_view(snap(type="backup_set_restore", units=units, summary_counts={"total": 9, "processed": 5}), NOW)
+    )
     table = by_id(tree, "run-units")
     rows = [c for c in walk(table) if isinstance(c, html.Tr) and attr(c, "data-unit-key")]
     assert [attr(r, "data-unit-key") for r in rows] == ["policy-b", "policy-a"]
@@ -187,9 +221,24 @@ def test_fan_out_units_table_lists_unit_outcome_and_error_with_a_count_of_the_re
 
 
 def test_pack_download_link_only_when_ready_and_permitted() -> None:
-    ready = by_id(render(build_view(snap(type="review_pack_generate", pack_id=4, pack_status="ready", pack_downloadable=True), NOW)), "run-pack-download")
+    ready = by_id(
+        render(
+            build_view(snap(type="review_pack_generate", pack_id=4, pack_status="ready", pack_downloadable=True), NOW)
+        ),
+        "run-pack-download",
+    )
     assert ready.href == "/review-packs/4/download"
-    assert by_id(render(build_view(snap(type="review_pack_generate", pack_id=4, pack_status="ready", pack_downloadable=False), NOW)), "run-pack-download") is None
+    assert (
+        by_id(
+            render(
+                build_view(
+                    snap(type="review_pack_generate", pack_id=4, pack_status="ready", pack_downloadable=False), NOW
+                )
+            ),
+            "run-pack-download",
+        )
+        is None
+    )
     generating = render(build_view(snap(type="review_pack_generate", pack_id=4, pack_status="generating"), NOW))
     assert by_id(generating, "run-pack-download") is None and "Generating" in text_of(by_id(generating, "run-pack"))
 
@@ -202,14 +251,29 @@ def test_tenantless_run_and_missing_initiator_read_sensibly() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "Estimating time left…"), (0, "Finishing…"), (42, "About 42 s left"), (125, "About 2 min 5 s left"), (3600, "About 1 h left"), (7260, "About 2 h 1 min left")],
+    [
+        (None, "Estimating time left…"),
+        (0, "Finishing…"),
+        (42, "About 42 s left"),
+        (125, "About 2 min 5 s left"),
+        (3600, "About 1 h left"),
+        (7260, "About 2 h 1 min left"),
+    ],
 )
 def test_eta_wording(seconds, text) -> None:
     assert format_eta(seconds) == text
 
 
 def test_duration_wording() -> None:
-    assert [format_duration(s) for s in (0, 0.2, 59, 60, 61, 3599, 3600)] == ["0 s", "1 s", "59 s", "1 min", "1 min 1 s", "59 min 59 s", "1 h"]
+    assert [format_duration(s) for s in (0, 0.2, 59, 60, 61, 3599, 3600)] == [
+        "0 s",
+        "1 s",
+        "59 s",
+        "1 min",
+        "1 min 1 s",
+        "59 min 59 s",
+        "1 h",
+    ]
 
 
 def test_a_refresh_where_nothing_changed_is_prevented_so_dash_answers_204() -> None:
@@ -229,7 +293,16 @@ def test_not_found_layout_carries_the_contract_id() -> None:
 
 
 def active(i: int, **over) -> activity_shell.ActiveRun:
-    base = dict(id=i, type="inventory_sync", status="queued", summary_counts={}, context={}, created_at=NOW - timedelta(seconds=100 - i), started_at=None, tenant_name="a1")
+    base = dict(
+        id=i,
+        type="inventory_sync",
+        status="queued",
+        summary_counts={},
+        context={},
+        created_at=NOW - timedelta(seconds=100 - i),
+        started_at=None,
+        tenant_name="a1",
+    )
     base.update(over)
     return activity_shell.ActiveRun(**base)
 
@@ -269,7 +342,9 @@ def test_shell_policy_follows_the_youngest_run_and_stops_when_none_is_active() -
 
 
 def test_shell_fingerprint_changes_with_progress_not_with_time() -> None:
-    runs = [active(1, status="running", summary_counts={"total": 4, "processed": 1}, started_at=NOW - timedelta(seconds=30))]
+    runs = [
+        active(1, status="running", summary_counts={"total": 4, "processed": 1}, started_at=NOW - timedelta(seconds=30))
+    ]
     a = activity_shell.fingerprint(activity_shell.build_view(runs, 1, NOW))
     assert a == activity_shell.fingerprint(activity_shell.build_view(runs, 1, NOW + timedelta(seconds=40)))
     progressed = [replace(runs[0], summary_counts={"total": 4, "processed": 2})]
@@ -288,7 +363,9 @@ def test_toasts_link_to_their_run() -> None:
     assert attr(queued, "data-toast-kind") == "queued" and attr(queued, "data-run-id") == "12"
     assert "Inventory sync queued" in str(queued.to_plotly_json())
     assert [c.href for c in walk(queued) if isinstance(c, dcc.Link)] == ["/admin/operations/12"]
-    terminal = activity_shell.terminal_toast(notification_id=3, run_id=12, title="Inventory sync failed", body="stale", kind="run_failed")
+    terminal = activity_shell.terminal_toast(
+        notification_id=3, run_id=12, title="Inventory sync failed", body="stale", kind="run_failed"
+    )
     assert attr(terminal, "data-toast-kind") == "terminal"
     assert [c.href for c in walk(terminal) if isinstance(c, dcc.Link)] == ["/admin/operations/12"]
 
@@ -297,9 +374,13 @@ def test_scope_is_the_first_workspace_unless_on_a_visible_tenant_dashboard() -> 
     from console.access import Principal
 
     who = Principal(user_id=1, roles={5: "viewer", 3: "owner"})
-    assert activity_shell.scope_for_path(session=None, principal=who, pathname="/admin/operations/9") == activity_shell.Scope(3)
+    assert activity_shell.scope_for_path(
+        session=None, principal=who, pathname="/admin/operations/9"
+    ) == activity_shell.Scope(3)
     assert activity_shell.scope_for_path(session=None, principal=who, pathname=None) == activity_shell.Scope(3)
-    assert activity_shell.scope_for_path(session=None, principal=Principal(user_id=2), pathname="/") == activity_shell.Scope(None)
+    assert activity_shell.scope_for_path(
+        session=None, principal=Principal(user_id=2), pathname="/"
+    ) == activity_shell.Scope(None)
 
 
 # ------------------------------------------------------------------ notifications

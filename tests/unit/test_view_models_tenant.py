@@ -1,8 +1,9 @@
 """Pure view models of the tenant dashboard, review pack card, operations list and overview:
 no database, no browser. Each test names the rule it holds the UI to."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -30,11 +31,13 @@ from console.errors import BadRequest, NotFound
 from console.operations.progress import progress_view
 from console.review_packs.models import ReviewPack
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def pack(status: str, **kw) -> ReviewPack:
-    return ReviewPack(id=7, tenant_id=1, operation_run_id=42, status=status, options={}, created_at=NOW - timedelta(hours=1), **kw)
+    return ReviewPack(
+        id=7, tenant_id=1, operation_run_id=42, status=status, options={}, created_at=NOW - timedelta(hours=1), **kw
+    )
 
 
 # --------------------------------------------------------------------------- review pack card
@@ -42,7 +45,12 @@ def pack(status: str, **kw) -> ReviewPack:
 
 @pytest.mark.parametrize(
     "status, label, polls, active",
-    [("queued", "Queued", True, True), ("generating", "Generating", True, True), ("failed", "Failed", False, False), ("expired", "Expired", False, False)],
+    [
+        ("queued", "Queued", True, True),
+        ("generating", "Generating", True, True),
+        ("failed", "Failed", False, False),
+        ("expired", "Expired", False, False),
+    ],
 )
 def test_the_card_polls_at_10_s_only_while_the_pack_is_queued_or_generating(status, label, polls, active) -> None:
     view = pack_card_view(pack(status), now=NOW)
@@ -52,12 +60,25 @@ def test_the_card_polls_at_10_s_only_while_the_pack_is_queued_or_generating(stat
 
 def test_no_pack_yet_shows_that_and_does_not_poll() -> None:
     view = pack_card_view(None, now=NOW)
-    assert (view.state, view.label, view.poll_interval, view.active, view.pack_id) == ("none", "No pack yet", None, False, None)
+    assert (view.state, view.label, view.poll_interval, view.active, view.pack_id) == (
+        "none",
+        "No pack yet",
+        None,
+        False,
+        None,
+    )
 
 
 def test_a_ready_pack_offers_its_download_link_size_and_times() -> None:
-    view = pack_card_view(pack("ready", size=1536, ready_at=NOW - timedelta(minutes=30), expires_at=NOW + timedelta(days=14)), now=NOW)
-    assert (view.label, view.download_href, view.size, view.poll_interval) == ("Ready", "/review-packs/7/download", "1.5 KB", None)
+    view = pack_card_view(
+        pack("ready", size=1536, ready_at=NOW - timedelta(minutes=30), expires_at=NOW + timedelta(days=14)), now=NOW
+    )
+    assert (view.label, view.download_href, view.size, view.poll_interval) == (
+        "Ready",
+        "/review-packs/7/download",
+        "1.5 KB",
+        None,
+    )
     assert view.expires == "2026-12-09 12:00 UTC" and view.ready == "2026-11-25 11:30 UTC"
 
 
@@ -74,10 +95,27 @@ def test_a_failed_pack_shows_its_reason_or_a_generic_one() -> None:
 
 def test_a_status_this_version_does_not_know_reads_unknown_and_never_polls() -> None:
     view = pack_card_view(pack("archived"), now=NOW)
-    assert (view.state, view.label, view.poll_interval, view.active, view.download_href) == ("unknown", "Unknown", None, False, None)
+    assert (view.state, view.label, view.poll_interval, view.active, view.download_href) == (
+        "unknown",
+        "Unknown",
+        None,
+        False,
+        None,
+    )
 
 
-@pytest.mark.parametrize("size, text", [(None, ""), (-1, ""), (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KB"), (5 * 1024 * 1024, "5.0 MB"), (3 * 1024**3, "3.0 GB")])
+@pytest.mark.parametrize(
+    "size, text",
+    [
+        (None, ""),
+        (-1, ""),
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KB"),
+        (5 * 1024 * 1024, "5.0 MB"),
+        (3 * 1024**3, "3.0 GB"),
+    ],
+)
 def test_sizes_read_like_a_file_manager(size, text) -> None:
     assert format_size(size) == text
 
@@ -89,7 +127,12 @@ def test_success_rate_is_floored_and_absent_without_completed_runs() -> None:
     assert success_rate(TenantHealth(10, 3, 2, 0, None)) == 66
     assert success_rate(TenantHealth(4, 0, 0, 4, None)) is None
     values = {k.id: k.value for k in kpis(TenantHealth(4, 0, 0, 4, None))}
-    assert values == {"kpi-runs-30d": "4", "kpi-success-rate": "—", "kpi-active-runs": "4", "kpi-last-inventory-sync": "Never"}
+    assert values == {
+        "kpi-runs-30d": "4",
+        "kpi-success-rate": "—",
+        "kpi-active-runs": "4",
+        "kpi-last-inventory-sync": "Never",
+    }
 
 
 def test_kpis_are_dashes_for_a_user_who_may_not_see_operations() -> None:
@@ -129,11 +172,33 @@ def test_nothing_to_report_is_an_empty_list() -> None:
 @pytest.mark.parametrize(
     "kw, text",
     [
-        ({"status": "running", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}}, "counted · 3 / 8 · 37%"),
+        (
+            {"status": "running", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}},
+            "counted · 3 / 8 · 37%",
+        ),
         ({"status": "queued", "type": "inventory_sync", "summary_counts": {}}, "activity"),
-        ({"status": "running", "type": "baseline_capture", "summary_counts": {}, "context": {"phase": "Reading policies"}}, "phased · Reading policies"),
-        ({"status": "completed", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 8}, "outcome": "succeeded"}, "none · 8 of 8 processed"),
-        ({"status": "completed", "type": "inventory_sync", "summary_counts": {"failed": 2}, "outcome": "failed"}, "none"),
+        (
+            {
+                "status": "running",
+                "type": "baseline_capture",
+                "summary_counts": {},
+                "context": {"phase": "Reading policies"},
+            },
+            "phased · Reading policies",
+        ),
+        (
+            {
+                "status": "completed",
+                "type": "inventory_sync",
+                "summary_counts": {"total": 8, "processed": 8},
+                "outcome": "succeeded",
+            },
+            "none · 8 of 8 processed",
+        ),
+        (
+            {"status": "completed", "type": "inventory_sync", "summary_counts": {"failed": 2}, "outcome": "failed"},
+            "none",
+        ),
         ({"status": "paused", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}}, "none"),
     ],
 )
@@ -143,15 +208,28 @@ def test_the_progress_cell_names_the_contract_mode_and_never_a_percent_outside_c
 
 def test_filters_accept_the_controls_values_and_all_means_no_filter() -> None:
     assert parse_filters(type=ALL, status="", outcome=None, tenant=ALL) == RunFilters()
-    f = parse_filters(type="inventory_sync", status="completed", outcome="failed", tenant="12", date_from="2026-11-01", date_to="2026-11-25T00:00:00")
+    f = parse_filters(
+        type="inventory_sync",
+        status="completed",
+        outcome="failed",
+        tenant="12",
+        date_from="2026-11-01",
+        date_to="2026-11-25T00:00:00",
+    )
     assert f == RunFilters("inventory_sync", "completed", "failed", 12, date(2026, 11, 1), date(2026, 11, 25))
 
 
 @pytest.mark.parametrize(
     "kw",
     [
-        {"type": "drop_tables"}, {"status": "paused"}, {"outcome": 1}, {"status": ["queued"]}, {"date_from": "11/01/2026"}, {"date_from": "2026-02-30"},
-        {"date_from": "2026-11-02", "date_to": "2026-11-01"}, {"date_to": 20261101},
+        {"type": "drop_tables"},
+        {"status": "paused"},
+        {"outcome": 1},
+        {"status": ["queued"]},
+        {"date_from": "11/01/2026"},
+        {"date_from": "2026-02-30"},
+        {"date_from": "2026-11-02", "date_to": "2026-11-01"},
+        {"date_to": 20261101},
     ],
 )
 def test_anything_else_in_a_filter_is_a_bad_request(kw) -> None:
@@ -167,10 +245,17 @@ def test_a_malformed_tenant_filter_is_not_found_like_any_other_id(tenant) -> Non
 
 def test_grid_requests_are_bounded_and_sort_only_on_known_columns() -> None:
     assert parse_rows_request({"startRow": 0, "endRow": 25, "sortModel": []}).sort == DEFAULT_SORT
-    req = parse_rows_request({"startRow": 25, "endRow": 50, "sortModel": [{"colId": "tenant", "sort": "asc"}], "api": {}})
+    req = parse_rows_request(
+        {"startRow": 25, "endRow": 50, "sortModel": [{"colId": "tenant", "sort": "asc"}], "api": {}}
+    )
     assert (req.start, req.end, req.sort) == (25, 50, (("tenant", "asc"),))
     for bad in (
-        None, [], {"startRow": 0}, {"startRow": 5, "endRow": 5}, {"startRow": 0, "endRow": MAX_BLOCK + 1}, {"startRow": 1.0, "endRow": 2},
+        None,
+        [],
+        {"startRow": 0},
+        {"startRow": 5, "endRow": 5},
+        {"startRow": 0, "endRow": MAX_BLOCK + 1},
+        {"startRow": 1.0, "endRow": 2},
         {"startRow": 0, "endRow": 2, "sortModel": [{"colId": "summary_counts", "sort": "asc"}]},
         {"startRow": 0, "endRow": 2, "sortModel": [{"colId": "id"}] * 4},
     ):
@@ -192,7 +277,10 @@ def test_times_are_shown_in_utc() -> None:
 
 
 def test_buttons_follow_startable_operations_in_a_fixed_order_without_the_review_pack() -> None:
-    assert button_types(["baseline_compare", "review_pack_generate", "inventory_sync"]) == ["inventory_sync", "baseline_compare"]
+    assert button_types(["baseline_compare", "review_pack_generate", "inventory_sync"]) == [
+        "inventory_sync",
+        "baseline_compare",
+    ]
     assert button_types([]) == []
     assert pending_type("backup_set_restore") == "backup_set_restore"
     for forged in ("review_pack_generate", "", None, 3, ["inventory_sync"]):
@@ -207,10 +295,17 @@ def test_buttons_follow_startable_operations_in_a_fixed_order_without_the_review
 def test_runs_per_day_stacks_one_trace_per_bucket_with_zero_filled_days() -> None:
     days = charts.day_range(date(2026, 11, 25), 30)
     assert (len(days), days[0], days[-1]) == (30, date(2026, 10, 27), date(2026, 11, 25))
-    fig = go.Figure(charts.runs_per_day_figure(  # go.Figure validates the dict against plotly's schema
-        [(date(2026, 11, 25), "succeeded", 2), (date(2026, 11, 24), "failed", 1), (date(2026, 11, 25), "active", 1), (date(2025, 1, 1), "failed", 9)],
-        days=days,
-    ))
+    fig = go.Figure(
+        charts.runs_per_day_figure(  # go.Figure validates the dict against plotly's schema
+            [
+                (date(2026, 11, 25), "succeeded", 2),
+                (date(2026, 11, 24), "failed", 1),
+                (date(2026, 11, 25), "active", 1),
+                (date(2025, 1, 1), "failed", 9),
+            ],
+            days=days,
+        )
+    )
     assert [t.name for t in fig.data] == ["Succeeded", "Failed", "In progress"]
     assert fig.layout.barmode == "stack"
     assert list(fig.data[0].y)[-1] == 2 and sum(fig.data[1].y) == 1  # the 2025 row is outside the window
@@ -221,11 +316,23 @@ def test_charts_without_data_say_so_instead_of_drawing_empty_axes() -> None:
     empty = go.Figure(charts.runs_per_day_figure([], days=charts.day_range(date(2026, 11, 25), 30)))
     assert empty.layout.annotations[0].text == "No runs in the last 30 days" and empty.layout.xaxis.visible is False
     no_durations = go.Figure(charts.duration_figure([]))
-    assert len(no_durations.data) == 0 and no_durations.layout.annotations[0].text == "No completed runs in the last 30 days"
+    assert (
+        len(no_durations.data) == 0
+        and no_durations.layout.annotations[0].text == "No completed runs in the last 30 days"
+    )
 
 
 def test_durations_get_one_box_per_type_slowest_first() -> None:
-    fig = go.Figure(charts.duration_figure([("inventory_sync", 2.0), ("inventory_sync", 4.0), ("baseline_compare", 30.0), ("review_pack_generate", -1.0)]))
+    fig = go.Figure(
+        charts.duration_figure(
+            [
+                ("inventory_sync", 2.0),
+                ("inventory_sync", 4.0),
+                ("baseline_compare", 30.0),
+                ("review_pack_generate", -1.0),
+            ]
+        )
+    )
     assert [t.name for t in fig.data] == ["Baseline compare", "Inventory sync"]  # negative durations are clock noise
     assert list(fig.data[1].x) == [2.0, 4.0] and fig.layout.xaxis.title.text == "seconds"
 
@@ -239,7 +346,13 @@ def test_figures_carry_the_plotly_white_template_in_full() -> None:
 
 @pytest.mark.parametrize(
     "status, outcome, bucket",
-    [("queued", None, "active"), ("running", None, "active"), ("completed", "failed", "failed"), ("completed", None, "unknown"), ("paused", None, "unknown")],
+    [
+        ("queued", None, "active"),
+        ("running", None, "active"),
+        ("completed", "failed", "failed"),
+        ("completed", None, "unknown"),
+        ("paused", None, "unknown"),
+    ],
 )
 def test_each_run_lands_in_exactly_one_bucket(status, outcome, bucket) -> None:
     assert charts.bucket_of(status, outcome) == bucket
@@ -250,9 +363,18 @@ def test_each_run_lands_in_exactly_one_bucket(status, outcome, bucket) -> None:
 
 def test_overview_rows_hide_what_the_capabilities_do_not_cover() -> None:
     t1, t2 = Tenant(id=1, workspace_id=10, name="a1"), Tenant(id=2, workspace_id=10, name="a2")
-    viewer = Principal(user_id=5, roles={10: "viewer"}, grants={1: frozenset({"tenant.view"}), 2: frozenset({"tenant.view", "operations.view", "review_pack.view"})})
-    rows = tenant_rows(tenants=[t1, t2], who=viewer, workspaces={10: "A"}, active={2: 1}, failed={1: 3}, last_pack={2: "ready"})
-    assert [(r.name, r.active, r.failed_7d, r.pack, r.health) for r in rows] == [("a1", None, None, None, "ok"), ("a2", 1, 0, "Ready", "busy")]
+    viewer = Principal(
+        user_id=5,
+        roles={10: "viewer"},
+        grants={1: frozenset({"tenant.view"}), 2: frozenset({"tenant.view", "operations.view", "review_pack.view"})},
+    )
+    rows = tenant_rows(
+        tenants=[t1, t2], who=viewer, workspaces={10: "A"}, active={2: 1}, failed={1: 3}, last_pack={2: "ready"}
+    )
+    assert [(r.name, r.active, r.failed_7d, r.pack, r.health) for r in rows] == [
+        ("a1", None, None, None, "ok"),
+        ("a2", 1, 0, "Ready", "busy"),
+    ]
     manager = Principal(user_id=6, roles={10: "manager"})
     (row,) = tenant_rows(tenants=[t1], who=manager, workspaces={10: "A"}, active={}, failed={1: 3}, last_pack={})
     assert (row.failed_7d, row.pack, row.health) == (3, "No pack yet", "attention")

@@ -1,4 +1,5 @@
 """Fault injection configuration: CONSOLE_PROVIDER_FAULTS and a run's context["faults"]."""
+
 from __future__ import annotations
 
 import threading
@@ -13,8 +14,12 @@ from console.providers.builtin import run_faults
 
 def test_env_and_context_faults_merge() -> None:
     env = {FAULTS_ENV: '{"fail_units": ["type:a*"], "not_found": ["x-1"], "delay_seconds": 0.01}'}
-    faults = run_faults({"faults": {"fail_units": ["item:7"], "crash_units": "entry:*", "delay_seconds": 0.02}}, environ=env)
-    assert faults == Faults(fail_units=("type:a*", "item:7"), crash_units=("entry:*",), not_found=frozenset({"x-1"}), delay_seconds=0.02)
+    faults = run_faults(
+        {"faults": {"fail_units": ["item:7"], "crash_units": "entry:*", "delay_seconds": 0.02}}, environ=env
+    )
+    assert faults == Faults(
+        fail_units=("type:a*", "item:7"), crash_units=("entry:*",), not_found=frozenset({"x-1"}), delay_seconds=0.02
+    )
 
 
 def test_context_faults_are_ignored_in_production_but_the_env_still_applies() -> None:
@@ -25,7 +30,13 @@ def test_context_faults_are_ignored_in_production_but_the_env_still_applies() ->
 
 @pytest.mark.parametrize(
     "raw",
-    ["not json", "[1, 2]", '{"fail_units": 5, "delay_seconds": "slow"}', '{"delay_seconds": -1}', '{"delay_seconds": true}'],
+    [
+        "not json",
+        "[1, 2]",
+        '{"fail_units": 5, "delay_seconds": "slow"}',
+        '{"delay_seconds": -1}',
+        '{"delay_seconds": true}',
+    ],
 )
 def test_malformed_faults_are_ignored_never_fatal(raw: str) -> None:
     assert not run_faults({}, environ={FAULTS_ENV: raw})
@@ -45,7 +56,9 @@ def test_apply_matches_unit_keys_by_glob_and_crash_wins() -> None:
 
 
 def test_hold_parses_a_file_and_unit_patterns_and_ignores_malformed_values() -> None:
-    assert Faults.from_mapping({"hold": {"file": "/tmp/gate", "units": ["item:*"]}}) == Faults(hold_file="/tmp/gate", hold_units=("item:*",))
+    assert Faults.from_mapping({"hold": {"file": "/tmp/gate", "units": ["item:*"]}}) == Faults(
+        hold_file="/tmp/gate", hold_units=("item:*",)
+    )
     assert Faults.from_mapping({"hold": {"file": "/tmp/gate"}}).hold_units == ("*",)
     for bad in ("/tmp/gate", {"file": ""}, {"file": 3}, {"units": ["*"]}):
         assert not Faults.from_mapping({"hold": bad})

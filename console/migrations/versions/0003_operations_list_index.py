@@ -12,8 +12,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25 16:30:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -28,8 +29,11 @@ def upgrade() -> None:
         # CONCURRENTLY: workers keep writing operation_runs while the index builds.
         with op.get_context().autocommit_block():
             op.create_index(
-                NAME, "operation_runs", ["workspace_id", sa.text("created_at DESC NULLS LAST"), sa.text("id DESC")],
-                postgresql_concurrently=True, if_not_exists=True,
+                NAME,
+                "operation_runs",
+                ["workspace_id", sa.text("created_at DESC NULLS LAST"), sa.text("id DESC")],
+                postgresql_concurrently=True,
+                if_not_exists=True,
             )
     else:
         op.create_index(NAME, "operation_runs", ["workspace_id", sa.text("created_at DESC"), sa.text("id DESC")])
