@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -18,6 +19,11 @@ from console.models import Base
 
 PG_URL = os.environ.get("CONSOLE_TEST_DATABASE_URL")
 BROKER_URL = os.environ.get("CONSOLE_TEST_BROKER_URL")
+
+# Property tests assert behaviour, never speed: hypothesis' default 200 ms deadline per example
+# fails on a shared, loaded machine (seen on CI while apt ran beside the suite).
+hypothesis_settings.register_profile("console", deadline=None)
+hypothesis_settings.load_profile("console")
 
 DB_BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
