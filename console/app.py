@@ -13,11 +13,10 @@ from flask import Flask, g, jsonify, request, send_from_directory
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from console import auth, security
 from console.config import load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
-from console.web import context, downloads, routing
+from console.web import auth, context, downloads, routing, security
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent

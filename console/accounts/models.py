@@ -26,7 +26,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Copied into the session at login; signing out bumps it, so every earlier session cookie
-    #: of the account (a copied or stolen one included) stops authenticating (console.auth).
+    #: of the account (a copied or stolen one included) stops authenticating (console.web.auth).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 

@@ -29,9 +29,17 @@ from console.db import utcnow
 from console.inventory.models import Policy
 from console.operations.constants import RUNNING
 from console.operations.models import OperationRun
+from console.operations.runner import (
+    SkipUnit,
+    finish_counted_run,
+    lock_run,
+    merge_context,
+    recorded_units,
+    run_unit,
+    unit_error,
+)
 from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_fanout_unit, set_total
 from console.providers.base import PolicyNotFound, PolicyRecord, Provider, ProviderError
-from console.writers import SkipUnit, finish_counted_run, lock_run, merge_context, recorded_units, run_unit, unit_error
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from console.baselines.models import Baseline, BaselineSnapshot
 from console.db import utcnow
 from console.operations.constants import SUCCEEDED
 from console.operations.models import OperationRun
+from console.operations.runner import lock_run
 from console.operations.service import complete_run, fail_run, mark_running, set_phase
 from console.providers.base import Provider
-from console.writers import lock_run
 
 log = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ from sqlalchemy.orm import Session
 from console import ids
 from console.access import Principal, require_run, require_tenant, run_visibility_filter
 from console.accounts.models import Tenant
-from console.components import notifications, polling
+from console.components import notifications, poll_guard
 from console.components.run_viewer import render_progress
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.models import Notification
+from console.operations.cadence import shell_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, type_label
 from console.operations.models import OperationRun
-from console.operations.polling import shell_poll_interval
 from console.operations.progress import ProgressView, progress_view
 
 ACTIVITY_POLICY = "activity-policy"
@@ -116,7 +116,7 @@ def build_view(runs: list[ActiveRun], total_active: int, now: datetime) -> Shell
 
 def shell_policy(runs: list[ActiveRun], now: datetime) -> dict | None:
     """Poll at the youngest active run's cadence; None once nothing is active."""
-    return polling.policy(shell_poll_interval(((r.status, r.created_at) for r in runs), now))
+    return poll_guard.policy(shell_poll_interval(((r.status, r.created_at) for r in runs), now))
 
 
 def fingerprint(view: ShellView) -> str:
@@ -299,7 +299,7 @@ def layout() -> html.Div:
     """The navbar part: the shell (filled by the refresh callback) and its polling pieces."""
     return html.Div(
         [
-            *polling.poll_components(ids.ACTIVITY_POLL, ACTIVITY_POLICY, None),
+            *poll_guard.poll_components(ids.ACTIVITY_POLL, ACTIVITY_POLICY, None),
             dcc.Store(id=ACTIVITY_FINGERPRINT, data=None),
             dcc.Store(id=ACTIVITY_SEEN, data=None),
             html.Div([], id=ids.ACTIVITY_SHELL, className="activity-shell", **{"aria-label": "Active operations"}),
@@ -338,7 +338,7 @@ def refresh(
     now = utcnow()
 
     toasts: list[html.Div] = []
-    if polling.ACTIVITY_KICK in triggered and kick is not None and kick.get("run_id") is not None:
+    if poll_guard.ACTIVITY_KICK in triggered and kick is not None and kick.get("run_id") is not None:
         # A forged or stale id reveals nothing: require_run answers 404 for what the user may not see.
         run = require_run(session=session, principal=who, run_id=kick.get("run_id"))
         toasts.append(queued_toast(run_id=run.id, run_type=run.type, status=run.status))
@@ -393,7 +393,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(ids.TOAST_AREA, "children"),
         Input(PAGES_LOCATION, "pathname"),
         Input(ids.ACTIVITY_POLL, "n_intervals"),
-        Input(polling.ACTIVITY_KICK, "data"),
+        Input(poll_guard.ACTIVITY_KICK, "data"),
         State(ACTIVITY_FINGERPRINT, "data"),
         State(ACTIVITY_POLICY, "data"),
         State(ACTIVITY_SEEN, "data"),
@@ -401,7 +401,7 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _activity_refresh(pathname, _n_intervals, kick, known_fingerprint, known_policy, seen):
-        return polling.unless_all_unchanged(
+        return poll_guard.unless_all_unchanged(
             refresh(
                 triggered={str(p).split(".")[0] for p in dash.ctx.triggered_prop_ids},
                 pathname=pathname,
@@ -412,4 +412,4 @@ def register_callbacks(app: dash.Dash) -> None:
             )
         )
 
-    polling.register_guard(app, interval_id=ids.ACTIVITY_POLL, policy_id=ACTIVITY_POLICY)
+    poll_guard.register_guard(app, interval_id=ids.ACTIVITY_POLL, policy_id=ACTIVITY_POLICY)

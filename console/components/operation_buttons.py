@@ -20,7 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from console import ids
 from console.access import require_operation
-from console.components import polling
+from console.components import poll_guard
 from console.components.operations_table import run_href
 from console.db import utcnow
 from console.dispatch import DispatchError
@@ -199,7 +199,7 @@ def register_callbacks(app: dash.Dash) -> None:
     @app.callback(
         Output(ids.OP_CONFIRM_MODAL, "is_open", allow_duplicate=True),
         Output(ids.TOAST_AREA, "children", allow_duplicate=True),
-        Output(polling.RUN_ENQUEUED, "data", allow_duplicate=True),
+        Output(poll_guard.RUN_ENQUEUED, "data", allow_duplicate=True),
         Output(DASHBOARD_REFRESH, "data", allow_duplicate=True),
         Input(ids.OP_CONFIRM, "n_clicks"),
         State(OP_PENDING, "data"),

@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from console import ids
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, visible_tenants
 from console.accounts.models import Tenant, Workspace
-from console.components import polling
+from console.components import poll_guard
 from console.db import utcnow
 from console.errors import BadRequest
+from console.operations.cadence import table_poll_interval
 from console.operations.constants import (
     OPERATION_TYPES,
     OUTCOME_LABELS,
@@ -42,7 +43,6 @@ from console.operations.constants import (
     type_label,
 )
 from console.operations.models import OperationRun
-from console.operations.polling import table_poll_interval
 from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
 from console.web.context import db_session, principal
 
@@ -390,7 +390,7 @@ def layout(**_query: object) -> html.Div:
             ),
             filters,
             grid,
-            *polling.poll_components(POLL, POLL_POLICY, None),
+            *poll_guard.poll_components(POLL, POLL_POLICY, None),
             dcc.Store(id=SIGNATURE, data=None),
             dcc.Store(id=REFRESH, data=None),
             dcc.Store(id=GRID_SYNC, data=None),
@@ -435,7 +435,7 @@ def _filters_from(values: Sequence[object]) -> RunFilters:
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    polling.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
+    poll_guard.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
 
     @app.callback(
         Output(ids.OPERATIONS_TABLE, "getRowsResponse"),
@@ -455,7 +455,7 @@ def register_callbacks(app: dash.Dash) -> None:
         )
         return (
             {"rowData": rows, "rowCount": total},
-            polling.policy(table_poll_interval(statuses)),
+            poll_guard.policy(table_poll_interval(statuses)),
             signature([rows, total]),
         )
 
@@ -481,9 +481,9 @@ def register_callbacks(app: dash.Dash) -> None:
             now=utcnow(),
         )
         current = signature([rows, total])
-        policy = polling.changed_policy(polling.policy(table_poll_interval(statuses)), known_policy)
+        policy = poll_guard.changed_policy(poll_guard.policy(table_poll_interval(statuses)), known_policy)
         # Unchanged page: nothing to send (HTTP 204), the grid keeps what it shows.
-        return polling.unless_all_unchanged((no_update if current == shown else current, policy))
+        return poll_guard.unless_all_unchanged((no_update if current == shown else current, policy))
 
     app.clientside_callback(
         _GRID_SYNC_JS,

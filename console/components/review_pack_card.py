@@ -3,7 +3,7 @@
 Shows the tenant's latest pack (status, times, size, download link, failure reason) and, for
 users holding ``review_pack.generate``, a Generate button that opens the options modal. The
 card polls every 10 s only while the pack is queued/generating: the cadence comes from
-``console.operations.polling.review_pack_poll_interval``; the guards (hidden tab, open
+``console.operations.cadence.review_pack_poll_interval``; the guards (hidden tab, open
 modal) from ``console.components.polling``. A poll whose card did not change returns
 no_update for every output."""
 
@@ -20,7 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from console import ids
 from console.access import require_operation, require_tenant
-from console.components import polling
+from console.components import poll_guard
 from console.components.operation_buttons import (
     DASHBOARD_REFRESH,
     QUEUE_UNREACHABLE,
@@ -32,8 +32,8 @@ from console.components.operation_buttons import (
 from console.components.operations_table import format_time, run_href, signature
 from console.db import utcnow
 from console.dispatch import DispatchError
+from console.operations.cadence import review_pack_poll_interval
 from console.operations.launch import start_operation
-from console.operations.polling import review_pack_poll_interval
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import download_url, latest_pack
 from console.web.context import current_dispatcher, db_session, principal
@@ -239,7 +239,7 @@ def card(view: PackCardView, *, can_generate: bool) -> html.Div:
                 id=ids.REVIEW_PACK_CARD,
                 className="h-100",
             ),
-            *polling.poll_components(ids.REVIEW_PACK_POLL, POLL_POLICY, polling.policy(view.poll_interval)),
+            *poll_guard.poll_components(ids.REVIEW_PACK_POLL, POLL_POLICY, poll_guard.policy(view.poll_interval)),
             dcc.Store(id=SIGNATURE, data=view_signature(view, can_generate)),
             options_modal() if can_generate else None,
         ],
@@ -255,7 +255,7 @@ def current_view(tenant_id: int) -> PackCardView:
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    polling.register_guard(app, interval_id=ids.REVIEW_PACK_POLL, policy_id=POLL_POLICY)
+    poll_guard.register_guard(app, interval_id=ids.REVIEW_PACK_POLL, policy_id=POLL_POLICY)
 
     @app.callback(
         Output(BODY, "children"),
@@ -273,9 +273,9 @@ def register_callbacks(app: dash.Dash) -> None:
         can_generate = "review_pack.generate" in who.capabilities_for(tenant)
         view = current_view(tenant.id)
         current = view_signature(view, can_generate)
-        policy = polling.changed_policy(polling.policy(view.poll_interval), known_policy)
+        policy = poll_guard.changed_policy(poll_guard.policy(view.poll_interval), known_policy)
         if current == shown:
-            return polling.unless_all_unchanged((no_update, policy, no_update))
+            return poll_guard.unless_all_unchanged((no_update, policy, no_update))
         return card_body(view, can_generate=can_generate), policy, current
 
     @app.callback(
@@ -299,7 +299,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(POLL_POLICY, "data", allow_duplicate=True),
         Output(SIGNATURE, "data", allow_duplicate=True),
         Output(ids.TOAST_AREA, "children", allow_duplicate=True),
-        Output(polling.RUN_ENQUEUED, "data", allow_duplicate=True),
+        Output(poll_guard.RUN_ENQUEUED, "data", allow_duplicate=True),
         Output(DASHBOARD_REFRESH, "data", allow_duplicate=True),
         Input(ids.REVIEW_PACK_CONFIRM, "n_clicks"),
         State(ids.REVIEW_PACK_INCLUDE_OPERATIONS, "value"),
@@ -333,7 +333,7 @@ def register_callbacks(app: dash.Dash) -> None:
         return (
             False,
             card_body(view, can_generate=True),
-            polling.policy(view.poll_interval),
+            poll_guard.policy(view.poll_interval),
             view_signature(view, True),
             toast,
             enqueued,

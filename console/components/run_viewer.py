@@ -32,12 +32,12 @@ from sqlalchemy.orm import Session, aliased
 from console import ids
 from console.access import Principal, parse_id, run_visible
 from console.accounts.models import Tenant, User
-from console.components import polling
+from console.components import poll_guard
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
+from console.operations.cadence import run_poll_interval
 from console.operations.constants import type_label
 from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.polling import run_poll_interval
 from console.operations.progress import ACTIVITY, COUNTED, PHASED, ProgressView, phase_label, progress_view
 from console.operations.summary import normalize_counts
 from console.review_packs.models import ReviewPack
@@ -254,7 +254,7 @@ def fingerprint(snapshot: RunSnapshot) -> str:
 
 def poll_policy(snapshot: RunSnapshot, now: datetime) -> dict | None:
     """The run-poll policy store value: the contract's interval by age, None when terminal/unknown."""
-    return polling.policy(run_poll_interval(status=snapshot.status, created_at=snapshot.created_at, now=now))
+    return poll_guard.policy(run_poll_interval(status=snapshot.status, created_at=snapshot.created_at, now=now))
 
 
 # --------------------------------------------------------------------------- view model
@@ -581,7 +581,7 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
     now = utcnow()
     return html.Div(
         [
-            *polling.poll_components(ids.RUN_POLL, RUN_POLL_POLICY, poll_policy(snapshot, now)),
+            *poll_guard.poll_components(ids.RUN_POLL, RUN_POLL_POLICY, poll_policy(snapshot, now)),
             dcc.Store(id=ids.RUN_ID_STORE, data=snapshot.id),
             dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot)),
             html.Div(render(build_view(snapshot, now)), id=RUN_VIEW),
@@ -604,7 +604,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     snapshot = load_snapshot(session=session, principal=principal(), run_id=run_id, with_units=False)
     now = utcnow()
     new_policy = poll_policy(snapshot, now)
-    policy_out = polling.changed_policy(new_policy, known_policy)
+    policy_out = poll_guard.changed_policy(new_policy, known_policy)
     digest = fingerprint(snapshot)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
@@ -625,6 +625,6 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )
     def _run_poll(_n_intervals, run_id, known_fingerprint, known_policy):
-        return polling.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
+        return poll_guard.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
 
-    polling.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)
+    poll_guard.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)

@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from console import ids
-from console.components import activity_shell, notifications, polling
+from console.components import activity_shell, notifications, poll_guard
 
 #: A rendered element next to the guards' stores: assets/guards.js waits for it before it
 #: writes to the stores (a dcc.Store renders no DOM node of its own).
@@ -69,9 +69,9 @@ def layout() -> html.Div:
             html.Div(
                 [
                     dcc.Store(id=ids.PAGE_VISIBILITY, data="visible"),
-                    dcc.Store(id=polling.MODAL_OPEN, data=False),
-                    dcc.Store(id=polling.ACTIVITY_KICK, data=None),
-                    dcc.Store(id=polling.RUN_ENQUEUED, data=None),
+                    dcc.Store(id=poll_guard.MODAL_OPEN, data=False),
+                    dcc.Store(id=poll_guard.ACTIVITY_KICK, data=None),
+                    dcc.Store(id=poll_guard.RUN_ENQUEUED, data=None),
                 ],
                 id=GUARDS_READY,
                 hidden=True,
@@ -79,8 +79,8 @@ def layout() -> html.Div:
             notifications.modal() if signed_in else None,
             # Shown by assets/guards.js while a poll finds the database unreachable.
             html.Div(
-                polling.CONNECTION_LOST_TEXT,
-                id=polling.CONNECTION_BANNER,
+                poll_guard.CONNECTION_LOST_TEXT,
+                id=poll_guard.CONNECTION_BANNER,
                 hidden=True,
                 className="alert alert-warning connection-banner py-1 px-3 small shadow-sm",
                 role="status",
@@ -101,5 +101,5 @@ def layout() -> html.Div:
 def register_callbacks(app: dash.Dash) -> None:
     """The frame's own wiring: the run-enqueued DOM event, and the answer to polls (and pages)
     that find the database unreachable (the banner above, instead of a 500)."""
-    polling.register_run_enqueued_event(app)
-    polling.register_outage_handler(app)
+    poll_guard.register_run_enqueued_event(app)
+    poll_guard.register_outage_handler(app)

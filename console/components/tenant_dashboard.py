@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from console import ids
 from console.access import Principal, require_tenant, startable_operations
 from console.accounts.models import Tenant, Workspace
-from console.components import charts, operation_buttons, polling, review_pack_card
+from console.components import charts, operation_buttons, poll_guard, review_pack_card
 from console.components.operations_table import format_time, progress_indicator, run_href, signature
 from console.db import utcnow
 from console.errors import NotFound
+from console.operations.cadence import table_poll_interval
 from console.operations.constants import (
     ACTIVE_STATUSES,
     COMPLETED,
@@ -38,7 +39,6 @@ from console.operations.constants import (
     type_label,
 )
 from console.operations.models import OperationRun
-from console.operations.polling import table_poll_interval
 from console.operations.progress import progress_for_run
 from console.operations.service import list_runs
 from console.review_packs.models import ReviewPack
@@ -591,7 +591,7 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
                 ],
                 style={} if data.recent is not None else {"display": "none"},
             ),
-            *polling.poll_components(POLL, POLL_POLICY, polling.policy(table_poll_interval(data.statuses))),
+            *poll_guard.poll_components(POLL, POLL_POLICY, poll_guard.policy(table_poll_interval(data.statuses))),
             dcc.Store(id=SIGNATURE, data=data.signature()),
             dcc.Store(id=operation_buttons.DASHBOARD_REFRESH, data=None),
         ],
@@ -604,7 +604,7 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    polling.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
+    poll_guard.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
 
     @app.callback(
         Output(KPIS, "children"),
@@ -633,9 +633,9 @@ def register_callbacks(app: dash.Dash) -> None:
             stale_after_seconds=settings().stale_after_seconds,
         )
         current = data.signature()
-        policy = polling.changed_policy(polling.policy(table_poll_interval(data.statuses)), known_policy)
+        policy = poll_guard.changed_policy(poll_guard.policy(table_poll_interval(data.statuses)), known_policy)
         if current == shown:
-            return polling.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
+            return poll_guard.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
         per_day_fig, duration_fig = figures(data)
         return (
             kpi_cards(data.health),

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from console.db import utcnow
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.operations.models import OperationRun
+from console.operations.runner import finish_counted_run, lock_run, recorded_units, run_unit
 from console.operations.service import mark_running, set_total
 from console.providers.base import PolicyRecord, Provider
-from console.writers import finish_counted_run, lock_run, recorded_units, run_unit
 
 log = logging.getLogger(__name__)
 

@@ -42,12 +42,12 @@ from console.db import utcnow
 from console.evidence.service import latest_snapshot, snapshot_items
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
+from console.operations.runner import finish_counted_run, lock_run
 from console.operations.service import heartbeat, mark_running, record_unit, set_total
 from console.operations.summary import normalize_counts
 from console.providers.base import Provider
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import ACTIVE_PACK_STATUSES, ensure_pack_for_run, packs_dir, remove_pack_file
-from console.writers import finish_counted_run, lock_run
 
 log = logging.getLogger(__name__)
 

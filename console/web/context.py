@@ -36,7 +36,7 @@ def close_db_session(_exc: BaseException | None = None) -> None:
 def principal() -> Principal:
     """The logged-in user's access, loaded once per request; an anonymous user sees nothing.
 
-    The user loader (console.auth) reads it together with the user row, in one statement, and
+    The user loader (console.web.auth) reads it together with the user row, in one statement, and
     hangs it on this request's user object; only a user logged in during this very request
     (the login view) has none and gets it read here. Never cached across requests."""
     if "principal" not in g:

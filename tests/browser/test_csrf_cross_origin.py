@@ -5,7 +5,7 @@ origin. That is the hardest case for CSRF: the two origins are *same-site* (Same
 sends the session cookie), and in browsers that share cookies across the ports of a host
 (Firefox, Safari) the attacker's script can even read the ``_csrf_token`` cookie — so the page
 is given the victim's token either way. The console must refuse anyway (the Origin check in
-console/security.py), and the user must stay signed in with nothing started.
+console/web/security.py), and the user must stay signed in with nothing started.
 
 The CSP test renders every page and requires an empty browser console, then proves the check
 has teeth: an inline script injected into the page is blocked and the violation shows up in

@@ -10,13 +10,13 @@ import time
 
 from dash.testing.wait import until
 
-from console.components import polling
+from console.components import poll_guard
 from console.operations.service import record_unit
 from tests.browser.conftest import browser_login, text
 from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
 from tests.integration.test_faults_database import database_outage
 
-BANNER = f"#{polling.CONNECTION_BANNER}"
+BANNER = f"#{poll_guard.CONNECTION_BANNER}"
 
 
 def banner_shown(dash_duo) -> bool:
@@ -39,7 +39,7 @@ def test_the_banner_appears_while_the_database_is_down_and_goes_once_it_is_back(
         down_at = time.monotonic()
         until(lambda: banner_shown(dash_duo), timeout=4)
         shown_after = time.monotonic() - down_at
-        assert text(dash_duo, BANNER) == polling.CONNECTION_LOST_TEXT
+        assert text(dash_duo, BANNER) == poll_guard.CONNECTION_LOST_TEXT
         # Back-off: each failed poll doubles the interval; the page keeps showing the run.
         until(lambda: interval_state(dash_duo, "run-poll") == (False, 4000), timeout=8)
         assert text(dash_duo, "#run-status") == "Running"

@@ -8,10 +8,10 @@ import pytest
 
 from console.accounts.models import User
 from console.app import create_app
-from console.auth import LOGIN_FAILED
 from console.config import ConfigError, load_settings
 from console.migrate import upgrade
 from console.operations.models import OperationRun
+from console.web.auth import LOGIN_FAILED
 from tests.factories import build_world
 from tests.integration.conftest import csrf_token, login
 

@@ -22,11 +22,11 @@ from sqlalchemy import func, select, update
 
 from console.accounts.models import Tenant, User
 from console.app import create_app
-from console.auth import LOGIN_FAILED, LOGIN_THROTTLED
 from console.db import utcnow
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import packs_dir
+from console.web.auth import LOGIN_FAILED, LOGIN_THROTTLED
 from tests.factories import PASSWORD
 from tests.integration.conftest import csrf_token, login
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from console.accounts.service import create_user, grant_capabilities, grant_role
-from console.cli_runs import runs
+from console.cli.runs import runs
 from console.db import Database
 from console.migrate import upgrade
 from console.operations.models import OperationRun

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.auth import safe_next
 from console.config import ConfigError, load_settings
+from console.web.auth import safe_next
 
 
 def test_embedded_defaults_live_in_the_instance_folder(tmp_path) -> None:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from dash import dcc, html
 
-from console.components import activity_shell, notifications, polling, run_viewer
+from console.components import activity_shell, notifications, poll_guard, run_viewer
 from console.components.run_viewer import (
     RunSnapshot,
     UnitRow,
@@ -281,8 +281,8 @@ def test_a_refresh_where_nothing_changed_is_prevented_so_dash_answers_204() -> N
     from dash.exceptions import PreventUpdate
 
     with pytest.raises(PreventUpdate):
-        polling.unless_all_unchanged((dash.no_update, dash.no_update, dash.no_update))
-    assert polling.unless_all_unchanged((dash.no_update, None)) == (dash.no_update, None)  # None is a value
+        poll_guard.unless_all_unchanged((dash.no_update, dash.no_update, dash.no_update))
+    assert poll_guard.unless_all_unchanged((dash.no_update, None)) == (dash.no_update, None)  # None is a value
 
 
 def test_not_found_layout_carries_the_contract_id() -> None:

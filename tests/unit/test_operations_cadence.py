@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from console.operations.polling import (
+from console.operations.cadence import (
     review_pack_poll_interval,
     run_poll_interval,
     shell_poll_interval,

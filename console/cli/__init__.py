@@ -238,7 +238,7 @@ def demo(port: int, host: str) -> None:
         sys.exit(1)
 
 
-from console.cli_runs import runs  # noqa: E402
+from console.cli.runs import runs  # noqa: E402
 
 main.add_command(runs)
 

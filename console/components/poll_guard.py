@@ -1,7 +1,7 @@
 """Guarded polling, shared by every surface.
 
 A surface puts ``poll_components(interval_id, policy_id)`` in its layout. Its server
-callback writes the *policy* (``{"interval": ms}`` from console.operations.polling, or None
+callback writes the *policy* (``{"interval": ms}`` from console.operations.cadence, or None
 when nothing is active) into the policy store; one clientside callback then sets the
 Interval's ``disabled`` and ``interval`` from policy + tab visibility + modal state, without a
 server round trip. When the tab becomes visible again with an active policy it bumps
