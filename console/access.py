@@ -16,33 +16,21 @@ from sqlalchemy.orm import Session
 
 from console.accounts.models import Tenant, TenantGrant, User, WorkspaceMembership
 from console.errors import Forbidden, NotFound
+from console.operations import registry
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
 
 ROLES = ("owner", "manager", "operator", "viewer")
 FULL_ACCESS_ROLES = frozenset({"owner", "manager"})
-CAPABILITIES = (
-    "tenant.view",
-    "operations.view",
-    "review_pack.view",
-    "review_pack.generate",
-    "inventory.sync",
-    "evidence.generate",
-    "backup.manage",
-    "baseline.manage",
-)
-VIEW_CAPABILITIES = frozenset(c for c in CAPABILITIES if c.endswith(".view"))
+#: What a tenant grant can hold besides the capabilities that start operation types (registry).
+_VIEWS = ("tenant.view", "operations.view", "review_pack.view")
+VIEW_CAPABILITIES = frozenset(_VIEWS)
 
-#: The capability that starting each operation type needs.
-OPERATION_CAPABILITY = {
-    "inventory_sync": "inventory.sync",
-    "review_pack_generate": "review_pack.generate",
-    "evidence_snapshot_generate": "evidence.generate",
-    "backup_set_add_policies": "backup.manage",
-    "backup_set_restore": "backup.manage",
-    "baseline_capture": "baseline.manage",
-    "baseline_compare": "baseline.manage",
-}
+
+def all_capabilities() -> tuple[str, ...]:
+    """Every capability: the view capabilities, then each one an operation type needs (registry order)."""
+    starts = dict.fromkeys(spec.capability for spec in registry.specs())
+    return _VIEWS + tuple(c for c in starts if c not in VIEW_CAPABILITIES)
 
 
 @dataclass(frozen=True)
@@ -65,7 +53,7 @@ class Principal:
         if role is None:
             return frozenset()
         if role in FULL_ACCESS_ROLES:
-            return frozenset(CAPABILITIES)
+            return frozenset(all_capabilities())
         caps = self.grants.get(tenant_id, frozenset())
         if "tenant.view" not in caps:
             return frozenset()
@@ -241,16 +229,16 @@ def require_pack(*, session: Session, principal: Principal, pack_id: object) -> 
 
 def require_operation(*, session: Session, principal: Principal, tenant_id: object, operation_type: str) -> Tenant:
     """May the principal start ``operation_type`` on the tenant? NotFound / Forbidden otherwise."""
-    capability = OPERATION_CAPABILITY.get(operation_type)
-    if capability is None:
+    spec = registry.find(operation_type)
+    if spec is None:
         raise NotFound("operation type")
-    return require_tenant(session=session, principal=principal, tenant_id=tenant_id, capability=capability)
+    return require_tenant(session=session, principal=principal, tenant_id=tenant_id, capability=spec.capability)
 
 
 def startable_operations(principal: Principal, tenant: Tenant) -> list[str]:
     """Operation types the principal may start on the tenant (the buttons offered)."""
     caps = principal.capabilities_for(tenant)
-    return [t for t, cap in OPERATION_CAPABILITY.items() if cap in caps]
+    return [spec.type for spec in registry.specs() if spec.capability in caps]
 
 
 def visible_run_scope(*, session: Session, principal: Principal, workspace_id: int) -> tuple[bool, list[int]]:

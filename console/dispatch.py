@@ -9,12 +9,13 @@ Measured with Redis on a closed port: ~6 s with kombu's defaults, a few ms with 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from celery import Celery
 
 from console.celery_config import celery_config
 from console.config import Settings
+from console.errors import DispatchError
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 2.0
 #: Seconds a Redis command (the publish) may take on an established connection.
 SOCKET_TIMEOUT = 5.0
-
-
-class DispatchError(RuntimeError):
-    """The broker did not take the message."""
-
-
-class Dispatcher(Protocol):
-    def send(self, task_name: str, *args: Any) -> None: ...
-
-    def ping(self) -> bool: ...
 
 
 def dispatch_config(settings: Settings) -> dict[str, Any]:

@@ -1,4 +1,13 @@
-"""Domain errors the web layer maps once: NotFound -> 404, Forbidden -> 403, BadRequest -> 400."""
+"""The console's one error vocabulary, and the one table that maps it to answers.
+
+Services raise these (never a bare ValueError for a domain refusal); the web layer turns them
+into HTTP answers and Dash callback answers (console.web.security), the CLI into one line on
+stderr with exit code 2 (console.cli) — both through ``ANSWERS`` below, so a new error class
+picks a row instead of adding an ``except`` somewhere."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
 
 
 class ConsoleError(Exception):
@@ -14,8 +23,73 @@ class Forbidden(ConsoleError):
 
 
 class BadRequest(ConsoleError):
-    """The input is malformed (not an id, wrong type, missing field)."""
+    """The input is malformed (not an id, wrong type, missing field, unknown option)."""
 
 
 class Conflict(ConsoleError):
-    """The request clashes with existing state (e.g. a duplicate email)."""
+    """The request clashes with existing state (a duplicate email, a change the run's status refuses)."""
+
+
+class Unavailable(ConsoleError):
+    """A service the request needs is down (the task queue, the database): try again later."""
+
+
+# -- the operations core's errors are the same vocabulary, with a name that says more
+
+
+class RunNotFound(NotFound):
+    """No run with that id."""
+
+
+class InvalidTransition(Conflict):
+    """The run's status does not allow the requested change (e.g. completing a completed run)."""
+
+
+class TotalAlreadySet(Conflict):
+    """``total`` is written once; a second, different value is a writer bug."""
+
+
+class UnknownOperationType(BadRequest):
+    """The type is not in the operation-type registry."""
+
+
+class DispatchError(Unavailable):
+    """The broker did not take the message."""
+
+
+class Answer(NamedTuple):
+    status: int  # HTTP status, for pages, callbacks and the API
+    public: str  # what an HTTP client is told when the message could reveal something
+    cli_prefix: str  # what the CLI prints before the message
+
+
+#: Most specific class first; ``answer_for`` walks the exception's MRO.
+ANSWERS: dict[type[ConsoleError], Answer] = {
+    NotFound: Answer(404, "not found", "not found"),
+    Forbidden: Answer(403, "not allowed", "not allowed"),
+    BadRequest: Answer(400, "", "bad request"),
+    Conflict: Answer(409, "", "refused"),
+    Unavailable: Answer(503, "", "unavailable"),
+    ConsoleError: Answer(400, "bad request", "error"),
+}
+
+
+def answer_for(exc: ConsoleError) -> Answer:
+    """The row of ``ANSWERS`` for ``exc`` (its closest class)."""
+    for cls in type(exc).__mro__:
+        if cls in ANSWERS:
+            return ANSWERS[cls]  # type: ignore[index]
+    return ANSWERS[ConsoleError]
+
+
+def http_answer(exc: ConsoleError) -> tuple[str, int]:
+    """(message, status) for an HTTP client: 404 and 403 say no more than that."""
+    answer = answer_for(exc)
+    return (answer.public or str(exc) or "bad request"), answer.status
+
+
+def cli_message(exc: ConsoleError) -> str:
+    """One line for the CLI's stderr."""
+    answer = answer_for(exc)
+    detail = str(exc) or type(exc).__name__
+    return f"{answer.cli_prefix}: {detail}" if answer.cli_prefix != "error" else detail

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from console.access import VIEW_CAPABILITIES, all_capabilities
 from console.accounts.service import (
     create_tenant,
     create_user,
@@ -17,6 +18,7 @@ from console.accounts.service import (
     is_empty,
 )
 from console.db import utcnow
+from console.operations import registry
 from console.operations.models import OperationRun
 from console.providers.builtin import seed_tenant_dataset
 
@@ -30,33 +32,7 @@ DEMO_USERS = (
     ("viewer@demo.example", "Vera Viewer", "viewer", "demo-viewer-pass"),
     ("outsider@demo.example", "Otto Outsider", None, "demo-outsider-pass"),
 )
-OPERATOR_CAPS = [
-    "tenant.view",
-    "operations.view",
-    "review_pack.view",
-    "review_pack.generate",
-    "inventory.sync",
-    "evidence.generate",
-    "backup.manage",
-    "baseline.manage",
-]
-VIEWER_CAPS = ["tenant.view", "operations.view", "review_pack.view"]
-HISTORY_TYPES = (
-    "inventory_sync",
-    "review_pack_generate",
-    "evidence_snapshot_generate",
-    "backup_set_add_policies",
-    "backup_set_restore",
-    "baseline_capture",
-    "baseline_compare",
-)
-COUNTED = {
-    "inventory_sync",
-    "review_pack_generate",
-    "evidence_snapshot_generate",
-    "backup_set_add_policies",
-    "backup_set_restore",
-}
+VIEWER_CAPS = sorted(VIEW_CAPABILITIES)
 
 
 def seed_demo(*, session: Session, history: int = 200) -> bool:
@@ -74,7 +50,9 @@ def seed_demo(*, session: Session, history: int = 200) -> bool:
             grant_role(session=session, email=email, workspace_id=ws.id, role=role)
     # The operator works on two tenants, the viewer looks at one.
     for t in tenants[:2]:
-        grant_capabilities(session=session, email="operator@demo.example", tenant_id=t.id, capabilities=OPERATOR_CAPS)
+        grant_capabilities(
+            session=session, email="operator@demo.example", tenant_id=t.id, capabilities=list(all_capabilities())
+        )
     grant_capabilities(session=session, email="viewer@demo.example", tenant_id=tenants[0].id, capabilities=VIEWER_CAPS)
     _history(session, ws.id, [t.id for t in tenants], [u.id for u in users.values()][:3], history)
     return True
@@ -82,9 +60,11 @@ def seed_demo(*, session: Session, history: int = 200) -> bool:
 
 def _history(session: Session, workspace_id: int, tenant_ids: list[int], initiators: list[int], n: int) -> None:
     rng = random.Random(42)
+    # Each registered type in registration order, as often as its seed_weight says.
+    history_types = [spec.type for spec in registry.specs() for _ in range(spec.seed_weight)]
     now = utcnow()
     for i in range(n):
-        rtype = HISTORY_TYPES[i % len(HISTORY_TYPES)]
+        rtype = history_types[i % len(history_types)]
         created = now - timedelta(days=30) + timedelta(seconds=rng.randint(0, 30 * 86400 - 3600))
         duration = timedelta(seconds=rng.randint(5, 900))
         roll = rng.random()
@@ -98,7 +78,7 @@ def _history(session: Session, workspace_id: int, tenant_ids: list[int], initiat
             else "cancelled"
         )
         counts: dict[str, int] = {}
-        if rtype in COUNTED:
+        if registry.is_counted(rtype):
             total = rng.randint(3, 60)
             processed = total if outcome != "failed" else rng.randint(0, total)
             failed = (

@@ -12,7 +12,7 @@ import logging
 
 from console.backups.service import add_policies_to_backup_set as add_policies
 from console.backups.service import plan_restore, record_item_failure, restore_item
-from console.operations.errors import RunNotFound
+from console.errors import RunNotFound
 from console.operations.service import heartbeat
 from tasks import app
 from tasks.base import OUTAGE_MAX_RETRIES, ConsoleTask, failure_reason, retry_countdown
@@ -67,7 +67,7 @@ def restore_backup_item(self: ConsoleTask, run_id: int, item_id: int) -> None:
                 self.request.retries + 1,
                 type(exc).__name__,
             )
-            raise self.retry(exc=exc, countdown=countdown)
+            raise self.retry(exc=exc, countdown=countdown) from exc
         with self.db.session() as session:
             record_item_failure(session=session, run_id=run_id, item_id=item_id, error=failure_reason(exc))
         log.error("event=restore_item_gave_up run_id=%s item_id=%s error=%s", run_id, item_id, type(exc).__name__)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from celery import Task
 from sqlalchemy.orm import Session
 
 from console.db import Database, is_outage
-from console.operations.errors import InvalidTransition, RunNotFound, sanitize_failure_summary
+from console.errors import InvalidTransition, RunNotFound
+from console.operations import registry
+from console.operations.failure import sanitize_failure_summary
 from console.operations.service import fail_run, get_run
 from console.providers.base import Provider
 from console.providers.builtin import provider_for_run
@@ -38,6 +41,10 @@ Work = Callable[[Session, Provider], Any]
 #: cleanup(session, reason) stages the family's own failure changes (e.g. the review pack
 #: ``failed``) without committing: they commit together with the run's failure.
 Cleanup = Callable[[Session, str], Any]
+
+
+def _on_fail(hook: Callable[..., Any], run_id: int, session: Session, reason: str) -> None:
+    hook(session=session, run_id=run_id, reason=reason)
 
 
 def database() -> Database:
@@ -88,7 +95,9 @@ class ConsoleTask(Task):
         return provider_for_run(session=session, context=run.context, production=self.settings.production)
 
     def run_operation(self, run_id: int, work: Work, cleanup: Cleanup | None = None) -> Any:
-        """Run ``work`` for the run; on any exception fail the run (and clean up), then re-raise."""
+        """Run ``work`` for the run; on any exception fail the run (and clean up), then re-raise.
+
+        ``cleanup`` defaults to the run type's ``on_fail`` hook in the operation-type registry."""
         log.info("event=task_started task=%s run_id=%s", self.name, run_id)
         try:
             with self.db.session() as session:
@@ -99,10 +108,9 @@ class ConsoleTask(Task):
         except InvalidTransition as exc:
             # The run completed without us (a redelivered message, or the reaper got there first).
             log.info("event=task_skipped task=%s run_id=%s reason=run_not_active detail=%s", self.name, run_id, exc)
-            if cleanup is not None:
-                with self.db.session() as session:
-                    self._stage_cleanup(session, run_id, cleanup, "The run ended before this work finished.")
-                    session.commit()
+            with self.db.session() as session:
+                self._stage_cleanup(session, run_id, cleanup, "The run ended before this work finished.")
+                session.commit()
             return None
         except Exception as exc:
             countdown = retry_countdown(exc, self.request.retries, max_retries=0)
@@ -118,16 +126,20 @@ class ConsoleTask(Task):
             reason = failure_reason(exc)
             log.error("event=run_failing task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)
             with self.db.session() as session:
-                if cleanup is not None:
-                    self._stage_cleanup(session, run_id, cleanup, reason)
+                self._stage_cleanup(session, run_id, cleanup, reason)
                 # One transaction: no reader sees the run failed but its pack still generating.
                 fail_run(session=session, run_id=run_id, reason=reason)
             raise
         log.info("event=task_finished task=%s run_id=%s", self.name, run_id)
         return result
 
-    def _stage_cleanup(self, session: Session, run_id: int, cleanup: Cleanup, reason: str) -> None:
+    def _stage_cleanup(self, session: Session, run_id: int, cleanup: Cleanup | None, reason: str) -> None:
         try:
+            if cleanup is None:
+                spec = registry.find(get_run(session=session, run_id=run_id).type)
+                if spec is None or spec.on_fail is None:
+                    return
+                cleanup = partial(_on_fail, registry.hook(spec.on_fail), run_id)
             cleanup(session, reason)
         except Exception as exc:  # the run must still be failed; the clean-up must not mask that
             session.rollback()

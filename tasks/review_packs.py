@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from console.review_packs.generate import generate_review_pack as generate
-from console.review_packs.service import fail_pack_for_run
 from tasks import app
 from tasks.base import ConsoleTask
-
-
-def _pack_failed(session: Session, run_id: int, reason: str) -> None:
-    fail_pack_for_run(session=session, run_id=run_id, error=f"Review pack generation failed: {reason}")
 
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.review_packs.generate_review_pack")
@@ -26,5 +19,4 @@ def generate_review_pack(self: ConsoleTask, run_id: int) -> None:
             instance_dir=settings.instance_dir,
             ttl_days=settings.review_pack_ttl_days,
         ),
-        cleanup=lambda session, reason: _pack_failed(session, run_id, reason),
     )

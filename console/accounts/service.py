@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from console.access import CAPABILITIES, ROLES, VIEW_CAPABILITIES
+from console.access import ROLES, VIEW_CAPABILITIES, all_capabilities
 from console.accounts.models import Tenant, TenantGrant, User, Workspace, WorkspaceMembership
 from console.errors import BadRequest, Conflict, NotFound
 
@@ -114,9 +114,9 @@ def grant_role(*, session: Session, email: str, workspace_id: int, role: str) ->
 
 def grant_capabilities(*, session: Session, email: str, tenant_id: int, capabilities: list[str]) -> TenantGrant:
     """Grant capabilities on a tenant; ``tenant.view`` is implied by any grant."""
-    unknown = sorted(set(capabilities) - set(CAPABILITIES))
+    unknown = sorted(set(capabilities) - set(all_capabilities()))
     if unknown or not capabilities:
-        raise BadRequest(f"unknown capabilities {unknown}; choose from {', '.join(CAPABILITIES)}")
+        raise BadRequest(f"unknown capabilities {unknown}; choose from {', '.join(all_capabilities())}")
     user = _user_by_email(session, email)
     tenant = session.get(Tenant, tenant_id)
     if tenant is None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from console.backups.models import BackupSet, BackupSetItem
 from console.db import utcnow
+from console.errors import BadRequest
 from console.inventory.models import Policy
 from console.operations.constants import RUNNING
 from console.operations.models import OperationRun
@@ -67,9 +68,15 @@ def _tenant_set(session: Session, tenant_id: int, set_id: object) -> BackupSet |
     return backup_set if backup_set is not None and backup_set.tenant_id == tenant_id else None
 
 
+def check_backup_set_option(*, session: Session, tenant_id: int, value: int) -> None:
+    """Option ``backup_set_id`` of a start: the set must be this tenant's (BadRequest otherwise)."""
+    if _tenant_set(session, tenant_id, value) is None:
+        raise BadRequest(f"backup set {value} does not exist for this tenant")
+
+
 def _resolve_set(session: Session, run: OperationRun, *, default: Callable[[], BackupSet | None]) -> BackupSet | None:
     """The run's backup set, resolved once and kept in ``context.backup_set_id``: the set the
-    context already names, else option ``backup_set_id`` (ValueError when it is not this
+    context already names, else option ``backup_set_id`` (BadRequest when it is not this
     tenant's), else ``default()``. The caller holds the run's row lock and commits."""
     assert run.tenant_id is not None
     resolved = _tenant_set(session, run.tenant_id, (run.context or {}).get("backup_set_id"))
@@ -79,7 +86,7 @@ def _resolve_set(session: Session, run: OperationRun, *, default: Callable[[], B
     if requested is not None:
         resolved = _tenant_set(session, run.tenant_id, requested)
         if resolved is None:
-            raise ValueError(f"backup set {requested} does not exist for this tenant")
+            raise BadRequest(f"backup set {requested} does not exist for this tenant")
     else:
         resolved = default()
     if resolved is not None:
@@ -162,7 +169,7 @@ def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provi
     """Copy each selected policy's current payload into the backup set."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("adding policies to a backup set needs a tenant")
+        raise BadRequest("adding policies to a backup set needs a tenant")
     tenant_id = run.tenant_id
     set_id = _set_for_add(session=session, run_id=run_id)
     selected = _selected_policy_ids(session, run)
@@ -201,7 +208,7 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
     mark_running(session=session, run_id=run_id)
     run = lock_run(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("a restore needs a tenant")
+        raise BadRequest("a restore needs a tenant")
     tenant_id = run.tenant_id
     backup_set = _resolve_set(session, run, default=lambda: latest_set_with_items(session=session, tenant_id=tenant_id))
     item_ids = (

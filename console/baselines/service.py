@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from console.baselines.models import Baseline, BaselineSnapshot
 from console.db import utcnow
+from console.errors import BadRequest
 from console.operations.constants import SUCCEEDED
 from console.operations.models import OperationRun
 from console.operations.runner import lock_run
@@ -90,7 +91,7 @@ def capture_baseline(*, session: Session, run_id: int, provider: Provider) -> Op
     """Collect, normalize and store the tenant's active policies as the baseline."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("a baseline capture needs a tenant")
+        raise BadRequest("a baseline capture needs a tenant")
     tenant_id = run.tenant_id
     _phase(session, provider, run_id, "collecting")
     provider.list_policies(tenant_id=tenant_id)  # reachability first: a failing provider fails before any write
@@ -117,7 +118,7 @@ def compare_baseline(*, session: Session, run_id: int, provider: Provider) -> Op
     """Diff the tenant's current policies against the latest capture (failed when none exists)."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("a baseline compare needs a tenant")
+        raise BadRequest("a baseline compare needs a tenant")
     tenant_id = run.tenant_id
     _phase(session, provider, run_id, "collecting")
     capture = latest_capture(session=session, tenant_id=tenant_id)

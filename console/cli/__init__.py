@@ -15,7 +15,7 @@ import click
 
 from console.config import ConfigError, load_settings
 from console.db import Database
-from console.errors import ConsoleError
+from console.errors import ConsoleError, cli_message
 
 
 def _db() -> Database:
@@ -33,7 +33,9 @@ class ConsoleGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConsoleError, ConfigError, ValueError) as exc:
+        except ConsoleError as exc:
+            _fail(cli_message(exc))
+        except (ConfigError, ValueError) as exc:
             _fail(str(exc) or type(exc).__name__)
 
 

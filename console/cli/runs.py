@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from console.config import ConfigError, load_settings
 from console.db import Database
-from console.errors import BadRequest, ConsoleError, Forbidden, NotFound
-from console.operations.constants import ACTIVE_STATUSES, OPERATION_TYPES, STATUS_LABELS, UNKNOWN_LABEL
+from console.errors import ConsoleError, Forbidden, NotFound, cli_message
+from console.operations import registry
+from console.operations.constants import ACTIVE_STATUSES, STATUS_LABELS, UNKNOWN_LABEL
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
 from console.operations.service import counts_of
@@ -89,9 +90,12 @@ class RunsGroup(click.Group):
             return super().invoke(ctx)
         except SQLAlchemyError as exc:
             _fail(
-                f"database error ({type(exc).__name__}); is CONSOLE_DATABASE_URL right and the schema upgraded (console db upgrade)?"
+                f"database error ({type(exc).__name__}); is CONSOLE_DATABASE_URL right "
+                "and the schema upgraded (console db upgrade)?"
             )
-        except (ConsoleError, ConfigError, ValueError) as exc:
+        except ConsoleError as exc:
+            _fail(cli_message(exc))
+        except (ConfigError, ValueError) as exc:
             _fail(str(exc) or type(exc).__name__)
 
 
@@ -110,11 +114,12 @@ def runs_start(operation_type: str, tenant_id: str, email: str, options: tuple[s
     from console.access import load_principal
     from console.accounts.models import User
     from console.accounts.service import normalize_email
-    from console.dispatch import CeleryDispatcher, DispatchError
+    from console.dispatch import CeleryDispatcher
+    from console.errors import DispatchError
     from console.operations.launch import start_operation
 
-    if operation_type not in OPERATION_TYPES:
-        _fail(f"unknown operation type {operation_type!r} (one of: {', '.join(sorted(OPERATION_TYPES))})")
+    if registry.find(operation_type) is None:
+        _fail(f"unknown operation type {operation_type!r} (one of: {', '.join(sorted(registry.types()))})")
     parsed = _parse_options(options)
     try:
         settings = load_settings()
@@ -139,11 +144,11 @@ def runs_start(operation_type: str, tenant_id: str, email: str, options: tuple[s
         _fail(f"not found: {exc} (it does not exist, or {email} may not see it)")
     except Forbidden as exc:
         _fail(f"not allowed: {email} lacks the capability {exc}")
-    except BadRequest as exc:
-        _fail(f"bad request: {exc}")
     except DispatchError as exc:
         _fail(f"not started: {exc}")
-    except (ConsoleError, ConfigError, ValueError) as exc:
+    except ConsoleError as exc:
+        _fail(cli_message(exc))
+    except (ConfigError, ValueError) as exc:
         _fail(str(exc) or type(exc).__name__)
     click.echo(launch.run_id)
 

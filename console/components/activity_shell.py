@@ -36,9 +36,10 @@ from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.models import Notification
 from console.operations.cadence import shell_poll_interval
-from console.operations.constants import ACTIVE_STATUSES, type_label
+from console.operations.constants import ACTIVE_STATUSES
 from console.operations.models import OperationRun
 from console.operations.progress import ProgressView, progress_view
+from console.operations.registry import type_label
 
 ACTIVITY_POLICY = "activity-policy"
 ACTIVITY_FINGERPRINT = "activity-fingerprint"

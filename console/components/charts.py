@@ -15,7 +15,8 @@ from typing import Any
 import plotly.io as pio
 from dash import dcc
 
-from console.operations.constants import CANCELLED, FAILED, OUTCOME_LABELS, PARTIALLY_SUCCEEDED, SUCCEEDED, type_label
+from console.operations.constants import CANCELLED, FAILED, OUTCOME_LABELS, PARTIALLY_SUCCEEDED, SUCCEEDED
+from console.operations.registry import type_label
 
 RUNS_PER_DAY = "chart-runs-per-day"
 DURATIONS = "chart-durations"

@@ -23,29 +23,11 @@ from console.access import require_operation
 from console.components import poll_guard
 from console.components.operations_table import run_href
 from console.db import utcnow
-from console.dispatch import DispatchError
-from console.errors import BadRequest
-from console.operations.constants import type_label
+from console.errors import BadRequest, DispatchError
+from console.operations import registry
 from console.operations.launch import start_operation
+from console.operations.registry import type_label
 from console.web.context import current_dispatcher, db_session, principal
-
-#: The operations offered as buttons, in display order (review packs have their own card).
-BUTTON_TYPES: tuple[str, ...] = (
-    "inventory_sync",
-    "evidence_snapshot_generate",
-    "backup_set_add_policies",
-    "backup_set_restore",
-    "baseline_capture",
-    "baseline_compare",
-)
-DESCRIPTIONS = {
-    "inventory_sync": "Read every policy from the provider and update the tenant's inventory.",
-    "evidence_snapshot_generate": "Capture an evidence snapshot of the tenant's current configuration.",
-    "backup_set_add_policies": "Add all active policies to a new backup set.",
-    "backup_set_restore": "Restore the tenant's latest backup set that has items.",
-    "baseline_capture": "Capture a new configuration baseline.",
-    "baseline_compare": "Compare the current configuration with the latest baseline.",
-}
 
 WRAPPER = "op-start-wrap"
 OP_CANCEL = "op-cancel"
@@ -60,16 +42,17 @@ TOAST_MS = 15_000
 
 
 def button_types(startable: Iterable[str]) -> list[str]:
-    """The buttons to offer, given ``access.startable_operations`` (fixed order, no review pack)."""
+    """The buttons to offer, given ``access.startable_operations`` (registry order; the review pack has its card)."""
     allowed = set(startable)
-    return [t for t in BUTTON_TYPES if t in allowed]
+    return [spec.type for spec in registry.specs() if spec.button and spec.type in allowed]
 
 
 def pending_type(value: object) -> str:
     """The operation type held by the modal (untrusted: it comes back in the payload)."""
-    if not isinstance(value, str) or value not in BUTTON_TYPES:
+    spec = registry.find(value)
+    if spec is None or not spec.button:
         raise BadRequest("no operation selected")
-    return value
+    return spec.type
 
 
 # --------------------------------------------------------------------------- toasts
@@ -136,7 +119,12 @@ def actions(types: list[str]) -> html.Div:
     buttons = [
         html.Span(
             dbc.Button(
-                type_label(t), id=ids.op_start(t), color="primary", outline=True, size="sm", title=DESCRIPTIONS[t]
+                type_label(t),
+                id=ids.op_start(t),
+                color="primary",
+                outline=True,
+                size="sm",
+                title=registry.get(t).description,
             ),
             id={"type": WRAPPER, "op": t},
             n_clicks=0,
@@ -165,7 +153,7 @@ def actions(types: list[str]) -> html.Div:
 def _confirm_text(operation_type: str, tenant_name: str) -> list[Any]:
     return [
         html.P([f"Start {type_label(operation_type)} on ", html.Strong(tenant_name), "?"]),
-        html.P(DESCRIPTIONS[operation_type], className="text-muted small mb-0"),
+        html.P(registry.get(operation_type).description, className="text-muted small mb-0"),
     ]
 
 

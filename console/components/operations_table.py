@@ -32,18 +32,12 @@ from console.accounts.models import Tenant, Workspace
 from console.components import poll_guard
 from console.db import utcnow
 from console.errors import BadRequest
+from console.operations import registry
 from console.operations.cadence import table_poll_interval
-from console.operations.constants import (
-    OPERATION_TYPES,
-    OUTCOME_LABELS,
-    OUTCOMES,
-    STATUS_LABELS,
-    STATUSES,
-    TYPE_LABELS,
-    type_label,
-)
+from console.operations.constants import OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
 from console.operations.models import OperationRun
 from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
+from console.operations.registry import type_label
 from console.web.context import db_session, principal
 
 # ids of this page (the grid's own id, operations-table, is in console/ids.py)
@@ -162,7 +156,7 @@ def parse_filters(
     if start and end and start > end:
         raise BadRequest("filter from must not be after to")
     return RunFilters(
-        type=_choice("type", type, OPERATION_TYPES),
+        type=_choice("type", type, frozenset(registry.types())),
         status=_choice("status", status, STATUSES),
         outcome=_choice("outcome", outcome, OUTCOMES),
         tenant_id=tenant_id,
@@ -343,7 +337,7 @@ def layout(**_query: object) -> html.Div:
     session, who = db_session(), principal()
     filters = dbc.Row(
         [
-            _select(FILTER_TYPE, "Type", [{"label": label, "value": key} for key, label in TYPE_LABELS.items()]),
+            _select(FILTER_TYPE, "Type", [{"label": spec.label, "value": spec.type} for spec in registry.specs()]),
             _select(
                 FILTER_STATUS,
                 "Status",

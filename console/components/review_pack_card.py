@@ -31,14 +31,15 @@ from console.components.operation_buttons import (
 )
 from console.components.operations_table import format_time, run_href, signature
 from console.db import utcnow
-from console.dispatch import DispatchError
+from console.errors import DispatchError
+from console.operations import registry
 from console.operations.cadence import review_pack_poll_interval
 from console.operations.launch import start_operation
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import download_url, latest_pack
 from console.web.context import current_dispatcher, db_session, principal
 
-OPERATION = "review_pack_generate"
+OPERATION = registry.REVIEW_PACK_GENERATE
 BODY = "review-pack-body"
 POLL_POLICY = "review-pack-poll-policy"
 SIGNATURE = "review-pack-signature"

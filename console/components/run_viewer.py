@@ -35,10 +35,11 @@ from console.accounts.models import Tenant, User
 from console.components import poll_guard
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
+from console.operations import registry
 from console.operations.cadence import run_poll_interval
-from console.operations.constants import type_label
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.progress import ACTIVITY, COUNTED, PHASED, ProgressView, phase_label, progress_view
+from console.operations.registry import type_label
 from console.operations.summary import normalize_counts
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import download_url
@@ -63,7 +64,6 @@ RUN_PACK_DOWNLOAD = "run-pack-download"
 NOT_FOUND = "not-found"
 
 #: Runs whose units are worth listing one by one (a parent that fans out to one task per unit).
-FANOUT_TYPES: Final = frozenset({"backup_set_restore"})
 #: The ledger can be large; the page lists failures first and stops here.
 UNITS_SHOWN: Final = 200
 #: Bump when the snapshot's shape changes, so old fingerprints never match.
@@ -211,7 +211,7 @@ def load_snapshot(*, session: Session, principal: Principal, run_id: object, wit
         pack_status=row.pack_status,
         pack_downloadable=downloadable,
     )
-    if with_units and snapshot.type in FANOUT_TYPES:
+    if with_units and registry.fans_out(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
     return snapshot
 
@@ -608,7 +608,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     digest = fingerprint(snapshot)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
-    if snapshot.type in FANOUT_TYPES:
+    if registry.fans_out(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
     return render(build_view(snapshot, now)), digest, policy_out
 

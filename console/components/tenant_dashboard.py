@@ -28,6 +28,7 @@ from console.components import charts, operation_buttons, poll_guard, review_pac
 from console.components.operations_table import format_time, progress_indicator, run_href, signature
 from console.db import utcnow
 from console.errors import NotFound
+from console.operations import registry
 from console.operations.cadence import table_poll_interval
 from console.operations.constants import (
     ACTIVE_STATUSES,
@@ -36,10 +37,10 @@ from console.operations.constants import (
     PARTIALLY_SUCCEEDED,
     RUNNING,
     SUCCEEDED,
-    type_label,
 )
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.registry import type_label
 from console.operations.service import list_runs
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import latest_pack
@@ -240,7 +241,7 @@ def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHea
     last_sync = session.scalar(
         select(func.max(OperationRun.completed_at)).where(
             OperationRun.tenant_id == tenant_id,
-            OperationRun.type == "inventory_sync",
+            OperationRun.type == registry.INVENTORY_SYNC,
             OperationRun.status == COMPLETED,
             OperationRun.outcome.in_((SUCCEEDED, PARTIALLY_SUCCEEDED)),
         )

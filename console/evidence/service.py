@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console.db import utcnow
+from console.errors import BadRequest
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.operations.models import OperationRun
 from console.operations.runner import finish_counted_run, lock_run, recorded_units, run_unit
@@ -79,7 +80,7 @@ def generate_evidence_snapshot(*, session: Session, run_id: int, provider: Provi
     """Collect one evidence item per active policy into a new snapshot."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("an evidence snapshot needs a tenant")
+        raise BadRequest("an evidence snapshot needs a tenant")
     tenant_id = run.tenant_id
     snapshot = _snapshot_for_run(session=session, run=run)
     snapshot_id = snapshot.id
@@ -134,8 +135,10 @@ def snapshot_items(*, session: Session, snapshot_id: int) -> list[EvidenceSnapsh
     )
 
 
-def fail_snapshot_for_run(*, session: Session, run_id: int) -> bool:
-    """A snapshot left ``collecting`` by a failed run becomes ``failed`` (never shown as evidence); the caller commits."""
+def fail_snapshot_for_run(*, session: Session, run_id: int, reason: str = "") -> bool:
+    """A snapshot left ``collecting`` by a failed run becomes ``failed`` (never shown as evidence).
+
+    The registry's ``on_fail`` hook of evidence snapshots; ``reason`` is not stored. The caller commits."""
     snapshot = session.scalar(
         select(EvidenceSnapshot).where(
             EvidenceSnapshot.operation_run_id == run_id, EvidenceSnapshot.status == COLLECTING

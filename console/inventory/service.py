@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from console.db import utcnow
+from console.errors import BadRequest
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
 from console.operations.runner import finish_counted_run, recorded_units, run_unit
@@ -73,7 +74,7 @@ def run_inventory_sync(*, session: Session, run_id: int, provider: Provider) -> 
     """Sync every policy type of the run's tenant, counting one unit per type."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("inventory sync needs a tenant")
+        raise BadRequest("inventory sync needs a tenant")
     types = provider.policy_types(tenant_id=run.tenant_id)
     set_total(session=session, run_id=run_id, total=len(types))
     done = recorded_units(session=session, run_id=run_id)

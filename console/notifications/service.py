@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from console.db import utcnow
 from console.notifications.models import Notification
-from console.operations.constants import CANCELLED, FAILED, PARTIALLY_SUCCEEDED, SUCCEEDED, type_label
+from console.operations.constants import CANCELLED, FAILED, PARTIALLY_SUCCEEDED, SUCCEEDED
 from console.operations.models import OperationRun
+from console.operations.registry import type_label
 from console.operations.summary import normalize_counts
 
 RUN_COMPLETED = "run_completed"

@@ -1,4 +1,4 @@
-"""Statuses, outcomes and operation types: the vocabulary every surface shares."""
+"""Statuses and outcomes: the vocabulary every surface shares (operation types: registry.py)."""
 
 from __future__ import annotations
 
@@ -20,30 +20,6 @@ OUTCOMES: Final = frozenset({SUCCEEDED, PARTIALLY_SUCCEEDED, FAILED, CANCELLED})
 SKIPPED: Final = "skipped"
 UNIT_OUTCOMES: Final = frozenset({SUCCEEDED, FAILED, SKIPPED})
 
-#: Counted families write ``total`` once and ``processed`` once per unit.
-COUNTED_TYPES: Final = frozenset(
-    {
-        "inventory_sync",
-        "review_pack_generate",
-        "evidence_snapshot_generate",
-        "backup_set_add_policies",
-        "backup_set_restore",
-    }
-)
-#: Phased families are never counted: indeterminate while active, labelled by ``context.phase``.
-PHASED_TYPES: Final = frozenset({"baseline_capture", "baseline_compare"})
-OPERATION_TYPES: Final = COUNTED_TYPES | PHASED_TYPES
-
-TYPE_LABELS: Final[dict[str, str]] = {
-    "inventory_sync": "Inventory sync",
-    "review_pack_generate": "Review pack generation",
-    "evidence_snapshot_generate": "Evidence snapshot",
-    "backup_set_add_policies": "Backup policies",
-    "backup_set_restore": "Backup restore",
-    "baseline_capture": "Baseline capture",
-    "baseline_compare": "Baseline compare",
-}
-
 STATUS_LABELS: Final[dict[str, str]] = {QUEUED: "Queued", RUNNING: "Running", COMPLETED: "Completed"}
 UNKNOWN_LABEL: Final = "Unknown"
 
@@ -53,11 +29,3 @@ OUTCOME_LABELS: Final[dict[str, str]] = {
     FAILED: "Failed",
     CANCELLED: "Cancelled",
 }
-
-
-def type_label(type_: str) -> str:
-    """The human label of an operation type; unknown types get a readable fallback."""
-    if type_ in TYPE_LABELS:
-        return TYPE_LABELS[type_]
-    text = str(type_).replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else "Operation"

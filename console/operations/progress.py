@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from console.db import utcnow
+from console.operations import registry
 from console.operations.constants import (
     COMPLETED,
-    COUNTED_TYPES,
     OUTCOME_LABELS,
     OUTCOMES,
-    PHASED_TYPES,
     QUEUED,
     RUNNING,
     STATUS_LABELS,
@@ -90,12 +89,12 @@ def progress_view(
         return ProgressView(NONE, UNKNOWN_LABEL, None, None, None, None, None, None, badges, None)
 
     status_label = STATUS_LABELS[status]
-    if status == RUNNING and type in PHASED_TYPES:
+    if status == RUNNING and registry.is_phased(type):
         return ProgressView(PHASED, status_label, None, None, None, None, None, phase_label(context), badges, None)
 
     trustworthy = (
         status == RUNNING
-        and type in COUNTED_TYPES
+        and registry.is_counted(type)
         and total is not None
         and total > 0
         and processed is not None

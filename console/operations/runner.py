@@ -13,7 +13,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from console.operations.errors import sanitize_failure_summary
+from console.operations.failure import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import complete_run, counts_of, derive_outcome, get_run, record_unit
 from console.providers.base import PolicyNotFound, Provider, ProviderError

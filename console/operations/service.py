@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 from console.accounts.models import Tenant
 from console.audit.service import record_audit
 from console.db import JSONType, UTCDateTime, utcnow
+from console.errors import BadRequest, InvalidTransition, RunNotFound, TotalAlreadySet
 from console.notifications.service import notify_run_terminal
+from console.operations import registry
 from console.operations.constants import (
     ACTIVE_STATUSES,
     COMPLETED,
     FAILED,
-    OPERATION_TYPES,
     OUTCOMES,
     PARTIALLY_SUCCEEDED,
     QUEUED,
@@ -37,13 +38,7 @@ from console.operations.constants import (
     SUCCEEDED,
     UNIT_OUTCOMES,
 )
-from console.operations.errors import (
-    InvalidTransition,
-    RunNotFound,
-    TotalAlreadySet,
-    UnknownOperationType,
-    sanitize_failure_summary,
-)
+from console.operations.failure import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.summary import SUMMARY_KEYS, normalize_counts
 
@@ -336,8 +331,7 @@ def enqueue_run(
     parent_run_id: int | None = None,
 ) -> tuple[OperationRun, bool]:
     """Create a queued run, or return the active run of the same type and scope (created=False)."""
-    if type not in OPERATION_TYPES:
-        raise UnknownOperationType(f"unknown operation type {type!r}")
+    registry.get(type)  # UnknownOperationType for a type this version does not know
     if context is not None and not isinstance(context, dict):
         raise TypeError("context must be a dict")
     with _use_case(session):
@@ -369,7 +363,7 @@ def enqueue_run(
         if tenant_id is not None:
             tenant_workspace = session.scalar(select(Tenant.workspace_id).where(Tenant.id == tenant_id))
             if tenant_workspace != workspace_id:
-                raise ValueError(f"tenant {tenant_id} is not in workspace {workspace_id}")
+                raise BadRequest(f"tenant {tenant_id} is not in workspace {workspace_id}")
         run = OperationRun(
             type=type,
             workspace_id=workspace_id,
@@ -657,7 +651,8 @@ def reap_stale(
             (
                 run_id,
                 RUNNING,
-                f"stale: no heartbeat for {int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
+                f"stale: no heartbeat for "
+                f"{int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
                 f"(limit {stale_after_seconds} s)",
                 "COALESCE(heartbeat_at, started_at, created_at) < :cutoff",
                 running_cutoff,

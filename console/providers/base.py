@@ -148,7 +148,8 @@ class Faults:
         return bool(self.fail_units or self.crash_units or self.not_found or self.delay_seconds or self.hold_file)
 
     def apply(self, unit_key: str) -> None:
-        """Before a unit's work: sleep, wait out a hold, then raise ProviderError / InjectedCrash when the key matches."""
+        """Before a unit's work: sleep, wait out a hold, then raise ProviderError / InjectedCrash
+        when the key matches."""
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if self.hold_file and _matches(unit_key, self.hold_units):

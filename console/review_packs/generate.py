@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, aliased
 from console.accounts.models import Tenant, TenantGrant, User, Workspace, WorkspaceMembership
 from console.backups.models import BackupSet
 from console.db import utcnow
+from console.errors import BadRequest, NotFound
 from console.evidence.service import latest_snapshot, snapshot_items
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
@@ -313,10 +314,10 @@ def generate_review_pack(
     """Write the pack's ZIP entry by entry (one unit each), then make the pack ready and complete the run."""
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
-        raise ValueError("a review pack needs a tenant")
+        raise BadRequest("a review pack needs a tenant")
     tenant = session.get(Tenant, run.tenant_id)
     if tenant is None:
-        raise ValueError(f"tenant {run.tenant_id} no longer exists")
+        raise NotFound(f"tenant {run.tenant_id} no longer exists")
     pack = _start_pack(session, run)
     pack_id = pack.id
     now = utcnow()

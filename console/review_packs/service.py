@@ -87,13 +87,17 @@ def pack_for_run(*, session: Session, run_id: int) -> ReviewPack | None:
     return session.scalar(select(ReviewPack).where(ReviewPack.operation_run_id == run_id))
 
 
-def fail_pack_for_run(*, session: Session, run_id: int, error: str) -> bool:
-    """Mark the run's pack failed if it is still queued/generating; the caller commits (with the run's failure)."""
+def fail_pack_for_run(*, session: Session, run_id: int, reason: str) -> bool:
+    """Mark the run's pack failed if it is still queued/generating (the registry's ``on_fail`` hook).
+
+    The caller commits (with the run's failure)."""
+    error = f"Review pack generation failed: {reason}"
     changed = session.execute(
         update(ReviewPack)
         .where(ReviewPack.operation_run_id == run_id, ReviewPack.status.in_(ACTIVE_PACK_STATUSES))
         .values(status="failed", error=error[:1000])
-        .execution_options(synchronize_session=False)
+        # "fetch": a pack object already in this session (the launch that just created it) sees the change.
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     if changed:
         log.info("event=review_pack_failed run_id=%s", run_id)

@@ -58,7 +58,7 @@ def _deps_ok(sent: object, declared: list[dict]) -> bool:
     """``sent`` matches the callback's declared dependencies one for one (ALL/ALLSMALLER: a list)."""
     if not isinstance(sent, list) or len(sent) != len(declared):
         return False
-    for item, dep in zip(sent, declared):
+    for item, dep in zip(sent, declared, strict=True):  # lengths checked above
         did = _declared_id(dep["id"])
         multi = isinstance(did, dict) and any(v in (["ALL"], ["ALLSMALLER"]) for v in did.values())
         if multi:

@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.exceptions import InternalServerError
 
-from console.errors import BadRequest, Forbidden, NotFound
+from console.errors import ConsoleError, http_answer
 from console.web.payloads import validate_callback_body
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
 INTERNAL_ERROR = "internal error; it has been logged"
 INTERNAL_ERROR_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Tenant Operations Console</title>'
-    '<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head><body class="bg-light"><main class="container mt-5">'
+    '<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>'
+    '<body class="bg-light"><main class="container mt-5">'
     '<h1 class="h3" id="server-error">Something went wrong</h1><p>The error has been logged. Try again, or go back to '
     '<a href="/">the overview</a>.</p></main></body></html>'
 )
@@ -138,17 +139,11 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
         log.warning("event=csrf_rejected path=%s reason=%s", request.path, err.description)
         return jsonify(error="CSRF token missing or invalid"), 400
 
-    @server.errorhandler(NotFound)
-    def _not_found(_err: NotFound) -> tuple[Response, int]:
-        return jsonify(error="not found"), 404
-
-    @server.errorhandler(Forbidden)
-    def _forbidden(_err: Forbidden) -> tuple[Response, int]:
-        return jsonify(error="not allowed"), 403
-
-    @server.errorhandler(BadRequest)
-    def _bad_request(err: BadRequest) -> tuple[Response, int]:
-        return jsonify(error=str(err) or "bad request"), 400
+    @server.errorhandler(ConsoleError)
+    def _console_error(err: ConsoleError) -> tuple[Response, int]:
+        # One table (console.errors.ANSWERS): 404 / 403 / 400 / 409 / 503; 404 and 403 say no more.
+        message, status = http_answer(err)
+        return jsonify(error=message), status
 
     @server.errorhandler(DependencyException)
     def _unknown_dependency(_err: DependencyException) -> tuple[Response, int]:

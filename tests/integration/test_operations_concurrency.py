@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from console.audit.models import AuditEvent
 from console.db import Database
+from console.errors import InvalidTransition
 from console.models import Tenant, User, Workspace
 from console.notifications.models import Notification
 from console.operations import service as svc
-from console.operations.errors import InvalidTransition
 from console.operations.models import OperationRun, OperationRunUnit
 
 THREADS = 8

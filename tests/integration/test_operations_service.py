@@ -12,17 +12,12 @@ from sqlalchemy import func, select
 
 from console.audit.models import AuditEvent
 from console.db import Database, utcnow
+from console.errors import BadRequest, InvalidTransition, RunNotFound, TotalAlreadySet, UnknownOperationType
 from console.models import Tenant, User, Workspace
 from console.notifications.models import Notification
 from console.notifications.service import list_notifications, mark_read, notify_run_terminal, unread_count
 from console.operations import service as svc
-from console.operations.errors import (
-    InvalidTransition,
-    RunNotFound,
-    TotalAlreadySet,
-    UnknownOperationType,
-    sanitize_failure_summary,
-)
+from console.operations.failure import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.progress import progress_for_run
 
@@ -156,7 +151,7 @@ def test_dedupe_also_returns_a_running_run_but_not_a_completed_one(database, see
 def test_enqueue_refuses_unknown_types_and_foreign_tenants(database, seed):
     with pytest.raises(UnknownOperationType):
         enqueue(database, seed, type="rm_rf")
-    with pytest.raises(ValueError):
+    with pytest.raises(BadRequest):
         enqueue(database, seed, tenant_id=seed.other_tenant_id)
     assert count(database, OperationRun) == 0
     assert count(database, AuditEvent) == 0

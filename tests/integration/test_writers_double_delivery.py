@@ -23,11 +23,11 @@ from console.accounts.service import create_tenant, create_user, create_workspac
 from console.backups.models import BackupSetItem
 from console.backups.service import add_policies_to_backup_set
 from console.db import Database
+from console.errors import InvalidTransition
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.evidence.service import generate_evidence_snapshot
 from console.inventory.models import InventoryItem
 from console.inventory.service import run_inventory_sync
-from console.operations.errors import InvalidTransition
 from console.operations.models import OperationRunUnit
 from console.operations.service import counts_of, enqueue_run, get_run
 from console.providers.builtin import BuiltinProvider, dataset_for, seed_tenant_dataset

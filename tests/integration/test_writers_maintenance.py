@@ -13,7 +13,7 @@ from console.celery_config import celery_config
 from console.config import embedded_broker_url, load_settings
 from console.db import utcnow
 from console.dispatch import CeleryDispatcher
-from console.operations.launch import TASK_NAMES
+from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
 from console.operations.service import counts_of

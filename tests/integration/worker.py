@@ -33,7 +33,8 @@ from console.config import embedded_broker_url, load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
 from console.migrate import upgrade
-from console.operations.launch import TASK_NAMES, start_operation, validate_options
+from console.operations.launch import start_operation, validate_options
+from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRun
 from console.operations.service import enqueue_run, get_run
 from console.providers.builtin import seed_tenant_dataset

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from console.access import CAPABILITIES, FULL_ACCESS_ROLES, ROLES, VIEW_CAPABILITIES, Principal, parse_id
+from console.access import FULL_ACCESS_ROLES, ROLES, VIEW_CAPABILITIES, Principal, all_capabilities, parse_id
+
+CAPABILITIES = all_capabilities()
 from console.accounts.models import Tenant
 from console.errors import NotFound
 

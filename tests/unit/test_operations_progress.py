@@ -10,7 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.operations.constants import COUNTED_TYPES, OPERATION_TYPES, OUTCOMES, PHASED_TYPES
+from console.operations.constants import OUTCOMES
+
+# The contract's families (ARCHITECTURE.md, "Operation types"), written out: a wrong registry entry fails.
+COUNTED_TYPES = (
+    "backup_set_add_policies",
+    "backup_set_restore",
+    "evidence_snapshot_generate",
+    "inventory_sync",
+    "review_pack_generate",
+)
+PHASED_TYPES = ("baseline_capture", "baseline_compare")
+OPERATION_TYPES = COUNTED_TYPES + PHASED_TYPES
 from console.operations.progress import ProgressView, progress_for_run, progress_view
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

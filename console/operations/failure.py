@@ -1,29 +1,8 @@
-"""Typed domain errors of the operations service, and what a failure may say to a user."""
+"""What a failure may say to a user: one sanitized line (the error classes are in console.errors)."""
 
 from __future__ import annotations
 
 import re
-
-
-class OperationsError(Exception):
-    """Base class: the web layer maps these once (404 / 409 / alert)."""
-
-
-class RunNotFound(OperationsError):
-    """No run with that id."""
-
-
-class InvalidTransition(OperationsError):
-    """The run's status does not allow the requested change (e.g. completing a completed run)."""
-
-
-class TotalAlreadySet(OperationsError):
-    """``total`` is written once; a second, different value is a writer bug."""
-
-
-class UnknownOperationType(OperationsError):
-    """The type is not one of OPERATION_TYPES."""
-
 
 FAILURE_SUMMARY_MAX = 500
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
