@@ -21,13 +21,17 @@ class Settings:
     database_url: str
     broker_url: str
     secret_key: str
-    stale_after_seconds: int = 900
+    stale_after_seconds: int = 120
     queued_stale_after_seconds: int = 3600
     review_pack_ttl_days: int = 14
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
+    #: Units per fan-out child task (docs/performance.md: how the default was chosen).
+    fanout_chunk_size: int = 100
+    #: Times the reaper resumes a stale counted run before failing it (0: fail at once).
+    resume_attempts: int = 3
     testing: bool = False
     #: Eager mode dispatches in-process (used only by unit tests of the web layer).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -44,16 +48,18 @@ class Settings:
         return replace(self, **kw)
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number of seconds/days, got {raw!r}") from exc
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -120,11 +126,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         or env.get("CONSOLE_BROKER_URL")
         or embedded_broker_url(instance_dir),
         secret_key=secret,
-        stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 900),
+        stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 120),
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
         ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",
         trusted_proxies=_proxy_hops(env),
+        fanout_chunk_size=_int(env, "CONSOLE_FANOUT_CHUNK_SIZE", 100, maximum=10_000),
+        resume_attempts=_int(env, "CONSOLE_RESUME_ATTEMPTS", 3, minimum=0, maximum=100),
     )
     if overrides:
         settings = replace(settings, **overrides)

@@ -12,7 +12,9 @@ message) is left alone."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -23,7 +25,7 @@ from console.db import Database, is_outage
 from console.errors import InvalidTransition, RunNotFound
 from console.operations import registry
 from console.operations.failure import sanitize_failure_summary
-from console.operations.service import fail_run, get_run
+from console.operations.service import fail_run, get_run, heartbeat
 from console.providers.base import Provider
 from console.providers.builtin import provider_for_run
 
@@ -35,6 +37,9 @@ _db: Database | None = None
 OUTAGE_MAX_RETRIES = 14
 RETRY_BASE_SECONDS = 0.5
 OUTAGE_RETRY_CAP_SECONDS = 5.0
+#: While a task of a run executes, its heartbeat is refreshed this often, however long one unit
+#: (one provider call) takes: CONSOLE_STALE_AFTER_SECONDS (120) is many of these.
+HEARTBEAT_SECONDS = 10.0
 
 #: work(session, provider) performs the operation for the run.
 Work = Callable[[Session, Provider], Any]
@@ -94,13 +99,35 @@ class ConsoleTask(Task):
         run = get_run(session=session, run_id=run_id)
         return provider_for_run(session=session, context=run.context, production=self.settings.production)
 
+    @contextmanager
+    def keep_alive(self, run_id: int, every: float | None = None) -> Iterator[None]:
+        """Refresh the run's heartbeat every ``every`` seconds from a side thread while the block runs."""
+        stop = threading.Event()
+        interval = HEARTBEAT_SECONDS if every is None else every
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    with self.db.session() as session:
+                        heartbeat(session=session, run_id=run_id)
+                except Exception as exc:  # a database outage: the work itself will notice and retry
+                    log.warning("event=heartbeat_failed run_id=%s error=%s", run_id, type(exc).__name__)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
     def run_operation(self, run_id: int, work: Work, cleanup: Cleanup | None = None) -> Any:
         """Run ``work`` for the run; on any exception fail the run (and clean up), then re-raise.
 
         ``cleanup`` defaults to the run type's ``on_fail`` hook in the operation-type registry."""
         log.info("event=task_started task=%s run_id=%s", self.name, run_id)
         try:
-            with self.db.session() as session:
+            with self.keep_alive(run_id), self.db.session() as session:
                 result = work(session, self.provider(session, run_id))
         except RunNotFound:
             log.warning("event=task_skipped task=%s run_id=%s reason=run_not_found", self.name, run_id)

@@ -9,19 +9,22 @@ Add policies (``backup_set_add_policies``)
 
 Restore (``backup_set_restore``)
     The parent plans: ``total`` = the set's items (option ``backup_set_id``, else the tenant's
-    latest set that has items), written once; the task then sends one child task per item.
-    Each child restores its item and records ``item:<item id>`` on the parent exactly once
-    (the ledger) in one transaction; the child that records the last unit completes the parent
-    in that same transaction (``record_fanout_unit``).
+    latest set that has items), written once; the task then sends one child task per chunk of
+    ``CONSOLE_FANOUT_CHUNK_SIZE`` items. A chunk restores its items one by one and records them
+    in batches (``record_units``: at most ``FLUSH_SECONDS`` apart, so progress moves at least
+    every second): each ``item:<item id>`` is counted on the parent exactly once (the ledger),
+    with its ``restored_at``, in one transaction per batch; the batch holding the last unit
+    completes the parent in that same transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from console.backups.models import BackupSet, BackupSetItem
@@ -29,8 +32,9 @@ from console.db import utcnow
 from console.errors import BadRequest
 from console.inventory.models import Policy
 from console.operations.constants import RUNNING
-from console.operations.models import OperationRun
+from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.runner import (
+    BatchRecorder,
     SkipUnit,
     finish_counted_run,
     lock_run,
@@ -39,7 +43,7 @@ from console.operations.runner import (
     run_unit,
     unit_error,
 )
-from console.operations.service import get_run, mark_running, maybe_complete_bulk_run, record_fanout_unit, set_total
+from console.operations.service import Unit, get_run, mark_running, maybe_complete_bulk_run, record_units, set_total
 from console.providers.base import PolicyNotFound, PolicyRecord, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -228,60 +232,111 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
     return [i for i in item_ids if item_unit_key(i) not in done]
 
 
-def restore_item(*, session: Session, run_id: int, item_id: int, provider: Provider) -> str:
-    """One child: restore one item and count it on the parent once; returns what happened.
+#: A chunk writes what it restored at least this often (the progress a page sees moves every second).
+FLUSH_SECONDS = 0.5
 
-    The restore's writes commit in one transaction with the unit's ledger row and counters —
-    and with the parent's completion when this unit is the last — or not at all when another
-    delivery counted the unit first. Unexpected errors propagate (the task retries, then calls
-    ``record_item_failure``)."""
+
+def restore_chunk(
+    *,
+    session: Session,
+    open_session: Callable[[], AbstractContextManager[Session]],
+    run_id: int,
+    item_ids: Sequence[int],
+    provider: Provider,
+    flush_seconds: float = FLUSH_SECONDS,
+) -> dict[str, int]:
+    """One child: restore a chunk of items, counting each on the parent once; returns what happened.
+
+    Items already in the ledger (a redelivered or duplicated chunk, a retry) are not restored
+    again. ``PolicyNotFound`` counts an item ``skipped``, any other ``ProviderError``
+    ``failed``. The provider's write is its own (as a tenant API's would be); the unit, its
+    counters and its ``restored_at`` are written by a BatchRecorder at least every
+    ``flush_seconds``. An unexpected error writes what was done and propagates (the task
+    retries the chunk from its first uncounted item)."""
     run = get_run(session=session, run_id=run_id)
-    key = item_unit_key(item_id)
     if run.status != RUNNING:
         session.commit()
-        log.info("event=restore_item_ignored run_id=%s unit_key=%s state=%s", run_id, key, run.status)
-        return "ignored"
+        for item_id in item_ids:
+            log.info(
+                "event=restore_item_ignored run_id=%s unit_key=%s state=%s", run_id, item_unit_key(item_id), run.status
+            )
+        return {"ignored": len(item_ids)}
     assert run.tenant_id is not None
     tenant_id, set_id = run.tenant_id, (run.context or {}).get("backup_set_id")
-    # End the read before the provider call: on SQLite an open transaction holds the write lock,
-    # so a slow tenant API would stall every other child, writer and page (see run_unit).
-    session.commit()
-    outcome, error = "succeeded", None
-    try:
-        provider.begin_unit(key)
-        item = session.scalar(
+    counted = _counted(session, run_id, item_ids)
+    pending = [i for i in item_ids if item_unit_key(i) not in counted]
+    items = {
+        item.id: (item.policy_external_id, item.policy_type, item.payload or {})
+        for item in session.scalars(
             select(BackupSetItem)
             .join(BackupSet, BackupSet.id == BackupSetItem.backup_set_id)
-            .where(BackupSetItem.id == item_id, BackupSet.id == set_id, BackupSet.tenant_id == tenant_id)
+            .where(BackupSetItem.id.in_(pending), BackupSet.id == set_id, BackupSet.tenant_id == tenant_id)
         )
-        if item is None:
-            raise PolicyNotFound(f"backup item {item_id} is not in this run's backup set")
-        provider.restore_item(
-            tenant_id=tenant_id,
-            external_id=item.policy_external_id,
-            policy_type=item.policy_type,
-            payload=item.payload or {},
+    }
+    # End the read before the provider calls: on SQLite an open transaction holds the write
+    # lock, so a slow tenant API would stall every other child, writer and page (see run_unit).
+    session.commit()
+    recorder = BatchRecorder(open_session=open_session, run_id=run_id, every=flush_seconds, stage=_mark_restored)
+    try:
+        for item_id in pending:
+            key = item_unit_key(item_id)
+            try:
+                provider.begin_unit(key)
+                if item_id not in items:
+                    raise PolicyNotFound(f"backup item {item_id} is not in this run's backup set")
+                external_id, policy_type, payload = items[item_id]
+                provider.restore_item(
+                    tenant_id=tenant_id, external_id=external_id, policy_type=policy_type, payload=payload
+                )
+                session.commit()  # the provider's own write, before the unit is counted
+                recorder.add(Unit(key, "succeeded"))
+            except PolicyNotFound as exc:
+                session.rollback()
+                recorder.add(Unit(key, "skipped", unit_error(exc)))
+            except ProviderError as exc:
+                session.rollback()
+                recorder.add(Unit(key, "failed", unit_error(exc)))
+    finally:
+        recorder.close()  # what was restored before an unexpected error is counted, not done twice
+    return {"counted": recorder.counted, "duplicate": len(item_ids) - len(pending) + recorder.refused}
+
+
+def _item_id(unit_key: str) -> int:
+    return int(unit_key.split(":", 1)[1])
+
+
+def _counted(session: Session, run_id: int, item_ids: Sequence[int]) -> set[str]:
+    keys = [item_unit_key(i) for i in item_ids]
+    return set(
+        session.scalars(
+            select(OperationRunUnit.unit_key).where(
+                OperationRunUnit.run_id == run_id, OperationRunUnit.unit_key.in_(keys)
+            )
         )
-        item.restored_at = utcnow()
-    except PolicyNotFound as exc:
-        session.rollback()
-        outcome, error = "skipped", unit_error(exc)
-    except ProviderError as exc:
-        session.rollback()
-        outcome, error = "failed", unit_error(exc)
-    if record_fanout_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=error):
-        return outcome
-    # Not counted: a duplicate (its restore was rolled back with it) or the run ended meanwhile.
-    # Runs counted before completion moved into the last unit's transaction may still need it.
-    maybe_complete_bulk_run(session=session, run_id=run_id)
-    return "duplicate"
+    )
+
+
+def _mark_restored(session: Session, units: list[Unit]) -> None:
+    item_ids = [_item_id(u.key) for u in units if u.outcome == "succeeded"]
+    if item_ids:
+        session.execute(
+            update(BackupSetItem)
+            .where(BackupSetItem.id.in_(item_ids))
+            .values(restored_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+def first_uncounted(*, session: Session, run_id: int, item_ids: Sequence[int]) -> int | None:
+    """The chunk's first item not yet in the ledger (where an unexpected error stopped it)."""
+    counted = _counted(session, run_id, item_ids)
+    session.commit()
+    return next((i for i in item_ids if item_unit_key(i) not in counted), None)
 
 
 def record_item_failure(*, session: Session, run_id: int, item_id: int, error: str) -> bool:
-    """A child that gave up (retries exhausted): count its unit as failed so the parent can complete."""
-    counted = record_fanout_unit(
-        session=session, run_id=run_id, unit_key=item_unit_key(item_id), outcome="failed", error=error
-    )
+    """A chunk that gave up on one item (retries exhausted): count it as failed so the parent can complete."""
+    counted = record_units(session=session, run_id=run_id, units=[Unit(item_unit_key(item_id), "failed", error)])
     if not counted:
         maybe_complete_bulk_run(session=session, run_id=run_id)
-    return counted
+    return bool(counted)

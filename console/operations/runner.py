@@ -7,7 +7,9 @@ deliveries of one run, and finish a counted run with the outcome its counts impl
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import select
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from console.operations.failure import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.service import complete_run, counts_of, derive_outcome, get_run, record_unit
+from console.operations.service import Unit, complete_run, counts_of, derive_outcome, get_run, record_unit, record_units
 from console.providers.base import PolicyNotFound, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -142,3 +144,77 @@ def run_unit(
 def _count_unsuccessful(session: Session, run_id: int, key: str, outcome: str, exc: BaseException) -> UnitResult[Any]:
     counted = record_unit(session=session, run_id=run_id, unit_key=key, outcome=outcome, error=unit_error(exc))
     return UnitResult(outcome if counted else None)
+
+
+class BatchRecorder:
+    """Counts a chunk's units in batches, written by a side thread at least every ``every`` seconds.
+
+    The unit loop only ``add``s results; a flusher thread with its own session writes what has
+    accumulated (``record_units``: one transaction per batch, each unit once), so progress
+    moves every ``every`` seconds however long one provider call takes, and a fast chunk costs
+    one transaction per batch instead of one per unit. ``stage(session, counted_units)`` adds the
+    domain rows of the counted units to that transaction. A failed write (a database outage)
+    keeps its units for the next attempt; ``close()`` writes the rest in the caller's thread and
+    raises what the database said, so the task retries with nothing lost or counted twice."""
+
+    def __init__(
+        self,
+        *,
+        open_session: Callable[[], AbstractContextManager[Session]],
+        run_id: int,
+        every: float,
+        stage: Callable[[Session, list[Unit]], None] | None = None,
+    ) -> None:
+        self._open_session = open_session
+        self._run_id = run_id
+        self._every = every
+        self._stage = stage
+        self._pending: list[Unit] = []
+        self._lock = threading.Lock()  # guards _pending
+        self._write_lock = threading.Lock()  # one batch write at a time
+        self._stop = threading.Event()
+        self.counted = 0
+        self.refused = 0
+        self._thread = threading.Thread(target=self._loop, name=f"units-{run_id}", daemon=True)
+        self._thread.start()
+
+    def add(self, unit: Unit) -> None:
+        with self._lock:
+            self._pending.append(unit)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.flush()
+            except Exception as exc:  # kept for the next tick, or for close() to raise
+                log.warning("event=units_flush_failed run_id=%s error=%s", self._run_id, type(exc).__name__)
+
+    def flush(self) -> None:
+        """Write what has accumulated (nothing when another write is under way)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                with self._open_session() as session:
+                    stage = self._stage
+                    by_key = {u.key: u for u in batch}
+                    counted = record_units(
+                        session=session,
+                        run_id=self._run_id,
+                        units=batch,
+                        stage=None if stage is None else (lambda keys: stage(session, [by_key[k] for k in keys])),
+                    )
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = batch
+                raise
+            self.counted += len(counted)
+            self.refused += len(batch) - len(counted)
+
+    def close(self) -> None:
+        """Stop the side thread and write the rest (raises if the database refuses)."""
+        self._stop.set()
+        self._thread.join()
+        self.flush()

@@ -11,10 +11,10 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, Select, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -513,6 +513,101 @@ def _record_unit(
     if completed is not None:
         _log("run_completed", completed, outcome=completed.outcome)
     return True
+
+
+class Unit(NamedTuple):
+    """One unit's result for ``record_units``."""
+
+    key: str
+    outcome: str
+    error: str | None = None
+
+
+def record_units(
+    *,
+    session: Session,
+    run_id: int,
+    units: Sequence[Unit],
+    complete_when_last: bool = True,
+    stage: Callable[[list[str]], None] | None = None,
+) -> list[str]:
+    """Count a batch of units, each exactly once, in ONE transaction; returns the keys this call counted.
+
+    The chunked fan-out's write: a multi-row ledger insert that skips keys already counted (a
+    redelivered or duplicated chunk), one counter UPDATE that adds only what was inserted, the
+    domain rows ``stage(counted_keys)`` adds (e.g. ``restored_at``), and — when the batch holds
+    the run's last unit — the run's completion. ``processed`` therefore never exceeds the ledger
+    rows, and equals them when the transaction commits. A batch that would pass ``total``, or a
+    run that is not running, counts nothing (all rolled back)."""
+    for unit in units:
+        if not isinstance(unit.key, str) or not unit.key or len(unit.key) > UNIT_KEY_MAX:
+            raise ValueError(f"unit_key must be a non-empty string of at most {UNIT_KEY_MAX} chars")
+        if unit.outcome not in UNIT_OUTCOMES:
+            raise ValueError(f"unit outcome must be one of {sorted(UNIT_OUTCOMES)}, got {unit.outcome!r}")
+    unique = list({u.key: u for u in units}.values())
+    if not unique:
+        return []
+    dialect = _dialect(session)
+    sql = _JsonSql(dialect)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    rows = [
+        {
+            "run_id": run_id,
+            "unit_key": u.key,
+            "outcome": u.outcome,
+            "error": sanitize_failure_summary(u.error, max_len=UNIT_ERROR_MAX) if u.error else None,
+            "created_at": now,
+        }
+        for u in unique
+    ]
+    table = OperationRunUnit.__table__
+    with _use_case(session):
+        ledger = (
+            insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["run_id", "unit_key"])
+            .returning(table.c.unit_key, table.c.outcome)
+        )
+        try:
+            inserted = session.execute(ledger).all()
+        except IntegrityError as exc:  # the run_id foreign key
+            session.rollback()
+            raise RunNotFound(f"operation run {run_id} not found") from exc
+        if not inserted:
+            session.rollback()
+            return []
+        added: dict[str, int] = {"processed": len(inserted)}
+        for _key, outcome in inserted:
+            added[outcome] = added.get(outcome, 0) + 1
+        assignments = {key: f"{sql.num(key)} + {n}" for key, n in added.items()}
+        counter = (
+            text(
+                f"UPDATE operation_runs SET summary_counts = {sql.set_counts(assignments)}, heartbeat_at = :now "
+                f"WHERE id = :run_id AND status = :running AND {sql.has_number('total')} "
+                f"AND {sql.num('processed')} + {len(inserted)} <= {sql.num('total')}"
+                f" RETURNING summary_counts"
+            )
+            .bindparams(_now_param("now", now))
+            .columns(summary_counts=JSONType)
+        )
+        counts = session.execute(counter, {"run_id": run_id, "running": RUNNING}).scalar_one_or_none()
+        if counts is None:
+            session.rollback()
+            log.warning("event=units_rejected run_id=%s units=%s", run_id, len(inserted))
+            return []
+        keys = [key for key, _outcome in inserted]
+        if stage is not None:
+            stage(keys)
+        completed = None
+        counts = normalize_counts(counts)
+        if complete_when_last and counts.get("processed") == counts.get("total"):
+            completed = _complete(session, run_id=run_id, outcome=derive_outcome(counts), from_statuses=(RUNNING,))
+        session.commit()
+    log.debug("event=units_recorded run_id=%s units=%s", run_id, len(keys))
+    if completed is not None:
+        _log("run_completed", completed, outcome=completed.outcome)
+    return keys
 
 
 def heartbeat(*, session: Session, run_id: int) -> None:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from console.db import utcnow
@@ -140,23 +140,31 @@ class BuiltinProvider:
             raise PolicyNotFound(f"policy {external_id} not found at the provider")
         settings = payload.get("settings")
         name = payload.get("name")
-        policy = self.session.scalar(
-            select(Policy).where(Policy.tenant_id == tenant_id, Policy.external_id == external_id)
-        )
-        if policy is None:
-            # Restoring a policy deleted at the source recreates it, as a tenant API would.
-            policy = Policy(
-                tenant_id=tenant_id,
-                external_id=external_id,
-                policy_type=policy_type,
-                name=str(name or external_id)[:255],
-            )
-            self.session.add(policy)
-        policy.settings = dict(settings) if isinstance(settings, Mapping) else {}
+        values: dict[str, Any] = {
+            "settings": dict(settings) if isinstance(settings, Mapping) else {},
+            "is_archived": False,
+            "updated_at": utcnow(),
+        }
         if isinstance(name, str) and name:
-            policy.name = name[:255]
-        policy.is_archived = False
-        policy.updated_at = utcnow()
+            values["name"] = name[:255]
+        # One statement when the policy exists (the common case: a restore undoes drift).
+        updated = self.session.execute(
+            update(Policy)
+            .where(Policy.tenant_id == tenant_id, Policy.external_id == external_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not updated:
+            # Restoring a policy deleted at the source recreates it, as a tenant API would.
+            self.session.add(
+                Policy(
+                    tenant_id=tenant_id,
+                    external_id=external_id,
+                    policy_type=policy_type,
+                    name=str(name or external_id)[:255],
+                    **{k: v for k, v in values.items() if k != "name"},
+                )
+            )
         self.session.flush()
 
 

@@ -10,7 +10,7 @@ def test_embedded_defaults_live_in_the_instance_folder(tmp_path) -> None:
     s = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'console.db'}"
     assert s.broker_url.startswith("sqla+sqlite:///") and s.broker_is_embedded
-    assert (s.stale_after_seconds, s.review_pack_ttl_days) == (900, 14)
+    assert (s.stale_after_seconds, s.review_pack_ttl_days) == (120, 14)
 
 
 def test_development_secret_is_generated_once(tmp_path) -> None:
@@ -47,3 +47,26 @@ def test_bad_numbers_are_rejected_with_the_variable_name(tmp_path, bad: str) -> 
 )
 def test_next_only_follows_same_site_paths(target, expected) -> None:
     assert safe_next(target) == expected
+
+
+@pytest.mark.parametrize(
+    "name,bad",
+    [
+        ("CONSOLE_FANOUT_CHUNK_SIZE", "0"),
+        ("CONSOLE_FANOUT_CHUNK_SIZE", "-3"),
+        ("CONSOLE_FANOUT_CHUNK_SIZE", "lots"),
+        ("CONSOLE_FANOUT_CHUNK_SIZE", "2.5"),
+        ("CONSOLE_RESUME_ATTEMPTS", "-1"),
+        ("CONSOLE_RESUME_ATTEMPTS", "three"),
+    ],
+)
+def test_bad_engine_settings_refuse_to_start_naming_the_setting(tmp_path, name: str, bad: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), name: bad})
+
+
+def test_engine_settings_defaults_and_zero_resume_attempts(tmp_path) -> None:
+    defaults = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path)})
+    assert (defaults.fanout_chunk_size, defaults.resume_attempts, defaults.stale_after_seconds) == (100, 3, 120)
+    zero = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_RESUME_ATTEMPTS": "0"})
+    assert zero.resume_attempts == 0
