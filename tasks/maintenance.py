@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 from console.db import utcnow
-from console.operations.service import reap_stale
+from console.operations import registry
+from console.operations.service import reap_stale, resume_stale
 from console.review_packs.service import expire_packs, fail_orphan_packs
 from tasks import app
 from tasks.base import ConsoleTask
@@ -16,9 +17,21 @@ log = logging.getLogger(__name__)
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.reap_stale_runs")
 def reap_stale_runs(self: ConsoleTask) -> None:
-    """Fail runs whose worker went silent (and queued runs never picked up), then their packs."""
+    """Resume counted runs whose worker went silent (their task is sent again; the ledger makes
+    the second worker do only what is left), up to CONSOLE_RESUME_ATTEMPTS times; fail the
+    others (and queued runs never picked up), then their packs."""
     settings = self.settings
     with self.db.session() as session:
+        resumed = resume_stale(
+            session=session,
+            now=utcnow(),
+            stale_after_seconds=settings.stale_after_seconds,
+            max_attempts=settings.resume_attempts,
+        )
+        for run_id, type_ in resumed:
+            spec = registry.find(type_)
+            if spec is not None:
+                self.app.send_task(spec.task, args=[run_id])
         reaped = reap_stale(
             session=session,
             now=utcnow(),
@@ -26,7 +39,7 @@ def reap_stale_runs(self: ConsoleTask) -> None:
             queued_stale_after_seconds=settings.queued_stale_after_seconds,
         )
         packs = fail_orphan_packs(session=session)
-    log.info("event=reaper_done reaped=%s packs_failed=%s", len(reaped), len(packs))
+    log.info("event=reaper_done resumed=%s reaped=%s packs_failed=%s", len(resumed), len(reaped), len(packs))
 
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.expire_review_packs")

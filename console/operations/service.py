@@ -720,6 +720,65 @@ def maybe_complete_bulk_run(*, session: Session, run_id: int) -> bool:
     return True
 
 
+#: ``context`` key counting how often the reaper resumed the run (the run viewer shows it).
+RESUME_ATTEMPTS_KEY = "resume_attempts"
+
+
+def resume_stale(
+    *, session: Session, now: datetime, stale_after_seconds: int, max_attempts: int
+) -> list[tuple[int, str]]:
+    """Give stale runs of counted families another worker; returns ``(run id, type)`` to dispatch again.
+
+    A run whose heartbeat is older than ``stale_after_seconds`` lost its worker (killed, OOM, a
+    lost node): its ledger says which units are done, so dispatching its task again finishes
+    exactly the rest. Each resume bumps ``context.resume_attempts`` and the heartbeat (the run
+    is not stale again until the new worker had its chance) and writes a ``run.resumed`` audit
+    event; a run that already had ``max_attempts`` is left to ``reap_stale``, which fails it."""
+    if stale_after_seconds <= 0:
+        raise ValueError("stale thresholds must be positive")
+    if max_attempts <= 0:
+        return []
+    cutoff = now - timedelta(seconds=stale_after_seconds)
+    last_sign_of_life = func.coalesce(OperationRun.heartbeat_at, OperationRun.started_at, OperationRun.created_at)
+    resumed: list[tuple[OperationRun, int]] = []
+    with _use_case(session):
+        stale = session.scalars(
+            select(OperationRun)
+            .where(OperationRun.status == RUNNING, last_sign_of_life < cutoff, OperationRun.parent_run_id.is_(None))
+            .order_by(OperationRun.id)
+        ).all()
+        for run in stale:
+            context = dict(run.context) if isinstance(run.context, dict) else {}
+            attempts = context.get(RESUME_ATTEMPTS_KEY, 0)
+            attempts = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0
+            if not registry.is_counted(run.type) or attempts >= max_attempts:
+                continue
+            context[RESUME_ATTEMPTS_KEY] = attempts + 1
+            # Re-checked in the UPDATE: a heartbeat that landed since the SELECT means the worker lives.
+            changed = session.execute(
+                update(OperationRun)
+                .where(OperationRun.id == run.id, OperationRun.status == RUNNING, last_sign_of_life < cutoff)
+                .values(heartbeat_at=now, context=context)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if changed != 1:
+                continue
+            record_audit(
+                session=session,
+                action="run.resumed",
+                target_type="operation_run",
+                target_id=run.id,
+                workspace_id=run.workspace_id,
+                tenant_id=run.tenant_id,
+                details={"attempt": attempts + 1, "max_attempts": max_attempts},
+            )
+            resumed.append((run, attempts + 1))
+        session.commit()
+    for run, attempt in resumed:
+        _log("run_resumed_by_reaper", run, attempt=attempt, max_attempts=max_attempts)
+    return [(run.id, run.type) for run, _attempt in resumed]
+
+
 def reap_stale(
     *, session: Session, now: datetime, stale_after_seconds: int, queued_stale_after_seconds: int
 ) -> list[int]:

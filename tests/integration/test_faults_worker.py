@@ -9,8 +9,9 @@ What happens next depends on the broker (measured times are printed: run with ``
   the runs complete with exact counts: the unit ledger makes the re-run count nothing twice.
 * **Embedded** (kombu's SQLAlchemy transport) never redelivers: a delivered message is marked
   ``visible = 0`` in ``kombu_message`` and nothing ever restores it. The runs stay ``running``
-  until the stale-run reaper (``CONSOLE_STALE_AFTER_SECONDS``, 3 s here, 900 s by default)
-  completes them as ``failed`` with "stale"; the initiator is notified; counts are kept.
+  until the stale-run reaper (``CONSOLE_STALE_AFTER_SECONDS``, 3 s here, 120 s by default)
+  resumes them: their tasks are sent again and the ledger makes the new worker do only what is
+  left, so both complete succeeded with exact counts (``CONSOLE_RESUME_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
+from console.audit.models import AuditEvent
 from console.backups.models import BackupSetItem
 from console.celery_config import celery_config
 from console.config import ConfigError, load_settings
 from console.dispatch import dispatch_config
 from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.progress import progress_for_run
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
 from tests.integration.worker import (
@@ -103,7 +104,7 @@ def backed_up(stack: Stack) -> tuple[World, int]:
     return world, int(items)
 
 
-def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack: Stack, tmp_path) -> None:
+def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_resumed(stack: Stack, tmp_path) -> None:
     counted_world = make_world(stack)
     fan_world, items = backed_up(stack)
     assert items >= 8
@@ -146,47 +147,41 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
     # Embedded broker: the messages the dead worker held are gone for good.
     assert invisible_messages(stack) >= 2
 
-    # The reaper, as beat would send it (every minute in production; every second here).
-    def reaped() -> bool:
+    # The reaper, as beat would send it (every minute in production; every second here), finds
+    # both runs stale and resumes them: their tasks are sent again, and the new worker does only
+    # what the ledger says is left.
+    def finished() -> bool:
         if all(load_run(stack, i).status == "completed" for i in (sync_id, restore_id)):
             return True
         stack.dispatcher.send(REAP)
         return False
 
-    wait_until(reaped, stack=stack, what="the reaper", interval=1.0, timeout=30)
+    wait_until(finished, stack=stack, what="the reaper's resume", interval=1.0, timeout=90)
     recovered = time.monotonic() - killed_at
-    # The sync's message never reached the new worker: its count stopped at the kill.
-    assert "tasks.inventory.run_inventory_sync[" not in stack.worker.log()
-    assert counts_of(load_run(stack, sync_id))["processed"] == before[sync_id]["processed"]
-    outcomes = {
-        name: (load_run(stack, i).outcome, counts_of(load_run(stack, i)))
-        for name, i in (("sync", sync_id), ("restore", restore_id))
-    }
     print(
-        f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, not redelivered; "
-        f"both runs completed {recovered:.1f} s after the kill by the reaper (stale limit {STALE_AFTER} s): "
-        + ", ".join(f"{n} {o} {c['processed']}/{c['total']}" for n, (o, c) in outcomes.items())
+        f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s; "
+        f"both runs resumed by the reaper and completed {recovered:.1f} s after the kill (stale limit {STALE_AFTER} s)"
     )
+    log = stack.worker.log()
+    assert "tasks.inventory.run_inventory_sync[" in log and "tasks.backups.restore_backup_item[" in log
     for run_id, world in ((sync_id, counted_world), (restore_id, fan_world)):
         run, keys = load_run(stack, run_id), ledger_keys(stack, run_id)
         counts = counts_of(run)
-        # Counts are kept as they were (never a bar, never a guess); the ledger agrees with them.
-        assert counts["processed"] == len(keys) == len(set(keys)) <= counts["total"]
-        assert progress_for_run(run).mode == "none"
+        assert (run.status, run.outcome) == ("completed", "succeeded"), run.failure_summary
+        assert counts["processed"] == counts["total"] == counts["succeeded"] == len(keys) == len(set(keys))
+        assert run.context["resume_attempts"] >= 1
         with stack.db.session() as s:
-            note = s.execute(
-                select(Notification.user_id, Notification.kind, Notification.body).where(Notification.run_id == run_id)
-            ).one()
-        assert note.user_id == world.user_id
-        if run_id == restore_id and counts["processed"] == counts["total"]:
-            # The children the dead worker held had all finished their unit before the kill
-            # (it died between the unit's commit and the ack, or while idle): nothing was lost,
-            # and the queued children completed the run on the new worker.
-            assert (run.outcome, note.kind) == ("succeeded", "run_completed")
-            continue
-        assert (run.status, run.outcome, note.kind) == ("completed", "failed", "run_failed")
-        assert run.failure_summary.startswith("stale: no heartbeat for") and "stale" in (note.body or "")
-        assert counts["processed"] < counts["total"]
+            note = s.execute(select(Notification.user_id, Notification.kind).where(Notification.run_id == run_id)).one()
+            resumed = s.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "run.resumed", AuditEvent.target_id == run_id)
+            )
+        assert (note.user_id, note.kind) == (world.user_id, "run_completed")
+        assert resumed == run.context["resume_attempts"]
+    assert (
+        counts_of(load_run(stack, restore_id))["total"] == items and counts_of(load_run(stack, sync_id))["total"] == 6
+    )
 
 
 def test_the_visibility_timeout_setting_reaches_redis_and_stays_out_of_the_embedded_broker(tmp_path) -> None:
