@@ -42,7 +42,8 @@ def _browser_available() -> None:
     ]
     if missing:
         pytest.fail(
-            f"{', '.join(missing)} not installed: run `bash .ci/test` (it installs Debian's chromium and chromium-driver)",
+            f"{', '.join(missing)} not installed: "
+            "run `bash .ci/test` (it installs Debian's chromium and chromium-driver)",
             pytrace=False,
         )
 

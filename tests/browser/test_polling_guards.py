@@ -124,7 +124,9 @@ def set_hidden(dash_duo, hidden: bool) -> None:
     dash_duo.driver.execute_script(
         """
         var hidden = arguments[0];
-        Object.defineProperty(document, "visibilityState", {configurable: true, get: function () { return hidden ? "hidden" : "visible"; }});
+        Object.defineProperty(document, "visibilityState", {
+            configurable: true, get: function () { return hidden ? "hidden" : "visible"; }
+        });
         Object.defineProperty(document, "hidden", {configurable: true, get: function () { return hidden; }});
         document.dispatchEvent(new Event("visibilitychange"));
         """,

@@ -46,7 +46,8 @@ def set_visibility(dash_duo, state: str) -> None:
 def navigate(dash_duo, path: str) -> None:
     """Client-side navigation (what a dcc.Link does): no page load, the pages callback renders."""
     dash_duo.driver.execute_script(
-        "window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
+        "window.history.pushState({}, '', arguments[0]); "
+        "window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
         path,
     )
 
@@ -108,7 +109,9 @@ def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo,
         dash_duo.wait_for_element(f"#tenant-dashboard[data-tenant-id='{tenant_id}']")
         dash_duo.wait_for_text_to_equal("#review-pack-status", label)
         until(
-            lambda: poll_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000)),
+            lambda polls=polls: (
+                poll_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000))
+            ),
             timeout=5,
         )
         assert attr(dash_duo, "#review-pack-generate", "disabled") == ("" if polls else None), (

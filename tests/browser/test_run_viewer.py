@@ -26,7 +26,7 @@ def test_active_runs_poll_at_1_5_10_seconds_by_age(dash_duo, console_app) -> Non
     for run_id, status, interval in cases:
         goto(dash_duo, f"/admin/operations/{run_id}", f"#run-viewer[data-run-id='{run_id}'] #run-status")
         assert text(dash_duo, "#run-status") == status
-        until(lambda: interval_state(dash_duo, "run-poll") == (False, interval), timeout=4)
+        until(lambda interval=interval: interval_state(dash_duo, "run-poll") == (False, interval), timeout=4)
     assert dash_duo.get_logs() == []
 
 

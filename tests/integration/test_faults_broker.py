@@ -262,8 +262,8 @@ def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_onc
             what="the operations started after the broker came back",
         )
         print(
-            f"FAULT broker-back broker={broker.kind}: both operations completed {time.monotonic() - recovered:.1f} s after the broker returned "
-            "(including the worker start)"
+            f"FAULT broker-back broker={broker.kind}: both operations completed "
+            f"{time.monotonic() - recovered:.1f} s after the broker returned (including the worker start)"
         )
     finally:
         worker.kill()

@@ -66,7 +66,8 @@ def database_outage(database_url: str) -> Iterator[None]:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
                 conn.execute(
                     text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
                     ),
                     {"name": name},
                 )
@@ -302,8 +303,9 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
         body = answer(response)
         assert store in body and not (body[store]["data"] or {}).get("lost"), (store, body[store])
     print(
-        f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: polls answered 'lost' (200) "
-        f"during a {outage_s:.2f} s outage; first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s"
+        f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: "
+        f"polls answered 'lost' (200) during a {outage_s:.2f} s outage; "
+        f"first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s"
     )
     assert "Traceback" not in caplog.text
     assert "event=database_unreachable" in caplog.text
@@ -368,8 +370,9 @@ def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stac
     counts = counts_of(run)
     retries = stack.worker.log().count(f"event=restore_item_retry run_id={run_id} ")
     print(
-        f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: 1.5 s outage, {retries} child retries, "
-        f"run completed {recovered:.1f} s after the database returned; processed {counts['processed']} of {counts['total']}"
+        f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: "
+        f"1.5 s outage, {retries} child retries, run completed {recovered:.1f} s after the database returned; "
+        f"processed {counts['processed']} of {counts['total']}"
     )
     assert retries >= 1  # the outage really hit the children
     assert (run.status, run.outcome) == ("completed", "succeeded")

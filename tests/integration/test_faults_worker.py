@@ -163,8 +163,9 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_reaped(stack:
         for name, i in (("sync", sync_id), ("restore", restore_id))
     }
     print(
-        f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, not redelivered; "
-        f"both runs completed {recovered:.1f} s after the kill by the reaper (stale limit {STALE_AFTER} s): "
+        f"\nFAULT worker-killed broker=embedded db={stack.backend}: new worker ready {worker_up:.1f} s, "
+        f"not redelivered; both runs completed {recovered:.1f} s after the kill by the reaper "
+        f"(stale limit {STALE_AFTER} s): "
         + ", ".join(f"{n} {o} {c['processed']}/{c['total']}" for n, (o, c) in outcomes.items())
     )
     for run_id, world in ((sync_id, counted_world), (restore_id, fan_world)):
