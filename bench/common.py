@@ -176,7 +176,7 @@ def children_pids(pid: int) -> list[int]:
 @contextmanager
 def scratch_database(base_url: str = DEFAULT_DATABASE_URL, prefix: str = "console_bench") -> Iterator[str]:
     """A fresh empty PostgreSQL database next to ``base_url``; dropped afterwards."""
-    from tests.conftest import scratch_postgres_database
+    from tests.support.db import scratch_postgres_database
 
     with scratch_postgres_database(base_url, prefix=prefix) as url:
         yield url

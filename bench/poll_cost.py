@@ -48,7 +48,7 @@ from bench.common import (
     ratio,
     uptime,
 )
-from tests.conftest import queries, sql_statements
+from tests.support.db import queries, sql_statements
 
 PAGES_ROUTER_FRAGMENT = "_pages_content.children"
 RUN_POLL_FRAGMENT = "run-view.children"

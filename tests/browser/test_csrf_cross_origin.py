@@ -23,9 +23,9 @@ from flask import request
 
 from console.db import utcnow
 from console.operations.models import OperationRun
-from tests.browser.conftest import browser_login
 from tests.factories import PASSWORD
-from tests.integration.test_hostile_http import confirm_inventory_sync, run_count
+from tests.support.browser import browser_login
+from tests.support.web import confirm_inventory_sync, run_count
 
 
 def free_port() -> int:

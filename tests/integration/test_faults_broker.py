@@ -36,9 +36,9 @@ from console.dispatch import CeleryDispatcher, DispatchError
 from console.operations.launch import DISPATCH_FAILED, start_operation
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
-from tests.conftest import BROKER_URL
-from tests.integration.conftest import login, real_app
 from tests.integration.worker import Worker, wait_until
+from tests.support.db import BROKER_URL
+from tests.support.web import login, real_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 

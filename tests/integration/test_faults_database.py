@@ -1,6 +1,6 @@
 """Fault: the database goes away while pages poll and while a fan-out restore runs — then returns.
 
-The outage is real and scoped to the test's own database:
+The outage (``database_outage``, tests/support/faults.py) is real and scoped to the test's own database:
 
 * PostgreSQL: ``ALTER DATABASE … ALLOW_CONNECTIONS false`` (superusers included) and
   ``pg_terminate_backend`` for every connection to it — what a restart or failover looks like
@@ -17,10 +17,8 @@ the end processed == total == distinct ledger rows: no count lost, none doubled.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ from console.db import utcnow
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
-from tests.integration.conftest import login, real_app
 from tests.integration.worker import (
     STACKS,
     Stack,
@@ -48,53 +45,12 @@ from tests.integration.worker import (
     wait_run,
     wait_until,
 )
+from tests.support.faults import database_outage
+from tests.support.web import login, real_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
 CALLBACK = "/_dash-update-component"
-
-
-@contextmanager
-def database_outage(database_url: str) -> Iterator[None]:
-    """The database is unreachable inside the block (see the module docstring)."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        name = url.database
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-            yield
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-            admin.dispose()
-        return
-    # SQLite: the path atomically becomes a dangling symlink (opening it fails: "unable to open
-    # database file"); connections already open keep their files. Every swap is one rename, so
-    # no connection can ever create a fresh empty database at the path in between.
-    path = Path(url.database)
-    away = path.with_name(path.name + ".away")
-    blocker = path.with_name(path.name + ".blocker")
-    os.link(path, away)
-    blocker.symlink_to(path.parent / "gone" / path.name)
-    os.replace(blocker, path)
-    journals = [(p, p.with_name(p.name + ".away")) for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
-    for src, dst in journals:
-        os.replace(src, dst)
-    try:
-        yield
-    finally:
-        for src, dst in journals:  # the WAL first: whoever opens the database next must see it
-            os.replace(dst, src)
-        os.replace(away, path)
 
 
 # --------------------------------------------------------------------------- polling

@@ -21,8 +21,8 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
 from tasks.backups import CHILD_MAX_RETRIES
-from tests.integration.test_faults_database import database_outage
 from tests.integration.worker import STACKS, make_world, open_stack, start, start_with_faults, wait_run, wait_until
+from tests.support.faults import database_outage
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 

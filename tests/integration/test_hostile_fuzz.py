@@ -19,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import PASSWORD
-from tests.integration.conftest import csrf_token, login
-from tests.integration.test_hostile_callbacks import (
+from tests.support.hostile import (
     Scene,
     body_for,
     build_scene,
@@ -31,7 +30,7 @@ from tests.integration.test_hostile_callbacks import (
     readable,
     server_callbacks,
 )
-from tests.integration.test_hostile_http import instant_password_checks
+from tests.support.web import csrf_token, instant_password_checks, login
 
 MAX_EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

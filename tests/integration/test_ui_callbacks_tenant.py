@@ -22,7 +22,7 @@ from console.operations.models import OperationRun
 from console.operations.service import complete_run, enqueue_run, mark_running
 from console.review_packs.models import ReviewPack
 from tests.factories import PASSWORD
-from tests.integration.conftest import login
+from tests.support.web import login
 
 CALLBACK = "/_dash-update-component"
 

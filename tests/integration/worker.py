@@ -37,7 +37,7 @@ from console.operations.launch import TASK_NAMES, start_operation, validate_opti
 from console.operations.models import OperationRun
 from console.operations.service import enqueue_run, get_run
 from console.providers.builtin import seed_tenant_dataset
-from tests.conftest import BROKER_URL, DB_BACKENDS, fresh_database_url
+from tests.support.db import BROKER_URL, DB_BACKENDS, fresh_database_url
 
 REPO = Path(__file__).resolve().parents[2]
 BROKERS = ["embedded"] + (["redis"] if BROKER_URL else [])
