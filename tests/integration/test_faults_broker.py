@@ -43,8 +43,11 @@ from tests.support.web import login, real_app
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
 CALLBACK = "/_dash-update-component"
-#: A press with the broker down must answer about this fast (it took ~6 s before the fix).
-FAST = 1.5
+#: A press with the broker down must fail fast. The product promises "a few seconds" (one
+#: connection attempt, console.dispatch.CONNECT_TIMEOUT = 2 s), not a latency: a refused port
+#: usually answers in milliseconds, but a loaded, shared machine must not fail this test. 4 s
+#: still catches the regression it guards against (kombu's retry loop took ~6 s before the fix).
+FAST = 4.0
 
 
 def free_port() -> int:
