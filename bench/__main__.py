@@ -49,11 +49,12 @@ def _summary(found: dict[str, Any]) -> Section:
                     "yes" if g100["p99"] <= 0.025 else "**no**",
                 ]
             )
+            closed = poll["http"]["100"]["guarded_closed"]
             rows.append(
                 [
                     "CPU per poll (web + PostgreSQL, closed loop at 100)",
                     "—",
-                    f"{poll['http']['100']['guarded_closed']['cpu_web_ms']:.2f} + {poll['http']['100']['guarded_closed']['cpu_db_ms']:.2f} ms",
+                    f"{closed['cpu_web_ms']:.2f} + {closed['cpu_db_ms']:.2f} ms",
                     "",
                 ]
             )
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with dataset() as world:
             header.append(
-                f"dataset: {world.runs:,} runs across {len(world.tenant_ids)} tenants (PostgreSQL), seeded in {world.seconds:.1f} s"
+                f"dataset: {world.runs:,} runs across {len(world.tenant_ids)} tenants (PostgreSQL), "
+                f"seeded in {world.seconds:.1f} s"
             )
             if "poll" in only:
                 with part("poll"):

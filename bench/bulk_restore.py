@@ -87,7 +87,8 @@ def _backend_cpu(db: Database) -> float | None:
             pids = (
                 conn.execute(
                     text(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
                 )
                 .scalars()
@@ -223,13 +224,15 @@ def main() -> int:
     )
     print(f"machine: {machine_line()}")
     print(
-        f"bulk restore: {r['items']} items, {r['threads']} worker threads in {r['processes']} process(es), PostgreSQL + {args.broker_url.split(':')[0]} (load {r['load']})"
+        f"bulk restore: {r['items']} items, {r['threads']} worker threads in {r['processes']} process(es), "
+        f"PostgreSQL + {args.broker_url.split(':')[0]} (load {r['load']})"
     )
     print(f"  outcome={r['outcome']} counts={r['counts']} ledger rows={r['ledger']}")
     print(f"  enqueue -> completed: {r['seconds']:.2f} s ({r['units_per_s']:.0f} items/s)")
     print(f"  started -> completed (worker side): {r['worker_seconds']:.2f} s ({r['worker_units_per_s']:.0f} items/s)")
     print(
-        f"  worker peak RSS: {r['worker_peak_rss_mb']} MiB; CPU per unit: worker {r['worker_cpu_ms_per_unit']:.2f} ms, PostgreSQL {r['db_cpu_ms_per_unit'] or float('nan'):.2f} ms"
+        f"  worker peak RSS: {r['worker_peak_rss_mb']} MiB; CPU per unit: worker {r['worker_cpu_ms_per_unit']:.2f} ms, "
+        f"PostgreSQL {r['db_cpu_ms_per_unit'] or float('nan'):.2f} ms"
     )
     ok = r["outcome"] == "succeeded" and r["processed"] == r["total"] == r["ledger"] == args.items
     return 0 if ok else 1

@@ -176,7 +176,7 @@ def children_pids(pid: int) -> list[int]:
 @contextmanager
 def scratch_database(base_url: str = DEFAULT_DATABASE_URL, prefix: str = "console_bench") -> Iterator[str]:
     """A fresh empty PostgreSQL database next to ``base_url``; dropped afterwards."""
-    from tests.conftest import scratch_postgres_database
+    from tests.support.db import scratch_postgres_database
 
     with scratch_postgres_database(base_url, prefix=prefix) as url:
         yield url
@@ -316,8 +316,10 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
                         copy.write_row(row)
                 # A review pack for every review-pack run, like the writer makes them.
                 cur.execute(
-                    "INSERT INTO review_packs (tenant_id, operation_run_id, status, options, created_at, ready_at, expires_at, size, sha256, file_path) "
-                    "SELECT tenant_id, id, CASE WHEN status = 'completed' THEN (CASE WHEN outcome = 'succeeded' THEN 'expired' ELSE 'failed' END) ELSE 'queued' END, "
+                    "INSERT INTO review_packs (tenant_id, operation_run_id, status, options, created_at, ready_at, "
+                    "expires_at, size, sha256, file_path) "
+                    "SELECT tenant_id, id, CASE WHEN status = 'completed' "
+                    "THEN (CASE WHEN outcome = 'succeeded' THEN 'expired' ELSE 'failed' END) ELSE 'queued' END, "
                     "'{}'::jsonb, created_at, completed_at, completed_at + interval '14 days', 123456, NULL, NULL "
                     "FROM operation_runs WHERE type = 'review_pack_generate' ORDER BY id"
                 )

@@ -174,7 +174,8 @@ def run(
     )
     target = 500
     section.table(
-        f"End to end: a {units:,}-item backup-set restore through a real Celery worker (--pool threads --concurrency {threads}). Target ≥ {target} units/s, zero lost or doubled units.",
+        f"End to end: a {units:,}-item backup-set restore through a real Celery worker "
+        f"(--pool threads --concurrency {threads}). Target ≥ {target} units/s, zero lost or doubled units.",
         ["figure", "value"],
         [
             ["outcome", e2e["outcome"]],
@@ -205,7 +206,8 @@ def run(
         ],
     )
     section.table(
-        f"Counter only, in process, {threads} threads, one transaction per unit — the service vs the naive read-modify-write baseline.",
+        f"Counter only, in process, {threads} threads, one transaction per unit — "
+        "the service vs the naive read-modify-write baseline.",
         ["counter", "units/s", "processed", "lost updates", "ledger rows", "load avg"],
         [
             [
@@ -227,7 +229,8 @@ def run(
         ],
     )
     section.notes.append(
-        f"the naive counter is {naive['units_per_s'] / exact['units_per_s']:.1f}× the speed of the exact one and loses {naive['lost']:,} of {units:,} updates"
+        f"the naive counter is {naive['units_per_s'] / exact['units_per_s']:.1f}× the speed of the exact one "
+        f"and loses {naive['lost']:,} of {units:,} updates"
     )
     section.notes.append(f"uptime at end: {uptime()}")
     section.raw = {"end_to_end": e2e, "exact": exact, "naive": naive}

@@ -253,7 +253,8 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
             ]
         )
     section.table(
-        f"Baseline = the same request without the performance indexes ({', '.join(PERF_INDEXES)}). Target ≤ {TARGET_MS} ms.",
+        f"Baseline = the same request without the performance indexes ({', '.join(PERF_INDEXES)}). "
+        f"Target ≤ {TARGET_MS} ms.",
         [
             "request",
             "p50 ms without indexes",
@@ -269,7 +270,8 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
     if split and "error" not in split:
         section.notes.append(
             f"tenant dashboard, where the time goes (manager, p50): database reads {ms(split['reads_p50'])} ms, "
-            f"building the two Plotly figures {ms(split['figures_p50'])} ms; the rest is layout, JSON and the request (load {split['load']})"
+            f"building the two Plotly figures {ms(split['figures_p50'])} ms; "
+            f"the rest is layout, JSON and the request (load {split['load']})"
         )
     elif split:
         section.notes.append(f"breakdown unavailable: {split['error']}")

@@ -472,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(url)
         seeded = seed(url, run_pollers=args.run_pollers, dashboard_pollers=args.dashboard_pollers)
         print(
-            f"seeded {seeded.runs} runs and {args.run_pollers + args.dashboard_pollers} poller accounts in {time.perf_counter() - t0:.1f} s",
+            f"seeded {seeded.runs} runs and {args.run_pollers + args.dashboard_pollers} poller accounts "
+            f"in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
         web = Gunicorn(url, workers=args.workers, threads=args.threads).start()
@@ -510,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             with ThreadPoolExecutor(max_workers=16) as pool:
                 list(pool.map(lambda p: p.login(base), pollers))
             print(
-                f"{len(pollers)} pollers signed in (each its own user, address and CSRF token) in {time.perf_counter() - t0:.1f} s",
+                f"{len(pollers)} pollers signed in (each its own user, address and CSRF token) "
+                f"in {time.perf_counter() - t0:.1f} s",
                 flush=True,
             )
 
@@ -556,30 +558,36 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"## Load: {args.run_pollers} run-viewer + {args.dashboard_pollers} dashboard pollers, every {args.interval:g} s, {elapsed:.0f} s, "
+        f"## Load: {args.run_pollers} run-viewer + {args.dashboard_pollers} dashboard pollers, "
+        f"every {args.interval:g} s, {elapsed:.0f} s, "
         f"gunicorn {args.workers} workers × {args.threads} threads (gthread), PostgreSQL"
     )
     print()
     print(
-        "| surface | pollers | requests | errors | statuses | req/s | p50 ms | p95 ms | p99 ms | max ms | p50 ms by status |"
+        "| surface | pollers | requests | errors | statuses | req/s "
+        "| p50 ms | p95 ms | p99 ms | max ms | p50 ms by status |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [*rows, everything]:
         print(
-            f"| {r['surface']} | {r['pollers']} | {r['requests']} | {r['errors']} | {r['statuses']} | {r['throughput']:.1f} | "
-            f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['p50_by_status']} |"
+            f"| {r['surface']} | {r['pollers']} | {r['requests']} | {r['errors']} | {r['statuses']} "
+            f"| {r['throughput']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| {r['max_ms']:.1f} | {r['p50_by_status']} |"
         )
     print()
     print(
-        f"- offered load: {len(pollers) / args.interval:.0f} requests/s; writer updated the watched run {writer.writes} times"
+        f"- offered load: {len(pollers) / args.interval:.0f} requests/s; "
+        f"writer updated the watched run {writer.writes} times"
     )
     print(
-        f"- PostgreSQL connections of the app (pg_stat_activity, {len(monitor.samples)} samples): peak {peak_total} open, "
-        f"peak {peak_active} active; pool limit {pool_limit} (= {args.workers} workers × (pool_size + max_overflow))"
+        f"- PostgreSQL connections of the app (pg_stat_activity, {len(monitor.samples)} samples): "
+        f"peak {peak_total} open, peak {peak_active} active; "
+        f"pool limit {pool_limit} (= {args.workers} workers × (pool_size + max_overflow))"
     )
     print(
-        f"- CPU during the load window ({elapsed:.0f} s on {os.cpu_count()} cores): gunicorn workers {server_cpu:.0f} s "
-        f"({server_cpu / elapsed:.2f} cores), the load generator itself {client_cpu:.0f} s ({client_cpu / elapsed:.2f} cores)"
+        f"- CPU during the load window ({elapsed:.0f} s on {os.cpu_count()} cores): "
+        f"gunicorn workers {server_cpu:.0f} s ({server_cpu / elapsed:.2f} cores), "
+        f"the load generator itself {client_cpu:.0f} s ({client_cpu / elapsed:.2f} cores)"
     )
     print(
         f"- gunicorn log lines with errors: {len(server_errors)}"

@@ -51,7 +51,9 @@ CHROME_ARGS = (
 )
 SET_HIDDEN_JS = """
 var hidden = arguments[0];
-Object.defineProperty(document, "visibilityState", {configurable: true, get: function () { return hidden ? "hidden" : "visible"; }});
+Object.defineProperty(document, "visibilityState", {
+    configurable: true, get: function () { return hidden ? "hidden" : "visible"; }
+});
 Object.defineProperty(document, "hidden", {configurable: true, get: function () { return hidden; }});
 document.dispatchEvent(new Event("visibilitychange"));
 """
@@ -427,7 +429,8 @@ def run(*, window: float = 15.0, quiet_window: float = 12.0) -> tuple[list[Secti
             ]
         )
     section.table(
-        "Counted server-side (before_request) after the page settled; scaled to one minute. Expected = the polling contract's cadence per minute.",
+        "Counted server-side (before_request) after the page settled; scaled to one minute. "
+        "Expected = the polling contract's cadence per minute.",
         [
             "scenario",
             "requests/min",

@@ -48,7 +48,7 @@ from bench.common import (
     ratio,
     uptime,
 )
-from tests.conftest import queries, sql_statements
+from tests.support.db import queries, sql_statements
 
 PAGES_ROUTER_FRAGMENT = "_pages_content.children"
 RUN_POLL_FRAGMENT = "run-view.children"
@@ -350,7 +350,8 @@ class CpuProbe:
                     pids = (
                         conn.execute(
                             text(
-                                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                                "SELECT pid FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                             )
                         )
                         .scalars()
@@ -432,7 +433,7 @@ def http_figures(
     threads: int,
 ) -> tuple[Section, dict[str, Any]]:
     web = Gunicorn(world.url, workers=2, threads=threads).start()
-    section = Section("1b. Poll latency and throughput over HTTP (gunicorn, 2 workers × %d threads)" % threads)
+    section = Section(f"1b. Poll latency and throughput over HTTP (gunicorn, 2 workers × {threads} threads)")
     raw: dict[str, Any] = {}
     try:
         cookie, token = http_login(web.url, world.manager_email)
@@ -513,8 +514,10 @@ def http_figures(
                 ]
             )
         section.table(
-            "Paced = each poller polls once per second (offered load = N req/s); closed loop = back-to-back requests (saturation). "
-            "CPU ms/request = CPU time of the gunicorn workers + the PostgreSQL backends during the closed-loop phase, per request "
+            "Paced = each poller polls once per second (offered load = N req/s); "
+            "closed loop = back-to-back requests (saturation). "
+            "CPU ms/request = CPU time of the gunicorn workers + the PostgreSQL backends "
+            "during the closed-loop phase, per request "
             "(independent of the machine's other load; 2 cores / CPU per request bounds the throughput).",
             [
                 "pollers",

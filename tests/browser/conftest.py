@@ -1,4 +1,6 @@
-"""dash_duo in Debian's headless Chromium (never a downloaded browser or driver)."""
+"""dash_duo in Debian's headless Chromium (never a downloaded browser or driver), and the
+``console_app`` fixture. The browser helpers (browser_login, text, attr, ...) are in
+tests/support/browser.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from selenium.webdriver.chrome.options import Options
 
 from console.app import create_app
 from console.migrate import upgrade
-from tests.factories import PASSWORD, build_world
+from tests.factories import build_world
+from tests.support.web import RecordingDispatcher
 
 CHROMIUM = os.environ.get("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 
@@ -42,7 +45,8 @@ def _browser_available() -> None:
     ]
     if missing:
         pytest.fail(
-            f"{', '.join(missing)} not installed: run `bash .ci/test` (it installs Debian's chromium and chromium-driver)",
+            f"{', '.join(missing)} not installed: "
+            "run `bash .ci/test` (it installs Debian's chromium and chromium-driver)",
             pytrace=False,
         )
 
@@ -52,8 +56,6 @@ def console_app(tmp_path):
     """A fresh console on a migrated SQLite file, with the test world (see tests/factories.py)."""
     url = f"sqlite:///{tmp_path / 'console.db'}"
     upgrade(url)
-    from tests.integration.conftest import RecordingDispatcher
-
     app = create_app(
         {
             "instance_dir": tmp_path / "instance",
@@ -66,26 +68,3 @@ def console_app(tmp_path):
         app.world = build_world(s)
     yield app
     app.server.extensions["console.db"].dispose()
-
-
-def browser_login(dash_duo, email: str, password: str = PASSWORD, path: str = "/") -> None:
-    """Drive the real login form, then wait for the Dash page to render."""
-    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/login?next=" + path)
-    dash_duo.wait_for_element("input[name=email]").send_keys(email)
-    dash_duo.find_element("input[name=password]").send_keys(password)
-    dash_duo.find_element("#login-submit").click()
-    dash_duo.wait_for_element("#_pages_content")
-
-
-def text(dash_duo, selector: str) -> str | None:
-    """The element's text read in one step (a re-render between find and read cannot go stale)."""
-    return dash_duo.driver.execute_script(
-        "var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector
-    )
-
-
-def attr(dash_duo, selector: str, name: str) -> str | None:
-    """An attribute read in one step, like ``text``."""
-    return dash_duo.driver.execute_script(
-        "var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;", selector, name
-    )

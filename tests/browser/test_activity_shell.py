@@ -8,8 +8,7 @@ import time
 from dash.testing.wait import until
 
 from console.operations.service import complete_run, enqueue_run, fail_run
-from tests.browser.conftest import attr, browser_login, text
-from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
+from tests.support.browser import CallbackLog, attr, browser_login, goto, interval_state, make_run, open_page, text
 
 
 def _items(dash_duo) -> list[tuple[str, str]]:

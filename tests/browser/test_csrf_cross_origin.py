@@ -23,9 +23,9 @@ from flask import request
 
 from console.db import utcnow
 from console.operations.models import OperationRun
-from tests.browser.conftest import browser_login
 from tests.factories import PASSWORD
-from tests.integration.test_hostile_http import confirm_inventory_sync, run_count
+from tests.support.browser import browser_login
+from tests.support.web import confirm_inventory_sync, run_count
 
 
 def free_port() -> int:
@@ -242,14 +242,16 @@ def test_every_page_renders_under_the_csp_and_a_violation_would_be_caught(dash_d
         dash_duo.wait_for_element(selector)
         dash_duo.wait_for_element("#activity-shell")
         csp = dash_duo.driver.execute_script(
-            "return fetch(location.href, {credentials: 'include'}).then(function (r) { return r.headers.get('Content-Security-Policy'); });"
+            "return fetch(location.href, {credentials: 'include'})"
+            ".then(function (r) { return r.headers.get('Content-Security-Policy'); });"
         )
         assert "script-src 'self' 'sha256-" in csp and "unsafe-eval" not in csp, path
         assert dash_duo.get_logs() == [], path
 
     # The check has teeth: an injected inline script is refused, and the refusal is logged.
     dash_duo.driver.execute_script(
-        "var s = document.createElement('script'); s.textContent = 'window.__injected = true;'; document.body.appendChild(s);"
+        "var s = document.createElement('script'); s.textContent = 'window.__injected = true;'; "
+        "document.body.appendChild(s);"
     )
     until(lambda: any("Content Security Policy" in e["message"] for e in dash_duo.get_logs()), timeout=5)
     assert dash_duo.driver.execute_script("return window.__injected === true") is False

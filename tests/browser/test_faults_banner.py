@@ -12,9 +12,8 @@ from dash.testing.wait import until
 
 from console.components import poll_guard
 from console.operations.service import record_unit
-from tests.browser.conftest import browser_login, text
-from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
-from tests.integration.test_faults_database import database_outage
+from tests.support.browser import CallbackLog, browser_login, goto, interval_state, make_run, open_page, text
+from tests.support.faults import database_outage
 
 BANNER = f"#{poll_guard.CONNECTION_BANNER}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash.testing.wait import until
 
-from tests.browser.conftest import browser_login, text
+from tests.support.browser import browser_login, text
 
 
 def test_manager_logs_in_and_sees_the_tenants_then_the_operations_list(dash_duo, console_app) -> None:

@@ -13,9 +13,7 @@ from selenium.webdriver.support.ui import Select
 from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import complete_run
-from tests.browser.conftest import browser_login
-from tests.browser.test_review_pack_card import set_visibility
-from tests.browser.test_tenant_dashboard import count, poll_state, text
+from tests.support.browser import browser_login, count, interval_state, set_visibility, text
 
 ROWS = "#operations-table .ag-center-cols-container .ag-row"
 
@@ -118,14 +116,14 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
 
     # The running row: the contract's counted progress as text; the page polls at 10 s.
     until(lambda: "counted · 3 / 8 · 37%" in progress_cells(dash_duo), timeout=5)
-    until(lambda: poll_state(dash_duo, "operations-poll") == (False, 10_000), timeout=5)
+    until(lambda: interval_state(dash_duo, "operations-poll") == (False, 10_000), timeout=5)
 
     Select(dash_duo.find_element("#ops-filter-type")).select_by_value("baseline_compare")
     wait_rows(dash_duo, [visible[1]])
     Select(dash_duo.find_element("#ops-filter-type")).select_by_value("all")
     Select(dash_duo.find_element("#ops-filter-status")).select_by_value("completed")
     wait_rows(dash_duo, [visible[0], visible[1], visible[3]])
-    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # nothing active on this page
+    until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # nothing active on this page
     Select(dash_duo.find_element("#ops-filter-tenant")).select_by_value(str(a1))
     wait_rows(dash_duo, [visible[0], visible[1]])
     dash_duo.find_element("#ops-filter-clear").click()
@@ -135,10 +133,10 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
     with console_app.server.extensions["console.db"].session() as s:
         complete_run(session=s, run_id=running, outcome="succeeded")
     set_visibility(dash_duo, "hidden")
-    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # no polling while hidden
+    until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # no polling while hidden
     set_visibility(dash_duo, "visible")
     until(lambda: "none · 3 of 8 processed" in progress_cells(dash_duo), timeout=8)
-    until(lambda: poll_state(dash_duo, "operations-poll")[0] is True, timeout=5)
+    until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)
 
     click(dash_duo, f"{ROWS} a[href='/admin/operations/{running}']")
     until(lambda: dash_duo.driver.current_url.endswith(f"/admin/operations/{running}"), timeout=5)

@@ -19,17 +19,17 @@ from console.operations.models import OperationRun
 from console.operations.service import enqueue_run
 from console.providers.builtin import seed_tenant_dataset
 from console.review_packs.models import ReviewPack
-from tests.browser.conftest import browser_login
-from tests.browser.test_tenant_dashboard import TENANT_PAGE, attr, count, poll_state, text
 from tests.factories import build_world
 from tests.integration.worker import open_stack, wait_until
-
-# Chrome keeps the document visible in headless mode; this is how a test hides the tab.
-VISIBILITY_JS = """
-Object.defineProperty(document, 'visibilityState', {value: arguments[0], configurable: true});
-Object.defineProperty(document, 'hidden', {value: arguments[0] === 'hidden', configurable: true});
-document.dispatchEvent(new Event('visibilitychange'));
-"""
+from tests.support.browser import (
+    TENANT_PAGE,
+    attr,
+    browser_login,
+    count,
+    interval_state,
+    set_visibility,
+    text,
+)
 
 FETCH_JS = """
 var done = arguments[arguments.length - 1];
@@ -39,14 +39,11 @@ fetch(arguments[0], {credentials: 'same-origin'}).then(function (r) {
 """
 
 
-def set_visibility(dash_duo, state: str) -> None:
-    dash_duo.driver.execute_script(VISIBILITY_JS, state)
-
-
 def navigate(dash_duo, path: str) -> None:
     """Client-side navigation (what a dcc.Link does): no page load, the pages callback renders."""
     dash_duo.driver.execute_script(
-        "window.history.pushState({}, '', arguments[0]); window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
+        "window.history.pushState({}, '', arguments[0]); "
+        "window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
         path,
     )
 
@@ -108,7 +105,9 @@ def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo,
         dash_duo.wait_for_element(f"#tenant-dashboard[data-tenant-id='{tenant_id}']")
         dash_duo.wait_for_text_to_equal("#review-pack-status", label)
         until(
-            lambda: poll_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000)),
+            lambda polls=polls: (
+                interval_state(dash_duo, "review-pack-poll") == ((False, 10_000) if polls else (True, 10_000))
+            ),
             timeout=5,
         )
         assert attr(dash_duo, "#review-pack-generate", "disabled") == ("" if polls else None), (
@@ -164,7 +163,7 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
     dash_duo.start_server(worker_app, navigate=False)
     browser_login(dash_duo, "operator@test.example", path=TENANT_PAGE.format(a1))
     dash_duo.wait_for_text_to_equal("#review-pack-status", "No pack yet")
-    assert poll_state(dash_duo, "review-pack-poll")[0] is True
+    assert interval_state(dash_duo, "review-pack-poll")[0] is True
     marker = dash_duo.driver.execute_script("window.__sameDocument = 'yes'; return window.__sameDocument;")
 
     dash_duo.find_element("#review-pack-generate").click()
@@ -177,7 +176,7 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
     # The confirm response itself renders the queued card (the worker may already be on it).
     until(lambda: text(dash_duo, "#review-pack-status") in ("Queued", "Generating"), timeout=5)
     assert attr(dash_duo, "#review-pack-generate", "disabled") == ""
-    until(lambda: poll_state(dash_duo, "review-pack-poll") == (False, 10_000), timeout=5)
+    until(lambda: interval_state(dash_duo, "review-pack-poll") == (False, 10_000), timeout=5)
     assert pack().options == {"include_operations": False, "include_pii": False}
 
     # While the worker writes entries: hide and show the tab -> one immediate refresh -> Generating.
@@ -185,7 +184,7 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
         lambda: (p := pack()) is not None and p.status == "generating", timeout=30, stack=stack, what="generating"
     )
     set_visibility(dash_duo, "hidden")
-    until(lambda: poll_state(dash_duo, "review-pack-poll")[0] is True, timeout=5)  # no polling while hidden
+    until(lambda: interval_state(dash_duo, "review-pack-poll")[0] is True, timeout=5)  # no polling while hidden
     set_visibility(dash_duo, "visible")
     dash_duo.wait_for_text_to_equal("#review-pack-status", "Generating", timeout=5)
 
@@ -197,7 +196,7 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
     assert href == f"/review-packs/{ready.id}/download"
     status, content_type, size = dash_duo.driver.execute_async_script(FETCH_JS, href)
     assert (status, content_type, size) == (200, "application/zip", ready.size)
-    until(lambda: poll_state(dash_duo, "review-pack-poll")[0] is True, timeout=5)
+    until(lambda: interval_state(dash_duo, "review-pack-poll")[0] is True, timeout=5)
     assert attr(dash_duo, "#review-pack-generate", "disabled") is None
     assert dash_duo.driver.execute_script("return window.__sameDocument;") == marker  # never reloaded
     with stack.db.session() as s:

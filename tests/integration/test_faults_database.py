@@ -1,6 +1,6 @@
 """Fault: the database goes away while pages poll and while a fan-out restore runs — then returns.
 
-The outage is real and scoped to the test's own database:
+The outage (``database_outage``, tests/support/faults.py) is real and scoped to the test's own database:
 
 * PostgreSQL: ``ALTER DATABASE … ALLOW_CONNECTIONS false`` (superusers included) and
   ``pg_terminate_backend`` for every connection to it — what a restart or failover looks like
@@ -17,10 +17,8 @@ the end processed == total == distinct ledger rows: no count lost, none doubled.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ from console.db import utcnow
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
-from tests.integration.conftest import login, real_app
 from tests.integration.worker import (
     STACKS,
     Stack,
@@ -48,52 +45,12 @@ from tests.integration.worker import (
     wait_run,
     wait_until,
 )
+from tests.support.faults import database_outage
+from tests.support.web import login, real_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
 CALLBACK = "/_dash-update-component"
-
-
-@contextmanager
-def database_outage(database_url: str) -> Iterator[None]:
-    """The database is unreachable inside the block (see the module docstring)."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        name = url.database
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-            yield
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-            admin.dispose()
-        return
-    # SQLite: the path atomically becomes a dangling symlink (opening it fails: "unable to open
-    # database file"); connections already open keep their files. Every swap is one rename, so
-    # no connection can ever create a fresh empty database at the path in between.
-    path = Path(url.database)
-    away = path.with_name(path.name + ".away")
-    blocker = path.with_name(path.name + ".blocker")
-    os.link(path, away)
-    blocker.symlink_to(path.parent / "gone" / path.name)
-    os.replace(blocker, path)
-    journals = [(p, p.with_name(p.name + ".away")) for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
-    for src, dst in journals:
-        os.replace(src, dst)
-    try:
-        yield
-    finally:
-        for src, dst in journals:  # the WAL first: whoever opens the database next must see it
-            os.replace(dst, src)
-        os.replace(away, path)
 
 
 # --------------------------------------------------------------------------- polling
@@ -302,8 +259,9 @@ def test_polls_answer_connection_lost_while_the_database_is_down_and_recover_by_
         body = answer(response)
         assert store in body and not (body[store]["data"] or {}).get("lost"), (store, body[store])
     print(
-        f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: polls answered 'lost' (200) "
-        f"during a {outage_s:.2f} s outage; first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s"
+        f"\nFAULT database-down-polling db={make_url(app.database_url).get_backend_name()}: "
+        f"polls answered 'lost' (200) during a {outage_s:.2f} s outage; "
+        f"first poll after the database returned recovered in {time.monotonic() - back_at:.3f} s"
     )
     assert "Traceback" not in caplog.text
     assert "event=database_unreachable" in caplog.text
@@ -368,8 +326,9 @@ def test_cutting_the_database_mid_fan_out_loses_and_doubles_no_count(stack: Stac
     counts = counts_of(run)
     retries = stack.worker.log().count(f"event=restore_item_retry run_id={run_id} ")
     print(
-        f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: 1.5 s outage, {retries} child retries, "
-        f"run completed {recovered:.1f} s after the database returned; processed {counts['processed']} of {counts['total']}"
+        f"\nFAULT database-cut-fan-out db={stack.backend} broker={stack.broker}: "
+        f"1.5 s outage, {retries} child retries, run completed {recovered:.1f} s after the database returned; "
+        f"processed {counts['processed']} of {counts['total']}"
     )
     assert retries >= 1  # the outage really hit the children
     assert (run.status, run.outcome) == ("completed", "succeeded")

@@ -21,8 +21,8 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
 from console.operations.summary import normalize_counts
 from tasks.backups import CHILD_MAX_RETRIES
-from tests.integration.test_faults_database import database_outage
 from tests.integration.worker import STACKS, make_world, open_stack, start, start_with_faults, wait_run, wait_until
+from tests.support.faults import database_outage
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 
@@ -73,9 +73,9 @@ def test_an_outage_longer_than_the_error_retries_is_ridden_out_with_exact_counts
         )
         sync_retries = log.count(f"event=task_retry task=tasks.inventory.run_inventory_sync run_id={sync_id} ")
         print(
-            f"\nFAULT database-long-outage db={backend} broker={broker}: {OUTAGE_SECONDS} s outage, {child_retries} child "
-            f"retries (longest chain {longest}), {sync_retries} sync retries; both runs completed {recovered:.1f} s after "
-            f"the database returned: "
+            f"\nFAULT database-long-outage db={backend} broker={broker}: {OUTAGE_SECONDS} s outage, "
+            f"{child_retries} child retries (longest chain {longest}), {sync_retries} sync retries; "
+            f"both runs completed {recovered:.1f} s after the database returned: "
             + ", ".join(f"{counts_of(r)['processed']}/{counts_of(r)['total']} {r.outcome}" for r in runs.values())
         )
         assert child_retries >= 1  # the outage really hit the children

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from console.backups.models import BackupSetItem
 from console.notifications.models import Notification
-from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRunUnit
+from console.operations.registry import TASK_NAMES
 from console.operations.service import counts_of, enqueue_run, fail_run
 from tests.integration.worker import (
     Stack,

@@ -19,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import PASSWORD
-from tests.integration.conftest import csrf_token, login
-from tests.integration.test_hostile_callbacks import (
+from tests.support.hostile import (
     Scene,
     body_for,
     build_scene,
@@ -31,7 +30,7 @@ from tests.integration.test_hostile_callbacks import (
     readable,
     server_callbacks,
 )
-from tests.integration.test_hostile_http import instant_password_checks
+from tests.support.web import csrf_token, instant_password_checks, login
 
 MAX_EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -122,6 +121,28 @@ def _errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def fuzz_callback(client, caplog, scene: Scene, key: str, spec: dict, statuses: dict[int, int]) -> None:
+    """Hypothesis-generated requests to one callback: never a 500, a leak or a logged error."""
+
+    @FUZZ
+    @given(body=callback_requests(key, spec, scene))
+    def one_request(body: dict) -> None:
+        r = post(client, body)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        text = readable(r)
+        assert r.status_code in (200, 204, 400, 403, 404), (
+            key[:60],
+            r.status_code,
+            json.dumps(body)[:300],
+            text[:300],
+        )
+        if r.status_code == 200:
+            assert not scene.leaks(text), (key[:60], scene.leaks(text), json.dumps(body)[:300])
+        assert not _errors(caplog), (key[:60], _errors(caplog)[:1], json.dumps(body)[:300])
+
+    one_request()
+
+
 def test_fuzzed_callbacks_and_login_never_500_nor_log_an_exception(web_app, client, world, caplog, monkeypatch) -> None:
     instant_password_checks(monkeypatch)  # argon2 is not what is fuzzed here
     scene = build_scene(web_app, world, "operator")
@@ -133,24 +154,7 @@ def test_fuzzed_callbacks_and_login_never_500_nor_log_an_exception(web_app, clie
     statuses: dict[int, int] = {}
 
     for key, spec in targets.items():
-
-        @FUZZ
-        @given(body=callback_requests(key, spec, scene))
-        def fuzz_callback(body: dict) -> None:
-            r = post(client, body)
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            text = readable(r)
-            assert r.status_code in (200, 204, 400, 403, 404), (
-                key[:60],
-                r.status_code,
-                json.dumps(body)[:300],
-                text[:300],
-            )
-            if r.status_code == 200:
-                assert not scene.leaks(text), (key[:60], scene.leaks(text), json.dumps(body)[:300])
-            assert not _errors(caplog), (key[:60], _errors(caplog)[:1], json.dumps(body)[:300])
-
-        fuzz_callback()
+        fuzz_callback(client, caplog, scene, key, spec, statuses)
 
     @FUZZ
     @given(

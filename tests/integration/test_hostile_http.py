@@ -18,17 +18,23 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from console.accounts.models import Tenant, User
 from console.app import create_app
 from console.db import utcnow
-from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import packs_dir
 from console.web.auth import LOGIN_FAILED, LOGIN_THROTTLED
 from tests.factories import PASSWORD
-from tests.integration.conftest import csrf_token, login
+from tests.support.web import (
+    RecordingDispatcher,
+    confirm_inventory_sync,
+    csrf_token,
+    instant_password_checks,
+    login,
+    run_count,
+)
 
 CALLBACK = "/_dash-update-component"
 ROUTER = {
@@ -41,49 +47,6 @@ ROUTER = {
     "changedPropIds": ["_pages_location.pathname"],
     "state": [],
 }
-
-
-def confirm_inventory_sync(web_app, tenant_id: int) -> dict:
-    """The op-confirm callback request that starts inventory_sync on ``tenant_id`` (a state change)."""
-    key = next(k for k, v in web_app.callback_map.items() if v["inputs"][0]["id"] == "op-confirm" and v.get("callback"))
-    outputs = [
-        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")
-    ]
-    return {
-        "output": key,
-        "outputs": outputs,
-        "inputs": [{"id": "op-confirm", "property": "n_clicks", "value": 1}],
-        "state": [
-            {"id": "op-pending", "property": "data", "value": "inventory_sync"},
-            {"id": "tenant-id", "property": "data", "value": tenant_id},
-        ],
-        "changedPropIds": ["op-confirm.n_clicks"],
-    }
-
-
-def run_count(web_app) -> int:
-    with web_app.server.extensions["console.db"].session() as s:
-        return int(s.scalar(select(func.count()).select_from(OperationRun)))
-
-
-def instant_password_checks(monkeypatch) -> None:
-    """argon2 costs ~0.1 s per attempt (more on a busy machine). Where a test is about what
-    surrounds it (throttling, redirects, form parsing), the verify step is made instant; the
-    real cost is what test_unknown_email_and_wrong_password_cannot_be_told_apart measures."""
-    from argon2.exceptions import VerifyMismatchError
-
-    from console.accounts import service
-
-    class InstantHasher:
-        def verify(self, _hash: str, password: str) -> bool:
-            if password != PASSWORD:
-                raise VerifyMismatchError
-            return True
-
-        def check_needs_rehash(self, _hash: str) -> bool:
-            return False
-
-    monkeypatch.setattr(service, "_hasher", InstantHasher())
 
 
 def _logged_in(client) -> bool:
@@ -442,7 +405,6 @@ def test_the_csp_hashes_cover_every_inline_script_the_page_serves(web_app, clien
 def test_unexpected_errors_answer_a_generic_page_or_json_without_a_trace(tmp_path, env, caplog, empty_db_url) -> None:
     from console.migrate import upgrade
     from tests.factories import build_world
-    from tests.integration.conftest import RecordingDispatcher
 
     upgrade(empty_db_url)
     app = create_app(

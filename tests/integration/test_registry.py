@@ -20,9 +20,8 @@ from console.errors import BadRequest, Forbidden, NotFound
 from console.operations import registry
 from console.operations.launch import start_operation
 from console.operations.progress import progress_for_run
-from console.operations.registry import Option, OperationSpec
-from tests.integration.conftest import login
-from tests.integration.test_ui_callbacks_tenant import page
+from console.operations.registry import OperationSpec, Option
+from tests.support.web import login, page
 
 WIDGETS = OperationSpec(
     type="widget_polish",

@@ -14,8 +14,8 @@ from console.db import utcnow
 from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import complete_run, record_unit
-from tests.conftest import queries, sql_statements
-from tests.integration.conftest import login
+from tests.support.db import queries, sql_statements
+from tests.support.web import login
 
 # ------------------------------------------------------------------ helpers
 

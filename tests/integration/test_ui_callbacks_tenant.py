@@ -22,7 +22,7 @@ from console.operations.models import OperationRun
 from console.operations.service import complete_run, enqueue_run, mark_running
 from console.review_packs.models import ReviewPack
 from tests.factories import PASSWORD
-from tests.integration.conftest import login
+from tests.support.web import login, page
 
 CALLBACK = "/_dash-update-component"
 
@@ -78,26 +78,6 @@ def post(client, payload: dict[str, Any]):
 def response_of(r) -> dict[str, Any]:
     assert r.status_code == 200, (r.status_code, r.get_data(as_text=True)[:500])
     return r.get_json()["response"]
-
-
-def page(client, path: str) -> str:
-    """The page content the pages callback renders for ``path`` (as JSON text)."""
-    r = client.post(
-        CALLBACK,
-        json={
-            "output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": path},
-                {"id": "_pages_location", "property": "search", "value": ""},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-            "state": [],
-        },
-        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
-    )
-    assert r.status_code == 200, r.get_data(as_text=True)[:300]
-    return r.get_data(as_text=True)
 
 
 def count(web_app, model, **where) -> int:

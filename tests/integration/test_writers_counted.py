@@ -10,9 +10,9 @@ from console.backups.models import BackupSet, BackupSetItem
 from console.baselines.models import BaselineSnapshot
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.inventory.models import InventoryItem, Policy
-from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRunUnit
 from console.operations.progress import progress_for_run
+from console.operations.registry import TASK_NAMES
 from console.operations.service import counts_of, enqueue_run, fail_run, mark_running, record_unit, set_total
 from console.providers.builtin import dataset_for
 from tests.integration.worker import (

@@ -13,9 +13,9 @@ from console.celery_config import celery_config
 from console.config import embedded_broker_url, load_settings
 from console.db import utcnow
 from console.dispatch import CeleryDispatcher
-from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.registry import TASK_NAMES
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import ORPHAN_ERROR

@@ -18,7 +18,6 @@ from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
-from tests.integration.conftest import login
 from tests.integration.worker import (
     Stack,
     World,
@@ -30,6 +29,7 @@ from tests.integration.worker import (
     wait_run,
     wait_until,
 )
+from tests.support.web import login
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
 

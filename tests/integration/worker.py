@@ -34,11 +34,11 @@ from console.db import Database
 from console.dispatch import CeleryDispatcher
 from console.migrate import upgrade
 from console.operations.launch import start_operation, validate_options
-from console.operations.registry import TASK_NAMES
 from console.operations.models import OperationRun
+from console.operations.registry import TASK_NAMES
 from console.operations.service import enqueue_run, get_run
 from console.providers.builtin import seed_tenant_dataset
-from tests.conftest import BROKER_URL, DB_BACKENDS, fresh_database_url
+from tests.support.db import BROKER_URL, DB_BACKENDS, fresh_database_url
 
 REPO = Path(__file__).resolve().parents[2]
 BROKERS = ["embedded"] + (["redis"] if BROKER_URL else [])

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from console.operations.constants import OUTCOMES
+from console.operations.progress import ProgressView, progress_for_run, progress_view
 
 # The contract's families (ARCHITECTURE.md, "Operation types"), written out: a wrong registry entry fails.
 COUNTED_TYPES = (
@@ -22,7 +23,6 @@ COUNTED_TYPES = (
 )
 PHASED_TYPES = ("baseline_capture", "baseline_compare")
 OPERATION_TYPES = COUNTED_TYPES + PHASED_TYPES
-from console.operations.progress import ProgressView, progress_for_run, progress_view
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
