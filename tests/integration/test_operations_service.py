@@ -617,6 +617,52 @@ def test_reaped_run_refuses_late_units(database, seed):
         assert svc.fail_run(session=s, run_id=run_id, reason="worker noticed") is None
 
 
+def test_resume_gives_stale_counted_runs_another_worker_until_the_attempts_are_spent(database, seed):
+    now = utcnow()
+    old = now - timedelta(seconds=1000)
+    counted = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, counts={"total": 4})
+    phased = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, type="baseline_capture")
+    # A worker that keeps beating through the whole test.
+    beating = make_run(database, seed, status="running", started_at=old, heartbeat_at=now + timedelta(seconds=600))
+    spent = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, context={"resume_attempts": 3})
+
+    def resume(at, attempts=3):
+        with database.session() as s:
+            return svc.resume_stale(session=s, now=at, stale_after_seconds=120, max_attempts=attempts)
+
+    # Only the counted family can resume (its ledger says what is left); the phased run is left to the reaper.
+    assert resume(now) == [(counted, "inventory_sync")]
+    run = load(database, counted)
+    assert (run.status, run.context["resume_attempts"], run.heartbeat_at) == ("running", 1, now)
+    assert resume(now) == []  # the fresh heartbeat gives the new worker its time
+    assert resume(now + timedelta(seconds=121)) == [(counted, "inventory_sync")]
+    assert resume(now + timedelta(seconds=242)) == [(counted, "inventory_sync")]
+    assert resume(now + timedelta(seconds=363)) == []  # three attempts spent: the reaper fails it now
+    with database.session() as s:
+        reaped = svc.reap_stale(
+            session=s, now=now + timedelta(seconds=363), stale_after_seconds=120, queued_stale_after_seconds=3600
+        )
+        audits = [
+            a.details["attempt"]
+            for a in s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "run.resumed", AuditEvent.target_id == counted)
+            )
+        ]
+    assert sorted(reaped) == sorted([counted, phased, spent]) and beating not in reaped
+    assert sorted(audits) == [1, 2, 3]
+    failed = load(database, counted)
+    assert (failed.outcome, failed.context["resume_attempts"]) == ("failed", 3) and "stale" in failed.failure_summary
+
+
+def test_resume_attempts_zero_fails_a_stale_run_at_once(database, seed):
+    old = utcnow() - timedelta(seconds=1000)
+    run_id = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, counts={"total": 4})
+    with database.session() as s:
+        assert svc.resume_stale(session=s, now=utcnow(), stale_after_seconds=120, max_attempts=0) == []
+        reaped = svc.reap_stale(session=s, now=utcnow(), stale_after_seconds=120, queued_stale_after_seconds=3600)
+    assert reaped == [run_id] and load(database, run_id).outcome == "failed"
+
+
 # ---------------------------------------------------------------- notifications
 
 
