@@ -835,6 +835,11 @@ def reap_stale(
                 audit_details={"reaped": True},
             )
             if run is not None:
+                # Nothing half-made: the type's own clean-up (a snapshot left collecting, a pack
+                # generating) commits with the run's failure.
+                spec = registry.find(run.type)
+                if spec is not None and spec.on_fail:
+                    registry.hook(spec.on_fail)(session=session, run_id=run_id, reason=reason)
                 reaped.append(run)
         session.commit()
     for run in reaped:

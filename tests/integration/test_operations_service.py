@@ -654,6 +654,23 @@ def test_resume_gives_stale_counted_runs_another_worker_until_the_attempts_are_s
     assert (failed.outcome, failed.context["resume_attempts"]) == ("failed", 3) and "stale" in failed.failure_summary
 
 
+def test_a_reaped_evidence_run_leaves_no_snapshot_collecting(database, seed):
+    from console.evidence.models import EvidenceSnapshot
+
+    old = utcnow() - timedelta(seconds=1000)
+    run_id = make_run(
+        database, seed, status="running", started_at=old, heartbeat_at=old, type="evidence_snapshot_generate"
+    )
+    with database.session() as s:
+        s.add(EvidenceSnapshot(tenant_id=seed.tenant_id, operation_run_id=run_id, status="collecting"))
+        s.commit()
+        assert svc.reap_stale(session=s, now=utcnow(), stale_after_seconds=120, queued_stale_after_seconds=60) == [
+            run_id
+        ]
+    with database.session() as s:
+        assert s.scalar(select(EvidenceSnapshot.status).where(EvidenceSnapshot.operation_run_id == run_id)) == "failed"
+
+
 def test_resume_attempts_zero_fails_a_stale_run_at_once(database, seed):
     old = utcnow() - timedelta(seconds=1000)
     run_id = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, counts={"total": 4})
