@@ -15,8 +15,6 @@ so it shows the terminal toast and updates the bell's count.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +29,7 @@ from console import ids
 from console.access import Principal, require_run, require_tenant, run_visibility_filter
 from console.accounts.models import Tenant
 from console.components import notifications, poll_guard
-from console.components.run_viewer import render_progress
+from console.components.display import render_progress, run_href, signature, toast
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.models import Notification
@@ -48,7 +46,6 @@ PAGES_LOCATION = "_pages_location"
 
 SHOWN: Final = 5
 TOASTS_PER_REFRESH: Final = 5
-TOAST_MS: Final = 8_000
 _TENANT_PATH = re.compile(r"^/admin/tenants/([^/]+)/?$")
 
 
@@ -121,19 +118,21 @@ def shell_policy(runs: list[ActiveRun], now: datetime) -> dict | None:
 
 def fingerprint(view: ShellView) -> str:
     """What the shell shows (no time-derived text), to answer no_update when it is unchanged."""
-    payload = [
+    return signature(
         [
-            i.run_id,
-            i.label,
-            i.tenant_label,
-            i.progress.mode,
-            i.progress.status_label,
-            i.progress.text,
-            i.progress.percent,
+            [
+                i.run_id,
+                i.label,
+                i.tenant_label,
+                i.progress.mode,
+                i.progress.status_label,
+                i.progress.text,
+                i.progress.percent,
+            ]
+            for i in view.items
         ]
-        for i in view.items
-    ] + [view.more]
-    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
+        + [view.more]
+    )
 
 
 def render(view: ShellView) -> list:
@@ -154,7 +153,7 @@ def render(view: ShellView) -> list:
                         html.Span(item.tenant_label, className="activity-tenant"),
                         render_progress(item.progress, element_id=None, compact=True),
                     ],
-                    href=f"/admin/operations/{item.run_id}",
+                    href=run_href(item.run_id),
                     className="activity-link",
                     title=f"{item.label} · {item.tenant_label} · {item.progress.status_label}",
                 ),
@@ -167,33 +166,10 @@ def render(view: ShellView) -> list:
     return children
 
 
-def _toast(
-    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
-) -> html.Div:
-    import dash_bootstrap_components as dbc
-
-    content: list[Any] = [html.Div(body)] if body else []
-    if run_id is not None:
-        content.append(dcc.Link(f"View run #{run_id}", href=f"/admin/operations/{run_id}", className="toast-run-link"))
-    return html.Div(
-        dbc.Toast(
-            content,
-            header=header,
-            icon=color,
-            duration=TOAST_MS,
-            dismissable=True,
-            is_open=True,
-            **({"id": key} if key else {}),
-        ),
-        className="console-toast",
-        **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
-    )
-
-
 def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
     """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored)."""
     verb = "queued" if status == "queued" else "is already running"
-    return _toast(
+    return toast(
         kind="queued",
         run_id=run_id,
         header=f"{type_label(run_type)} {verb}",
@@ -204,7 +180,7 @@ def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
 
 def terminal_toast(*, notification_id: int, run_id: int | None, title: str, body: str | None, kind: str) -> html.Div:
     """Shown for a persisted notification: a run the user started reached a terminal state."""
-    return _toast(
+    return toast(
         kind="terminal",
         run_id=run_id,
         header=title,
@@ -368,8 +344,8 @@ def refresh(
     toast_out: Any = dash.no_update
     if toasts:
         toast_out = Patch()
-        for toast in toasts:
-            toast_out.append(toast)
+        for item in toasts:
+            toast_out.append(item)
     changed = digest != known_fingerprint
     return (
         render(view) if changed else dash.no_update,

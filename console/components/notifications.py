@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from console import ids
+from console.components.display import format_timestamp, run_href
 from console.errors import NotFound
 from console.notifications.models import Notification
 from console.notifications.service import list_notifications, mark_read, unread_count
@@ -84,12 +85,12 @@ def render_list(rows: list[Notification]) -> list:
             head.append(html.Span("new", className="badge text-bg-primary ms-2"))
         children: list[Any] = [
             html.Div(head),
-            html.Div(n.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), className="text-muted small"),
+            html.Div(format_timestamp(n.created_at), className="text-muted small"),
         ]
         if n.body:
             children.append(html.Div(n.body, className="small"))
         if n.run_id is not None:
-            children.append(dcc.Link(f"View run #{n.run_id}", href=f"/admin/operations/{n.run_id}", className="small"))
+            children.append(dcc.Link(f"View run #{n.run_id}", href=run_href(n.run_id), className="small"))
         items.append(
             html.Li(
                 children,

@@ -10,8 +10,6 @@ server whether the page changed and only then refreshes the grid (unchanged -> n
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from console import ids
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, visible_tenants
 from console.accounts.models import Tenant, Workspace
 from console.components import poll_guard
+from console.components.display import format_time, progress_text, run_href, signature
 from console.db import utcnow
 from console.errors import BadRequest
 from console.operations.cadence import table_poll_interval
@@ -43,7 +42,7 @@ from console.operations.constants import (
     type_label,
 )
 from console.operations.models import OperationRun
-from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
+from console.operations.progress import progress_for_run
 from console.web.context import db_session, principal
 
 # ids of this page (the grid's own id, operations-table, is in console/ids.py)
@@ -63,49 +62,6 @@ PAGE_SIZE = 25
 MAX_BLOCK = 200  # largest block a (forged) request may ask for
 MAX_START_ROW = 10_000_000
 MAX_SORT_KEYS = 3
-
-# --------------------------------------------------------------------------- formatting (pure)
-
-
-def format_time(value: datetime | None) -> str:
-    """A timestamp as 'YYYY-MM-DD HH:MM UTC' ('' when missing)."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def run_href(run_id: int) -> str:
-    return f"/admin/operations/{run_id}"
-
-
-def progress_text(view: ProgressView) -> str:
-    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
-    if view.mode == COUNTED:
-        return f"{view.mode} · {view.text} · {view.percent}%"
-    if view.text:
-        return f"{view.mode} · {view.text}"
-    return view.mode
-
-
-def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
-    """A compact progress element for table cells (data-progress-mode carries the contract's mode)."""
-    if mode == COUNTED:
-        body: list[Any] = [
-            dbc.Progress(value=percent or 0, className="console-progress", style={"height": "6px"}),
-            html.Small(f"{text} · {percent}%", className="text-muted"),
-        ]
-    elif mode == NONE:
-        body = [html.Small(text or "", className="text-muted")]
-    else:
-        # activity / phased: indeterminate, never a number
-        body = [
-            dbc.Progress(value=100, striped=True, animated=True, className="console-progress", style={"height": "6px"}),
-            html.Small(text or ("Waiting for a worker" if queued else "Working"), className="text-muted"),
-        ]
-    return html.Div(body, className="console-progress-cell", **{"data-progress-mode": mode})
-
 
 # --------------------------------------------------------------------------- filters and requests (pure)
 
@@ -221,11 +177,6 @@ def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[
         "created_at": format_time(run.created_at),
         "completed_at": format_time(run.completed_at),
     }
-
-
-def signature(payload: object) -> str:
-    """A short digest of what a surface shows: equal digests mean the refresh can be no_update."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- query
@@ -416,9 +367,9 @@ function(type_, status, outcome, tenant, start, end, refresh) {
     var ctx = window.dash_clientside.callback_context;
     var trig = (ctx && ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : "";
     var api = null;
-    try { api = window.dash_ag_grid.getApi("%(grid)s"); } catch (e) { api = null; }
+    try { api = window.dash_ag_grid.getApi("__GRID__"); } catch (e) { api = null; }
     if (!api) { return window.dash_clientside.no_update; }
-    if (trig.indexOf("%(refresh)s.") === 0) {
+    if (trig.indexOf("__REFRESH__.") === 0) {
         api.refreshInfiniteCache();
     } else {
         api.paginationGoToFirstPage();
@@ -426,7 +377,7 @@ function(type_, status, outcome, tenant, start, end, refresh) {
     }
     return window.dash_clientside.no_update;
 }
-""" % {"grid": ids.OPERATIONS_TABLE, "refresh": REFRESH}
+""".replace("__GRID__", ids.OPERATIONS_TABLE).replace("__REFRESH__", REFRESH)
 
 
 def _filters_from(values: Sequence[object]) -> RunFilters:

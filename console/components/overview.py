@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from console.access import Principal, visible_tenants
 from console.accounts.models import Tenant, Workspace
+from console.components.display import PACK_STATUS_LABELS, tenant_href
 from console.db import utcnow
 from console.operations.constants import ACTIVE_STATUSES, COMPLETED, FAILED
 from console.operations.models import OperationRun
@@ -27,13 +28,6 @@ EMPTY = "overview-empty"
 TABLE = "overview-tenants"
 NO_WORKSPACE = "You are not a member of any workspace yet. Ask a workspace owner to add you."
 NO_TENANTS = "No tenants are shared with you in this workspace yet."
-PACK_LABELS = {
-    "queued": "Queued",
-    "generating": "Generating",
-    "ready": "Ready",
-    "failed": "Failed",
-    "expired": "Expired",
-}
 
 
 @dataclass(frozen=True)
@@ -76,7 +70,7 @@ def tenant_rows(
                 workspace=workspaces.get(t.workspace_id, ""),
                 active=active.get(t.id, 0) if runs_ok else None,
                 failed_7d=failed.get(t.id, 0) if runs_ok else None,
-                pack=(PACK_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet")
+                pack=(PACK_STATUS_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet")
                 if packs_ok
                 else None,
             )
@@ -142,7 +136,7 @@ def table(rows: list[TenantRow]) -> dbc.Table:
         body.append(
             html.Tr(
                 [
-                    html.Td(dcc.Link(r.name, href=f"/admin/tenants/{r.tenant_id}")),
+                    html.Td(dcc.Link(r.name, href=tenant_href(r.tenant_id))),
                     html.Td(r.workspace),
                     html.Td(html.Span(label, className=f"badge text-bg-{colour}")),
                     html.Td(_num(r.active), className="text-end"),

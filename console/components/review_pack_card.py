@@ -21,6 +21,7 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import require_operation, require_tenant
 from console.components import poll_guard
+from console.components.display import PACK_STATUS_LABELS, format_time, run_href, signature
 from console.components.operation_buttons import (
     DASHBOARD_REFRESH,
     QUEUE_UNREACHABLE,
@@ -29,7 +30,6 @@ from console.components.operation_buttons import (
     refresh_token,
     started_feedback,
 )
-from console.components.operations_table import format_time, run_href, signature
 from console.db import utcnow
 from console.dispatch import DispatchError
 from console.operations.cadence import review_pack_poll_interval
@@ -45,7 +45,6 @@ SIGNATURE = "review-pack-signature"
 CANCEL = "review-pack-cancel"
 ERROR = "review-pack-error"
 
-LABELS = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
 NO_PACK = "No pack yet"
 UNKNOWN = "Unknown"
 COLORS = {
@@ -102,7 +101,7 @@ def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
         return PackCardView(
             "none", NO_PACK, None, None, "", "", "", "", None, None, False, review_pack_poll_interval(None)
         )
-    status = pack.status if pack.status in LABELS else "unknown"
+    status = pack.status if pack.status in PACK_STATUS_LABELS else "unknown"
     expires_at = _aware(pack.expires_at)
     # The expiry job runs every minute; between expires_at and that run the pack is already
     # unusable (the download answers 410), so the card says Expired at once.
@@ -110,7 +109,7 @@ def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
         status = "expired"
     return PackCardView(
         state=status,
-        label=LABELS.get(status, UNKNOWN),
+        label=PACK_STATUS_LABELS.get(status, UNKNOWN),
         pack_id=pack.id,
         run_id=pack.operation_run_id,
         created=format_time(pack.created_at),

@@ -17,9 +17,6 @@ answers ``no_update`` (HTTP 204) when nothing changed; its cadence comes from
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
@@ -33,12 +30,21 @@ from console import ids
 from console.access import Principal, parse_id, run_visible
 from console.accounts.models import Tenant, User
 from console.components import poll_guard
+from console.components.display import (
+    PACK_STATUS_LABELS,
+    format_duration,
+    format_timestamp,
+    render_progress,
+    signature,
+    tenant_href,
+)
+from console.components.display import not_found_page as not_found_layout
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.operations.cadence import run_poll_interval
 from console.operations.constants import type_label
 from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.progress import ACTIVITY, COUNTED, PHASED, ProgressView, phase_label, progress_view
+from console.operations.progress import COUNTED, ProgressView, phase_label, progress_view
 from console.operations.summary import normalize_counts
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import download_url
@@ -60,7 +66,6 @@ RUN_FAILURE = "run-failure"
 RUN_UNITS = "run-units"
 RUN_PACK = "run-pack"
 RUN_PACK_DOWNLOAD = "run-pack-download"
-NOT_FOUND = "not-found"
 
 #: Runs whose units are worth listing one by one (a parent that fans out to one task per unit).
 FANOUT_TYPES: Final = frozenset({"backup_set_restore"})
@@ -69,13 +74,6 @@ UNITS_SHOWN: Final = 200
 #: Bump when the snapshot's shape changes, so old fingerprints never match.
 _FINGERPRINT_VERSION: Final = 1
 
-PACK_STATUS_LABELS: Final = {
-    "queued": "Queued",
-    "generating": "Generating",
-    "ready": "Ready",
-    "failed": "Failed",
-    "expired": "Expired",
-}
 COUNT_LABELS: Final = {
     "succeeded": "Succeeded",
     "failed": "Failed",
@@ -248,8 +246,7 @@ def fingerprint(snapshot: RunSnapshot) -> str:
         snapshot.pack_status,
         snapshot.pack_downloadable,
     ]
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return signature(payload)
 
 
 def poll_policy(snapshot: RunSnapshot, now: datetime) -> dict | None:
@@ -296,23 +293,6 @@ class RunView:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def format_timestamp(value: datetime | None) -> str:
-    """Absolute UTC time (relative times would change the page on every poll)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
-
-
-def format_duration(seconds: float) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
-    total = max(0, int(math.ceil(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def format_eta(seconds: int | None) -> str:
@@ -381,59 +361,6 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
 # --------------------------------------------------------------------------- rendering
 
 
-def indeterminate(label: str) -> html.Div:
-    """An animated indicator that claims no number (activity and phased modes)."""
-    return html.Div(
-        html.Div(className="indeterminate-bar"),
-        className="indeterminate",
-        role="progressbar",
-        **{"aria-label": label, "aria-busy": "true"},
-    )
-
-
-def render_progress(
-    progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False
-) -> html.Div:
-    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
-    mode = progress.mode
-    children: list[Any]
-    if mode == COUNTED:
-        children = [
-            html.Div(
-                html.Div(
-                    className="progress-bar",
-                    role="progressbar",
-                    style={"width": f"{progress.percent}%"},
-                    **{"aria-valuenow": str(progress.percent), "aria-valuemin": "0", "aria-valuemax": "100"},
-                ),
-                className="progress progress-counted",
-            ),
-            html.Div(
-                [
-                    html.Span(progress.text, className="progress-text"),
-                    html.Span(f"{progress.percent}%", className="progress-percent"),
-                ],
-                className="progress-caption",
-            ),
-        ]
-    elif mode == ACTIVITY:
-        waiting = progress.status_label == "Queued"
-        children = [
-            indeterminate("Waiting for a worker" if waiting else "Working"),
-            html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text"),
-        ]
-        if compact:
-            children = children[:1]
-    elif mode == PHASED:
-        children = [indeterminate(progress.text or "Working"), html.Span(progress.text, className="progress-phase")]
-    else:  # none: never a bar, live or stale
-        children = [html.Span(progress.text, className="progress-text")] if progress.text else []
-    kwargs: dict[str, Any] = {"data-progress-mode": mode}
-    if element_id:
-        kwargs["id"] = element_id
-    return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
-
-
 def render_badges(badges: tuple[Badge, ...]) -> html.Div:
     """Outcome counters as badges (never as a bar)."""
     return html.Div(
@@ -488,7 +415,7 @@ def render(view: RunView) -> list:
     """The page body (everything the poll may replace)."""
     p = view.progress
     tenant: Any = (
-        dcc.Link(view.tenant_label, href=f"/admin/tenants/{view.tenant_id}")
+        dcc.Link(view.tenant_label, href=tenant_href(view.tenant_id))
         if view.tenant_id is not None
         else view.tenant_label
     )
@@ -557,17 +484,6 @@ def render(view: RunView) -> list:
 
 def dbc_card(children: list) -> html.Div:
     return html.Div(html.Div(children, className="card-body"), className="card mb-3")
-
-
-def not_found_layout() -> html.Div:
-    """The console's not-found page (the HTTP status is set by web.routing's gate)."""
-    return html.Div(
-        [
-            html.H2("Not found", id=NOT_FOUND),
-            html.P("This page does not exist, or you do not have access to it."),
-            dcc.Link("Back to the overview", href="/"),
-        ]
-    )
 
 
 def layout(run_id: object = None, **_query: object) -> html.Div:

@@ -25,7 +25,14 @@ from console import ids
 from console.access import Principal, require_tenant, startable_operations
 from console.accounts.models import Tenant, Workspace
 from console.components import charts, operation_buttons, poll_guard, review_pack_card
-from console.components.operations_table import format_time, progress_indicator, run_href, signature
+from console.components.display import (
+    format_age,
+    format_time,
+    not_found_page,
+    progress_indicator,
+    run_href,
+    signature,
+)
 from console.db import utcnow
 from console.errors import NotFound
 from console.operations.cadence import table_poll_interval
@@ -142,17 +149,6 @@ class AttentionItem:
     href: str | None
 
 
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
 def needs_attention(
     *,
     failed: Sequence[RunBrief],
@@ -168,11 +164,12 @@ def needs_attention(
     last 7 days; those the reaper failed ("stale: …") are labelled "stale"."""
     items: list[AttentionItem] = []
     for run in sorted(silent, key=lambda r: r.at):
+        silence, limit = format_age((now - run.at).total_seconds()), format_age(stale_after_seconds)
         items.append(
             AttentionItem(
                 "stale?",
                 "stale?",
-                f"{type_label(run.type)} #{run.id} has sent no heartbeat for {_age((now - run.at).total_seconds())} (limit {_age(stale_after_seconds)})",
+                f"{type_label(run.type)} #{run.id} has sent no heartbeat for {silence} (limit {limit})",
                 run_href(run.id),
             )
         )
@@ -188,11 +185,12 @@ def needs_attention(
             )
         )
     for pack in sorted(expiring, key=lambda p: p.expires_at):
+        left = format_age((pack.expires_at - now).total_seconds())
         items.append(
             AttentionItem(
                 "expiring",
                 "Expires soon",
-                f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {_age((pack.expires_at - now).total_seconds())})",
+                f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {left})",
                 None,
             )
         )
@@ -492,17 +490,6 @@ def figures(data: DashboardData) -> tuple[Any, Any]:
     return charts.runs_per_day_figure(data.per_day, days=days), charts.duration_figure(data.durations)
 
 
-def not_found() -> html.Div:
-    """The console's not-found content (the HTTP status is already 404, see web/routing.py)."""
-    return html.Div(
-        [
-            html.H2("Not found", id="not-found"),
-            html.P("This page does not exist, or you do not have access to it."),
-            dcc.Link("Back to the overview", href="/"),
-        ]
-    )
-
-
 def _section(
     title: str, body: Any, *, id_: str | None = None, body_id: str | None = None, class_name: str = "mb-3"
 ) -> dbc.Card:
@@ -520,7 +507,7 @@ def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
     try:
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
     except NotFound:
-        return not_found()
+        return not_found_page()
     return render(
         session=session, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=settings().stale_after_seconds
     )
