@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, func, select, text, update
@@ -25,6 +25,7 @@ from console.accounts.models import Tenant
 from console.audit.service import record_audit
 from console.db import JSONType, UTCDateTime, utcnow
 from console.notifications.service import notify_run_terminal
+from console.operations import staleness
 from console.operations.constants import (
     ACTIVE_STATUSES,
     COMPLETED,
@@ -637,19 +638,19 @@ def reap_stale(
     """Fail running runs without a recent heartbeat and queued runs that never started; returns their ids."""
     if stale_after_seconds <= 0 or queued_stale_after_seconds <= 0:
         raise ValueError("stale thresholds must be positive")
-    running_cutoff = now - timedelta(seconds=stale_after_seconds)
-    queued_cutoff = now - timedelta(seconds=queued_stale_after_seconds)
-    last_sign_of_life = func.coalesce(OperationRun.heartbeat_at, OperationRun.started_at, OperationRun.created_at)
+    running_cutoff = staleness.cutoff(now, stale_after_seconds)
+    queued_cutoff = staleness.cutoff(now, queued_stale_after_seconds)
+    last_sign_of_life = staleness.last_sign_of_life()
     reaped: list[OperationRun] = []
     with _use_case(session):
         running = session.execute(
             select(OperationRun.id, last_sign_of_life)
-            .where(OperationRun.status == RUNNING, last_sign_of_life < running_cutoff)
+            .where(staleness.silent_running(now, stale_after_seconds))
             .order_by(OperationRun.id)
         ).all()
         queued = session.execute(
             select(OperationRun.id)
-            .where(OperationRun.status == QUEUED, OperationRun.created_at < queued_cutoff)
+            .where(staleness.never_started(now, queued_stale_after_seconds))
             .order_by(OperationRun.id)
         ).all()
         # (run, the status it must still be in, the reason, the condition re-checked in the UPDATE)
@@ -657,9 +658,11 @@ def reap_stale(
             (
                 run_id,
                 RUNNING,
-                f"stale: no heartbeat for {int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
-                f"(limit {stale_after_seconds} s)",
-                "COALESCE(heartbeat_at, started_at, created_at) < :cutoff",
+                staleness.running_reason(
+                    int((now - last).total_seconds()) if last is not None else stale_after_seconds,
+                    stale_after_seconds,
+                ),
+                staleness.RUNNING_STALE_SQL,
                 running_cutoff,
             )
             for run_id, last in running
@@ -667,8 +670,8 @@ def reap_stale(
             (
                 run_id,
                 QUEUED,
-                f"stale: never started within {queued_stale_after_seconds} s",
-                "created_at < :cutoff",
+                staleness.queued_reason(queued_stale_after_seconds),
+                staleness.QUEUED_STALE_SQL,
                 queued_cutoff,
             )
             for (run_id,) in queued
