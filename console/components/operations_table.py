@@ -1,19 +1,21 @@
-"""The operations list (`/admin/operations`) and the run-table pieces the tenant dashboard shares.
+"""The operations list (`/admin/operations`).
 
 Server-side everything: the AG Grid uses the infinite row model, so every page, sort and
-filter is a query (through ``console.access.run_visibility_filter``) and the browser never
+filter is a query (``console.operations.queries.run_page``, through the run visibility
+filter) and the browser never
 holds more than a page. Filters are ordinary controls above the grid; changing one purges
 the grid's cache (clientside, no extra round trip). Polling follows the contract: 10 s only
 while a row of the current page is active (``table_poll_interval``); a poll tick asks the
 server whether the page changed and only then refreshes the grid (unchanged -> no_update).
+
+(``run_href`` lives in console.components.display; operation_buttons still imports it from here.)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import dash
@@ -21,12 +23,10 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
 
 from console import ids
-from console.access import Principal, parse_id, require_tenant, run_visibility_filter, visible_tenants
-from console.accounts.models import Tenant, Workspace
+from console.access import Principal, parse_id, visible_tenants
+from console.accounts.queries import workspace_names
 from console.components import poll_guard
 from console.components.display import format_time, progress_text, run_href, signature
 from console.db import utcnow
@@ -41,8 +41,8 @@ from console.operations.constants import (
     TYPE_LABELS,
     type_label,
 )
-from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.queries import DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
 from console.web.context import db_session, principal
 
 # ids of this page (the grid's own id, operations-table, is in console/ids.py)
@@ -69,16 +69,6 @@ MAX_SORT_KEYS = 3
 ALL = "all"
 _NO_FILTER = (None, "", ALL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]{0,15})?$")
-
-
-@dataclass(frozen=True)
-class RunFilters:
-    type: str | None = None
-    status: str | None = None
-    outcome: str | None = None
-    tenant_id: int | None = None
-    date_from: date | None = None
-    date_to: date | None = None
 
 
 def _choice(name: str, value: object, allowed: frozenset[str] | Sequence[str]) -> str | None:
@@ -127,17 +117,6 @@ def parse_filters(
     )
 
 
-SORTABLE = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
-DEFAULT_SORT: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
-
-
-@dataclass(frozen=True)
-class RowsRequest:
-    start: int
-    end: int
-    sort: tuple[tuple[str, str], ...]
-
-
 def parse_rows_request(request: object) -> RowsRequest:
     """Validate AG Grid's getRowsRequest (startRow/endRow/sortModel); anything odd is a 400."""
     if not isinstance(request, Mapping):
@@ -162,14 +141,14 @@ def parse_rows_request(request: object) -> RowsRequest:
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
 
 
-def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[str, Any]:
+def grid_row(run: RunRow, now: datetime) -> dict[str, Any]:
     """One grid row: labels for people, the run id for suites, progress per the contract."""
     view = progress_for_run(run, now)
     return {
         "id": f"[#{run.id}]({run_href(run.id)})",
         "run_id": run.id,
         "type": type_label(run.type),
-        "tenant": tenant_name or "—",
+        "tenant": run.tenant_name or "—",
         "status": view.status_label,
         "outcome": view.outcome_label or "",
         "progress": progress_text(view),
@@ -179,72 +158,12 @@ def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[
     }
 
 
-# --------------------------------------------------------------------------- query
-
-
-def _sort_column(key: str) -> ColumnElement[Any]:
-    return {
-        "id": OperationRun.id,
-        "type": OperationRun.type,
-        "tenant": Tenant.name,
-        "status": OperationRun.status,
-        "outcome": OperationRun.outcome,
-        "created_at": OperationRun.created_at,
-        "completed_at": OperationRun.completed_at,
-    }[key]
-
-
-def _where(session: Session, who: Principal, filters: RunFilters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [run_visibility_filter(session=session, principal=who)]
-    if filters.tenant_id is not None:
-        # A tenant the user may not see answers 404, like its dashboard would.
-        require_tenant(session=session, principal=who, tenant_id=filters.tenant_id, capability="operations.view")
-        clauses.append(OperationRun.tenant_id == filters.tenant_id)
-    if filters.type:
-        clauses.append(OperationRun.type == filters.type)
-    if filters.status:
-        clauses.append(OperationRun.status == filters.status)
-    if filters.outcome:
-        clauses.append(OperationRun.outcome == filters.outcome)
-    if filters.date_from:
-        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
-    if filters.date_to:
-        clauses.append(
-            OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
-        )
-    return clauses
-
-
 def query_runs(
-    *, session: Session, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
+    *, session: Any, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """(rows of the requested block, total matching, the block's statuses) for the user."""
-    where = _where(session, who, filters)
-    total = int(
-        session.scalar(
-            select(func.count())
-            .select_from(OperationRun)
-            .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-            .where(*where)
-        )
-        or 0
-    )
-    order = []
-    for key, direction in request.sort:
-        col = _sort_column(key)
-        order.append(col.asc().nulls_last() if direction == "asc" else col.desc().nulls_last())
-    order.append(OperationRun.id.desc())
-    stmt = (
-        select(OperationRun, Tenant.name)
-        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-        .where(*where)
-        .order_by(*order)
-        .offset(request.start)
-        .limit(request.end - request.start)
-    )
-    result = session.execute(stmt).all()
-    rows = [grid_row(run, name, now) for run, name in result]
-    return rows, total, [run.status for run, _ in result]
+    page = run_page(session=session, principal=who, filters=filters, request=request)
+    return [grid_row(run, now) for run in page.rows], page.total, [run.status for run in page.rows]
 
 
 # --------------------------------------------------------------------------- layout
@@ -271,18 +190,11 @@ def _select(id_: str, label: str, options: list[dict[str, str]]) -> dbc.Col:
     )
 
 
-def _tenant_options(session: Session, who: Principal) -> list[dict[str, str]]:
+def _tenant_options(session: Any, who: Principal) -> list[dict[str, str]]:
     tenants = [
         t for t in visible_tenants(session=session, principal=who) if "operations.view" in who.capabilities_for(t)
     ]
-    names = (
-        {
-            w.id: w.name
-            for w in session.scalars(select(Workspace).where(Workspace.id.in_({t.workspace_id for t in tenants})))
-        }
-        if tenants
-        else {}
-    )
+    names = workspace_names(session=session, workspace_ids={t.workspace_id for t in tenants})
     several = len(names) > 1
     return [
         {"label": f"{names.get(t.workspace_id, '')} / {t.name}" if several else t.name, "value": str(t.id)}
