@@ -15,8 +15,7 @@ from dash import Input, Output, dcc, html
 from console import ids
 from console.components.display import format_timestamp, run_href
 from console.errors import NotFound
-from console.notifications.models import Notification
-from console.notifications.service import list_notifications, mark_read, unread_count
+from console.notifications.service import NotificationRow, list_notifications, mark_read, unread_count
 
 NOTIFICATIONS_MODAL = "notifications-modal"
 NOTIFICATIONS_LIST = "notifications-list"
@@ -73,7 +72,7 @@ def modal() -> dbc.Modal:
     )
 
 
-def render_list(rows: list[Notification]) -> list:
+def render_list(rows: list[NotificationRow]) -> list:
     """Newest first; unread ones marked, each linking to its run."""
     if not rows:
         return [html.P("No notifications yet.", className="text-muted mb-0", id="notifications-empty")]
