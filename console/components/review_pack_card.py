@@ -34,8 +34,8 @@ from console.db import utcnow
 from console.dispatch import DispatchError
 from console.operations.cadence import review_pack_poll_interval
 from console.operations.launch import start_operation
-from console.review_packs.models import ReviewPack
-from console.review_packs.service import download_url, latest_pack
+from console.review_packs.queries import PackRow, latest_pack
+from console.review_packs.service import download_url
 from console.web.context import current_dispatcher, db_session, principal
 
 OPERATION = "review_pack_generate"
@@ -95,7 +95,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
+def pack_card_view(pack: PackRow | None, *, now: datetime) -> PackCardView:
     """What the card shows for the tenant's latest pack (None = no pack yet)."""
     if pack is None:
         return PackCardView(

@@ -1,8 +1,9 @@
 """The tenant dashboard (`/admin/tenants/<tenant_id>`): health KPIs, the review pack card,
 Needs attention, the operation buttons, recent operations and two charts.
 
-Reads are small typed functions (session in, plain data out); the pure builders turn that
-data into what the page shows and are unit-tested without a browser. The page polls (10 s)
+Reads are console.operations.queries and console.review_packs.queries (session in, plain
+dataclasses out; "stale?" is console.operations.staleness's rule, the reaper's); the pure
+builders turn that data into what the page shows and are unit-tested without a browser. The page polls (10 s)
 only while one of the recent operations it shows is active (``table_poll_interval``), and
 re-renders only what changed (an unchanged tick returns no_update everywhere). Every
 callback re-reads the tenant id from the page's store and re-checks access with
@@ -12,18 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from console import ids
 from console.access import Principal, require_tenant, startable_operations
-from console.accounts.models import Tenant, Workspace
+from console.accounts.models import Tenant
+from console.accounts.queries import workspace_names
 from console.components import charts, operation_buttons, poll_guard, review_pack_card
 from console.components.display import (
     format_age,
@@ -35,21 +35,13 @@ from console.components.display import (
 )
 from console.db import utcnow
 from console.errors import NotFound
+from console.operations import queries
 from console.operations.cadence import table_poll_interval
-from console.operations.constants import (
-    ACTIVE_STATUSES,
-    COMPLETED,
-    FAILED,
-    PARTIALLY_SUCCEEDED,
-    RUNNING,
-    SUCCEEDED,
-    type_label,
-)
-from console.operations.models import OperationRun
+from console.operations.constants import type_label
 from console.operations.progress import progress_for_run
-from console.operations.service import list_runs
-from console.review_packs.models import ReviewPack
-from console.review_packs.service import latest_pack
+from console.operations.queries import RunBrief, RunRow, TenantHealth
+from console.operations.staleness import was_reaped
+from console.review_packs.queries import PackBrief, expiring_packs, latest_pack
 from console.web.context import db_session, principal, settings
 
 # ids of this page (the contract ids are in console/ids.py)
@@ -67,18 +59,10 @@ EXPIRY_WINDOW = timedelta(days=3)
 RECENT_LIMIT = 10
 ATTENTION_LIMIT = 20
 DURATION_SAMPLE = 5000
+SILENT_SAMPLE = 200
 
 
 # --------------------------------------------------------------------------- pure view models
-
-
-@dataclass(frozen=True)
-class TenantHealth:
-    runs_30d: int
-    completed_30d: int
-    succeeded_30d: int
-    active: int
-    last_inventory_sync: datetime | None
 
 
 @dataclass(frozen=True)
@@ -128,20 +112,6 @@ def kpis(health: TenantHealth | None) -> list[Kpi]:
 
 
 @dataclass(frozen=True)
-class RunBrief:
-    id: int
-    type: str
-    at: datetime  # completed_at for failed runs, last sign of life for running ones
-    failure_summary: str | None = None
-
-
-@dataclass(frozen=True)
-class PackBrief:
-    id: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
 class AttentionItem:
     kind: str  # failed | stale | stale? | expiring
     badge: str
@@ -174,7 +144,7 @@ def needs_attention(
             )
         )
     for run in sorted(failed, key=lambda r: r.at, reverse=True):
-        reaped = (run.failure_summary or "").lower().startswith("stale")
+        reaped = was_reaped(run.failure_summary)
         reason = f": {run.failure_summary}" if run.failure_summary else ""
         items.append(
             AttentionItem(
@@ -197,7 +167,7 @@ def needs_attention(
     return items
 
 
-def recent_row(run: OperationRun, now: datetime) -> dict[str, Any]:
+def recent_row(run: RunRow, now: datetime) -> dict[str, Any]:
     """One recent-operations row as plain data (also what the change signature is built from)."""
     view = progress_for_run(run, now)
     return {
@@ -213,126 +183,7 @@ def recent_row(run: OperationRun, now: datetime) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- reads
-
-
-def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHealth:
-    """The KPI numbers for one tenant (three small aggregate queries)."""
-    since = now - timedelta(days=30)
-    runs = completed = succeeded = 0
-    for status, outcome, n in session.execute(
-        select(OperationRun.status, OperationRun.outcome, func.count())
-        .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
-        .group_by(OperationRun.status, OperationRun.outcome)
-    ):
-        runs += n
-        if status == COMPLETED:
-            completed += n
-            if outcome == SUCCEEDED:
-                succeeded += n
-    active = session.scalar(
-        select(func.count())
-        .select_from(OperationRun)
-        .where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
-    )
-    last_sync = session.scalar(
-        select(func.max(OperationRun.completed_at)).where(
-            OperationRun.tenant_id == tenant_id,
-            OperationRun.type == "inventory_sync",
-            OperationRun.status == COMPLETED,
-            OperationRun.outcome.in_((SUCCEEDED, PARTIALLY_SUCCEEDED)),
-        )
-    )
-    if last_sync is not None and last_sync.tzinfo is None:
-        last_sync = last_sync.replace(tzinfo=UTC)  # max() bypasses the column type on SQLite
-    return TenantHealth(runs, completed, succeeded, int(active or 0), last_sync)
-
-
-def read_attention(
-    *, session: Session, tenant_id: int, now: datetime, stale_after_seconds: int, runs: bool, packs: bool
-) -> list[AttentionItem]:
-    failed: list[RunBrief] = []
-    silent: list[RunBrief] = []
-    expiring: list[PackBrief] = []
-    if runs:
-        failed = [
-            RunBrief(r.id, r.type, r.completed_at, r.failure_summary)
-            for r in session.scalars(
-                select(OperationRun)
-                .where(
-                    OperationRun.tenant_id == tenant_id,
-                    OperationRun.status == COMPLETED,
-                    OperationRun.outcome == FAILED,
-                    OperationRun.completed_at >= now - FAILED_WINDOW,
-                )
-                .order_by(OperationRun.completed_at.desc())
-                .limit(ATTENTION_LIMIT)
-            )
-        ]
-        cutoff = now - timedelta(seconds=stale_after_seconds)
-        for r in session.scalars(
-            select(OperationRun).where(OperationRun.tenant_id == tenant_id, OperationRun.status == RUNNING).limit(200)
-        ):
-            last = r.heartbeat_at or r.started_at or r.created_at
-            if last < cutoff:
-                silent.append(RunBrief(r.id, r.type, last))
-    if packs:
-        expiring = [
-            PackBrief(p.id, p.expires_at)
-            for p in session.scalars(
-                select(ReviewPack)
-                .where(
-                    ReviewPack.tenant_id == tenant_id,
-                    ReviewPack.status == "ready",
-                    ReviewPack.expires_at > now,
-                    ReviewPack.expires_at <= now + EXPIRY_WINDOW,
-                )
-                .order_by(ReviewPack.expires_at)
-                .limit(ATTENTION_LIMIT)
-            )
-        ]
-    return needs_attention(
-        failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds
-    )
-
-
-def _as_date(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def read_chart_rows(
-    *, session: Session, tenant_id: int, now: datetime
-) -> tuple[list[tuple[date, str, int]], list[tuple[str, float]]]:
-    """(runs per day and bucket, completed durations per type) over the last 30 days."""
-    since = now - timedelta(days=CHART_DAYS)
-    day = func.date(OperationRun.created_at)
-    per_day = [
-        (_as_date(d), charts.bucket_of(status, outcome), int(n))
-        for d, status, outcome, n in session.execute(
-            select(day, OperationRun.status, OperationRun.outcome, func.count())
-            .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
-            .group_by(day, OperationRun.status, OperationRun.outcome)
-        )
-    ]
-    durations = [
-        (type_, (done - started).total_seconds())
-        for type_, started, done in session.execute(
-            select(OperationRun.type, OperationRun.started_at, OperationRun.completed_at)
-            .where(
-                OperationRun.tenant_id == tenant_id,
-                OperationRun.status == COMPLETED,
-                OperationRun.started_at.is_not(None),
-                OperationRun.completed_at >= since,
-            )
-            .order_by(OperationRun.completed_at.desc())
-            .limit(DURATION_SAMPLE)
-        )
-    ]
-    return per_day, durations
+# --------------------------------------------------------------------------- the page's data
 
 
 @dataclass(frozen=True)
@@ -357,34 +208,62 @@ class DashboardData:
         )
 
 
-def load(
-    *, session: Session, tenant: Tenant, caps: frozenset[str], now: datetime, stale_after_seconds: int
-) -> DashboardData:
-    """Everything the live part of the dashboard shows, for what ``caps`` allows."""
+def load(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> DashboardData:
+    """Everything the live part of the dashboard shows, for what the user may see on the tenant."""
+    caps = who.capabilities_for(tenant)
     runs_ok = "operations.view" in caps
     packs_ok = "review_pack.view" in caps
-    health = read_health(session=session, tenant_id=tenant.id, now=now) if runs_ok else None
-    attention = (
-        read_attention(
-            session=session,
-            tenant_id=tenant.id,
-            now=now,
-            stale_after_seconds=stale_after_seconds,
-            runs=runs_ok,
-            packs=packs_ok,
-        )
-        if runs_ok or packs_ok
+    health = (
+        queries.tenant_health(session=session, tenant_id=tenant.id, now=now, sync_type="inventory_sync")
+        if runs_ok
         else None
     )
+    attention = None
+    if runs_ok or packs_ok:
+        failed: list[RunBrief] = []
+        silent: list[RunBrief] = []
+        expiring: list[PackBrief] = []
+        if runs_ok:
+            failed = queries.failed_runs(
+                session=session, tenant_id=tenant.id, since=now - FAILED_WINDOW, limit=ATTENTION_LIMIT
+            )
+            silent = queries.silent_runs(
+                session=session,
+                tenant_id=tenant.id,
+                now=now,
+                stale_after_seconds=stale_after_seconds,
+                limit=SILENT_SAMPLE,
+            )
+        if packs_ok:
+            expiring = expiring_packs(
+                session=session, tenant_id=tenant.id, now=now, window=EXPIRY_WINDOW, limit=ATTENTION_LIMIT
+            )
+        attention = needs_attention(
+            failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds
+        )
     recent: list[dict[str, Any]] | None = None
     statuses: list[str] = []
     per_day: list[tuple[date, str, int]] = []
     durations: list[tuple[str, float]] = []
     if runs_ok:
-        runs = list_runs(session=session, workspace_id=tenant.workspace_id, tenant_ids=[tenant.id], limit=RECENT_LIMIT)
+        runs = queries.recent_runs(
+            session=session,
+            principal=who,
+            workspace_id=tenant.workspace_id,
+            tenant_id=tenant.id,
+            limit=RECENT_LIMIT,
+        )
         recent = [recent_row(r, now) for r in runs]
         statuses = [r.status for r in runs]
-        per_day, durations = read_chart_rows(session=session, tenant_id=tenant.id, now=now)
+        since = now - timedelta(days=CHART_DAYS)
+        per_day = [
+            (c.day, charts.bucket_of(c.status, c.outcome), c.count)
+            for c in queries.runs_per_day(session=session, tenant_id=tenant.id, since=since)
+        ]
+        durations = [
+            (d.type, d.seconds)
+            for d in queries.run_durations(session=session, tenant_id=tenant.id, since=since, limit=DURATION_SAMPLE)
+        ]
     return DashboardData(health, attention, recent, per_day, durations, statuses, now.date())
 
 
@@ -513,10 +392,10 @@ def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
     )
 
 
-def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
+def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
     caps = who.capabilities_for(tenant)
-    data = load(session=session, tenant=tenant, caps=caps, now=now, stale_after_seconds=stale_after_seconds)
-    workspace = session.get(Workspace, tenant.workspace_id)
+    data = load(session=session, who=who, tenant=tenant, now=now, stale_after_seconds=stale_after_seconds)
+    workspace = workspace_names(session=session, workspace_ids=[tenant.workspace_id]).get(tenant.workspace_id)
     per_day_fig, duration_fig = figures(data)
     can_generate = "review_pack.generate" in caps
     pack_section = (
@@ -537,7 +416,7 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
             html.H2(tenant.name, className="mb-0"),
             html.Div(
                 [
-                    html.Span(workspace.name if workspace else "", className="me-3"),
+                    html.Span(workspace or "", className="me-3"),
                     dcc.Link("All operations", href="/admin/operations"),
                 ],
                 className="text-muted small",
@@ -614,8 +493,8 @@ def register_callbacks(app: dash.Dash) -> None:
         now = utcnow()
         data = load(
             session=session,
+            who=who,
             tenant=tenant,
-            caps=who.capabilities_for(tenant),
             now=now,
             stale_after_seconds=settings().stale_after_seconds,
         )

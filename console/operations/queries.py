@@ -179,20 +179,15 @@ def run_page(*, session: Session, principal: Principal, filters: RunFilters, req
             session=session, principal=principal, tenant_id=filters.tenant_id, capability="operations.view"
         )
         scope = {"workspace_id": tenant.workspace_id, "tenant_id": tenant.id}
-    total = int(
-        session.scalar(visible_runs(func.count(), session=session, principal=principal, filters=filters, **scope)) or 0
-    )
+    # One builder call for both statements: the visibility filter may cost a query of its own.
+    runs = visible_runs(*_RUN_COLUMNS, session=session, principal=principal, filters=filters, **scope)
+    total = int(session.scalar(runs.with_only_columns(func.count())) or 0)
     order = []
     for key, direction in request.sort:
         col = _sort_column(key)
         order.append(col.asc().nulls_last() if direction == "asc" else col.desc().nulls_last())
     order.append(OperationRun.id.desc())
-    stmt = (
-        visible_runs(*_RUN_COLUMNS, session=session, principal=principal, filters=filters, **scope)
-        .order_by(*order)
-        .offset(request.start)
-        .limit(request.end - request.start)
-    )
+    stmt = runs.order_by(*order).offset(request.start).limit(request.end - request.start)
     return RunPage(rows=tuple(_run_row(r) for r in session.execute(stmt)), total=total)
 
 
