@@ -15,8 +15,6 @@ so it shows the terminal toast and updates the bell's count.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,21 +22,17 @@ from typing import Any, Final
 
 import dash
 from dash import Input, Output, Patch, State, dcc, html
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from console import ids
-from console.access import Principal, require_run, require_tenant, run_visibility_filter
-from console.accounts.models import Tenant
+from console.access import Principal, require_run, require_tenant
 from console.components import notifications, poll_guard
-from console.components.run_viewer import render_progress
+from console.components.display import render_progress, run_href, signature, toast
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
-from console.notifications.models import Notification
+from console.notifications.service import notification_marks, notifications_after
 from console.operations.cadence import shell_poll_interval
-from console.operations.constants import ACTIVE_STATUSES
-from console.operations.models import OperationRun
 from console.operations.progress import ProgressView, progress_view
+from console.operations.queries import RunRow, active_runs
 from console.operations.registry import type_label
 
 ACTIVITY_POLICY = "activity-policy"
@@ -49,7 +43,6 @@ PAGES_LOCATION = "_pages_location"
 
 SHOWN: Final = 5
 TOASTS_PER_REFRESH: Final = 5
-TOAST_MS: Final = 8_000
 _TENANT_PATH = re.compile(r"^/admin/tenants/([^/]+)/?$")
 
 
@@ -59,18 +52,8 @@ class Scope:
     tenant_id: int | None = None
 
 
-@dataclass(frozen=True)
-class ActiveRun:
-    """One active run row, as plain values."""
-
-    id: int
-    type: str
-    status: str
-    summary_counts: object
-    context: object
-    created_at: datetime
-    started_at: datetime | None
-    tenant_name: str | None
+#: The shell's name for a run row (its tests build them).
+ActiveRun = RunRow
 
 
 @dataclass(frozen=True)
@@ -94,7 +77,7 @@ class ShellView:
 # --------------------------------------------------------------------------- pure parts
 
 
-def build_view(runs: list[ActiveRun], total_active: int, now: datetime) -> ShellView:
+def build_view(runs: list[RunRow], total_active: int, now: datetime) -> ShellView:
     """The first ``SHOWN`` runs (already newest first) with their progress, and the rest as a count."""
     items = tuple(
         ShellItem(
@@ -115,26 +98,28 @@ def build_view(runs: list[ActiveRun], total_active: int, now: datetime) -> Shell
     return ShellView(items=items, more=max(0, total_active - len(items)))
 
 
-def shell_policy(runs: list[ActiveRun], now: datetime) -> dict | None:
+def shell_policy(runs: list[RunRow], now: datetime) -> dict | None:
     """Poll at the youngest active run's cadence; None once nothing is active."""
     return poll_guard.policy(shell_poll_interval(((r.status, r.created_at) for r in runs), now))
 
 
 def fingerprint(view: ShellView) -> str:
     """What the shell shows (no time-derived text), to answer no_update when it is unchanged."""
-    payload = [
+    return signature(
         [
-            i.run_id,
-            i.label,
-            i.tenant_label,
-            i.progress.mode,
-            i.progress.status_label,
-            i.progress.text,
-            i.progress.percent,
+            [
+                i.run_id,
+                i.label,
+                i.tenant_label,
+                i.progress.mode,
+                i.progress.status_label,
+                i.progress.text,
+                i.progress.percent,
+            ]
+            for i in view.items
         ]
-        for i in view.items
-    ] + [view.more]
-    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:32]
+        + [view.more]
+    )
 
 
 def render(view: ShellView) -> list:
@@ -155,7 +140,7 @@ def render(view: ShellView) -> list:
                         html.Span(item.tenant_label, className="activity-tenant"),
                         render_progress(item.progress, element_id=None, compact=True),
                     ],
-                    href=f"/admin/operations/{item.run_id}",
+                    href=run_href(item.run_id),
                     className="activity-link",
                     title=f"{item.label} · {item.tenant_label} · {item.progress.status_label}",
                 ),
@@ -168,33 +153,10 @@ def render(view: ShellView) -> list:
     return children
 
 
-def _toast(
-    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
-) -> html.Div:
-    import dash_bootstrap_components as dbc
-
-    content: list[Any] = [html.Div(body)] if body else []
-    if run_id is not None:
-        content.append(dcc.Link(f"View run #{run_id}", href=f"/admin/operations/{run_id}", className="toast-run-link"))
-    return html.Div(
-        dbc.Toast(
-            content,
-            header=header,
-            icon=color,
-            duration=TOAST_MS,
-            dismissable=True,
-            is_open=True,
-            **({"id": key} if key else {}),
-        ),
-        className="console-toast",
-        **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
-    )
-
-
 def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
     """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored)."""
     verb = "queued" if status == "queued" else "is already running"
-    return _toast(
+    return toast(
         kind="queued",
         run_id=run_id,
         header=f"{type_label(run_type)} {verb}",
@@ -205,7 +167,7 @@ def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
 
 def terminal_toast(*, notification_id: int, run_id: int | None, title: str, body: str | None, kind: str) -> html.Div:
     """Shown for a persisted notification: a run the user started reached a terminal state."""
-    return _toast(
+    return toast(
         kind="terminal",
         run_id=run_id,
         header=title,
@@ -215,7 +177,7 @@ def terminal_toast(*, notification_id: int, run_id: int | None, title: str, body
     )
 
 
-def scope_for_path(*, session: Session, principal: Principal, pathname: str | None) -> Scope:
+def scope_for_path(*, session: Any, principal: Principal, pathname: str | None) -> Scope:
     """A tenant dashboard narrows the shell to its tenant; anywhere else: the first workspace."""
     match = _TENANT_PATH.match(pathname or "")
     if match:
@@ -225,72 +187,6 @@ def scope_for_path(*, session: Session, principal: Principal, pathname: str | No
         except NotFound:
             pass  # the page itself answers 404; the shell falls back to the default scope
     return Scope(min(principal.roles) if principal.roles else None)
-
-
-# --------------------------------------------------------------------------- database
-
-
-def active_runs(
-    *, session: Session, principal: Principal, scope: Scope, limit: int = SHOWN
-) -> tuple[list[ActiveRun], int]:
-    """The newest ``limit`` active top-level runs in scope and how many there are in all (one query)."""
-    if scope.workspace_id is None:
-        return [], 0
-    stmt = (
-        select(
-            OperationRun.id,
-            OperationRun.type,
-            OperationRun.status,
-            OperationRun.summary_counts,
-            OperationRun.context,
-            OperationRun.created_at,
-            OperationRun.started_at,
-            Tenant.name,
-            func.count().over().label("total"),
-        )
-        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-        .where(
-            run_visibility_filter(session=session, principal=principal),
-            OperationRun.workspace_id == scope.workspace_id,
-            OperationRun.status.in_(sorted(ACTIVE_STATUSES)),
-            OperationRun.parent_run_id.is_(None),
-        )
-        .order_by(OperationRun.created_at.desc(), OperationRun.id.desc())
-        .limit(limit)
-    )
-    if scope.tenant_id is not None:
-        stmt = stmt.where(OperationRun.tenant_id == scope.tenant_id)
-    rows = session.execute(stmt).all()
-    runs = [ActiveRun(*row[:8]) for row in rows]
-    return runs, (rows[0].total if rows else 0)
-
-
-def notification_marks(*, session: Session, user_id: int) -> tuple[int, int]:
-    """(unread count, newest notification id or 0) in one statement."""
-    unread = (
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .scalar_subquery()
-    )
-    newest = (
-        select(func.coalesce(func.max(Notification.id), 0)).where(Notification.user_id == user_id).scalar_subquery()
-    )
-    count, top = session.execute(select(unread, newest)).one()
-    return int(count or 0), int(top or 0)
-
-
-def notifications_after(
-    *, session: Session, user_id: int, after_id: int, limit: int = TOASTS_PER_REFRESH
-) -> list[Notification]:
-    """The user's notifications newer than ``after_id``, oldest first (the newest ``limit``)."""
-    rows = session.scalars(
-        select(Notification)
-        .where(Notification.user_id == user_id, Notification.id > after_id)
-        .order_by(Notification.id.desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
 
 
 # --------------------------------------------------------------------------- layout and callback
@@ -344,8 +240,13 @@ def refresh(
         run = require_run(session=session, principal=who, run_id=kick.get("run_id"))
         toasts.append(queued_toast(run_id=run.id, run_type=run.type, status=run.status))
 
-    runs, total = active_runs(
-        session=session, principal=who, scope=scope_for_path(session=session, principal=who, pathname=pathname)
+    scope = scope_for_path(session=session, principal=who, pathname=pathname)
+    runs, total = (
+        active_runs(
+            session=session, principal=who, workspace_id=scope.workspace_id, tenant_id=scope.tenant_id, limit=SHOWN
+        )
+        if scope.workspace_id is not None
+        else ([], 0)
     )
     view = build_view(runs, total, now)
     digest = fingerprint(view)
@@ -360,7 +261,7 @@ def refresh(
             # First refresh of this page: older notifications are the bell's business, not toasts.
             seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
         elif newest > seen:
-            for n in notifications_after(session=session, user_id=who.user_id, after_id=seen):
+            for n in notifications_after(session=session, user_id=who.user_id, after_id=seen, limit=TOASTS_PER_REFRESH):
                 toasts.append(
                     terminal_toast(notification_id=n.id, run_id=n.run_id, title=n.title, body=n.body, kind=n.kind)
                 )
@@ -369,8 +270,8 @@ def refresh(
     toast_out: Any = dash.no_update
     if toasts:
         toast_out = Patch()
-        for toast in toasts:
-            toast_out.append(toast)
+        for item in toasts:
+            toast_out.append(item)
     changed = digest != known_fingerprint
     return (
         render(view) if changed else dash.no_update,

@@ -13,9 +13,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from console import ids
+from console.components.display import format_timestamp, run_href
 from console.errors import NotFound
-from console.notifications.models import Notification
-from console.notifications.service import list_notifications, mark_read, unread_count
+from console.notifications.service import NotificationRow, list_notifications, mark_read, unread_count
 
 NOTIFICATIONS_MODAL = "notifications-modal"
 NOTIFICATIONS_LIST = "notifications-list"
@@ -72,7 +72,7 @@ def modal() -> dbc.Modal:
     )
 
 
-def render_list(rows: list[Notification]) -> list:
+def render_list(rows: list[NotificationRow]) -> list:
     """Newest first; unread ones marked, each linking to its run."""
     if not rows:
         return [html.P("No notifications yet.", className="text-muted mb-0", id="notifications-empty")]
@@ -84,12 +84,12 @@ def render_list(rows: list[Notification]) -> list:
             head.append(html.Span("new", className="badge text-bg-primary ms-2"))
         children: list[Any] = [
             html.Div(head),
-            html.Div(n.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), className="text-muted small"),
+            html.Div(format_timestamp(n.created_at), className="text-muted small"),
         ]
         if n.body:
             children.append(html.Div(n.body, className="small"))
         if n.run_id is not None:
-            children.append(dcc.Link(f"View run #{n.run_id}", href=f"/admin/operations/{n.run_id}", className="small"))
+            children.append(dcc.Link(f"View run #{n.run_id}", href=run_href(n.run_id), className="small"))
         items.append(
             html.Li(
                 children,

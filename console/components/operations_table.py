@@ -1,21 +1,21 @@
-"""The operations list (`/admin/operations`) and the run-table pieces the tenant dashboard shares.
+"""The operations list (`/admin/operations`).
 
 Server-side everything: the AG Grid uses the infinite row model, so every page, sort and
-filter is a query (through ``console.access.run_visibility_filter``) and the browser never
+filter is a query (``console.operations.queries.run_page``, through the run visibility
+filter) and the browser never
 holds more than a page. Filters are ordinary controls above the grid; changing one purges
 the grid's cache (clientside, no extra round trip). Polling follows the contract: 10 s only
 while a row of the current page is active (``table_poll_interval``); a poll tick asks the
 server whether the page changed and only then refreshes the grid (unchanged -> no_update).
+
+(``run_href`` lives in console.components.display; operation_buttons still imports it from here.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import dash
@@ -23,20 +23,19 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
 
 from console import ids
-from console.access import Principal, parse_id, require_tenant, run_visibility_filter, visible_tenants
-from console.accounts.models import Tenant, Workspace
+from console.access import Principal, parse_id, visible_tenants
+from console.accounts.queries import workspace_names
 from console.components import poll_guard
+from console.components.display import format_time, progress_text, run_href, signature
 from console.db import utcnow
 from console.errors import BadRequest
 from console.operations import registry
 from console.operations.cadence import table_poll_interval
 from console.operations.constants import OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
-from console.operations.models import OperationRun
-from console.operations.progress import COUNTED, NONE, ProgressView, progress_for_run
+from console.operations.progress import progress_for_run
+from console.operations.queries import DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
 from console.operations.registry import type_label
 from console.web.context import db_session, principal
 
@@ -58,65 +57,12 @@ MAX_BLOCK = 200  # largest block a (forged) request may ask for
 MAX_START_ROW = 10_000_000
 MAX_SORT_KEYS = 3
 
-# --------------------------------------------------------------------------- formatting (pure)
-
-
-def format_time(value: datetime | None) -> str:
-    """A timestamp as 'YYYY-MM-DD HH:MM UTC' ('' when missing)."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def run_href(run_id: int) -> str:
-    return f"/admin/operations/{run_id}"
-
-
-def progress_text(view: ProgressView) -> str:
-    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
-    if view.mode == COUNTED:
-        return f"{view.mode} · {view.text} · {view.percent}%"
-    if view.text:
-        return f"{view.mode} · {view.text}"
-    return view.mode
-
-
-def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
-    """A compact progress element for table cells (data-progress-mode carries the contract's mode)."""
-    if mode == COUNTED:
-        body: list[Any] = [
-            dbc.Progress(value=percent or 0, className="console-progress", style={"height": "6px"}),
-            html.Small(f"{text} · {percent}%", className="text-muted"),
-        ]
-    elif mode == NONE:
-        body = [html.Small(text or "", className="text-muted")]
-    else:
-        # activity / phased: indeterminate, never a number
-        body = [
-            dbc.Progress(value=100, striped=True, animated=True, className="console-progress", style={"height": "6px"}),
-            html.Small(text or ("Waiting for a worker" if queued else "Working"), className="text-muted"),
-        ]
-    return html.Div(body, className="console-progress-cell", **{"data-progress-mode": mode})
-
-
 # --------------------------------------------------------------------------- filters and requests (pure)
 
 #: The "All" option's value (dbc.Select keeps "" for its hidden placeholder option).
 ALL = "all"
 _NO_FILTER = (None, "", ALL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]{0,15})?$")
-
-
-@dataclass(frozen=True)
-class RunFilters:
-    type: str | None = None
-    status: str | None = None
-    outcome: str | None = None
-    tenant_id: int | None = None
-    date_from: date | None = None
-    date_to: date | None = None
 
 
 def _choice(name: str, value: object, allowed: frozenset[str] | Sequence[str]) -> str | None:
@@ -165,17 +111,6 @@ def parse_filters(
     )
 
 
-SORTABLE = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
-DEFAULT_SORT: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
-
-
-@dataclass(frozen=True)
-class RowsRequest:
-    start: int
-    end: int
-    sort: tuple[tuple[str, str], ...]
-
-
 def parse_rows_request(request: object) -> RowsRequest:
     """Validate AG Grid's getRowsRequest (startRow/endRow/sortModel); anything odd is a 400."""
     if not isinstance(request, Mapping):
@@ -200,14 +135,14 @@ def parse_rows_request(request: object) -> RowsRequest:
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
 
 
-def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[str, Any]:
+def grid_row(run: RunRow, now: datetime) -> dict[str, Any]:
     """One grid row: labels for people, the run id for suites, progress per the contract."""
     view = progress_for_run(run, now)
     return {
         "id": f"[#{run.id}]({run_href(run.id)})",
         "run_id": run.id,
         "type": type_label(run.type),
-        "tenant": tenant_name or "—",
+        "tenant": run.tenant_name or "—",
         "status": view.status_label,
         "outcome": view.outcome_label or "",
         "progress": progress_text(view),
@@ -217,77 +152,12 @@ def grid_row(run: OperationRun, tenant_name: str | None, now: datetime) -> dict[
     }
 
 
-def signature(payload: object) -> str:
-    """A short digest of what a surface shows: equal digests mean the refresh can be no_update."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-# --------------------------------------------------------------------------- query
-
-
-def _sort_column(key: str) -> ColumnElement[Any]:
-    return {
-        "id": OperationRun.id,
-        "type": OperationRun.type,
-        "tenant": Tenant.name,
-        "status": OperationRun.status,
-        "outcome": OperationRun.outcome,
-        "created_at": OperationRun.created_at,
-        "completed_at": OperationRun.completed_at,
-    }[key]
-
-
-def _where(session: Session, who: Principal, filters: RunFilters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [run_visibility_filter(session=session, principal=who)]
-    if filters.tenant_id is not None:
-        # A tenant the user may not see answers 404, like its dashboard would.
-        require_tenant(session=session, principal=who, tenant_id=filters.tenant_id, capability="operations.view")
-        clauses.append(OperationRun.tenant_id == filters.tenant_id)
-    if filters.type:
-        clauses.append(OperationRun.type == filters.type)
-    if filters.status:
-        clauses.append(OperationRun.status == filters.status)
-    if filters.outcome:
-        clauses.append(OperationRun.outcome == filters.outcome)
-    if filters.date_from:
-        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
-    if filters.date_to:
-        clauses.append(
-            OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
-        )
-    return clauses
-
-
 def query_runs(
-    *, session: Session, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
+    *, session: Any, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """(rows of the requested block, total matching, the block's statuses) for the user."""
-    where = _where(session, who, filters)
-    total = int(
-        session.scalar(
-            select(func.count())
-            .select_from(OperationRun)
-            .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-            .where(*where)
-        )
-        or 0
-    )
-    order = []
-    for key, direction in request.sort:
-        col = _sort_column(key)
-        order.append(col.asc().nulls_last() if direction == "asc" else col.desc().nulls_last())
-    order.append(OperationRun.id.desc())
-    stmt = (
-        select(OperationRun, Tenant.name)
-        .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-        .where(*where)
-        .order_by(*order)
-        .offset(request.start)
-        .limit(request.end - request.start)
-    )
-    result = session.execute(stmt).all()
-    rows = [grid_row(run, name, now) for run, name in result]
-    return rows, total, [run.status for run, _ in result]
+    page = run_page(session=session, principal=who, filters=filters, request=request)
+    return [grid_row(run, now) for run in page.rows], page.total, [run.status for run in page.rows]
 
 
 # --------------------------------------------------------------------------- layout
@@ -314,18 +184,11 @@ def _select(id_: str, label: str, options: list[dict[str, str]]) -> dbc.Col:
     )
 
 
-def _tenant_options(session: Session, who: Principal) -> list[dict[str, str]]:
+def _tenant_options(session: Any, who: Principal) -> list[dict[str, str]]:
     tenants = [
         t for t in visible_tenants(session=session, principal=who) if "operations.view" in who.capabilities_for(t)
     ]
-    names = (
-        {
-            w.id: w.name
-            for w in session.scalars(select(Workspace).where(Workspace.id.in_({t.workspace_id for t in tenants})))
-        }
-        if tenants
-        else {}
-    )
+    names = workspace_names(session=session, workspace_ids={t.workspace_id for t in tenants})
     several = len(names) > 1
     return [
         {"label": f"{names.get(t.workspace_id, '')} / {t.name}" if several else t.name, "value": str(t.id)}
@@ -410,9 +273,9 @@ function(type_, status, outcome, tenant, start, end, refresh) {
     var ctx = window.dash_clientside.callback_context;
     var trig = (ctx && ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : "";
     var api = null;
-    try { api = window.dash_ag_grid.getApi("%(grid)s"); } catch (e) { api = null; }
+    try { api = window.dash_ag_grid.getApi("__GRID__"); } catch (e) { api = null; }
     if (!api) { return window.dash_clientside.no_update; }
-    if (trig.indexOf("%(refresh)s.") === 0) {
+    if (trig.indexOf("__REFRESH__.") === 0) {
         api.refreshInfiniteCache();
     } else {
         api.paginationGoToFirstPage();
@@ -420,7 +283,7 @@ function(type_, status, outcome, tenant, start, end, refresh) {
     }
     return window.dash_clientside.no_update;
 }
-""" % {"grid": ids.OPERATIONS_TABLE, "refresh": REFRESH}
+""".replace("__GRID__", ids.OPERATIONS_TABLE).replace("__REFRESH__", REFRESH)
 
 
 def _filters_from(values: Sequence[object]) -> RunFilters:

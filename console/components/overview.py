@@ -5,35 +5,28 @@ pack's status — each only where the user holds the matching ``*.view`` capabil
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from console.access import Principal, visible_tenants
-from console.accounts.models import Tenant, Workspace
+from console.accounts.models import Tenant
+from console.accounts.queries import workspace_names
+from console.components.display import PACK_STATUS_LABELS, tenant_href
 from console.db import utcnow
-from console.operations.constants import ACTIVE_STATUSES, COMPLETED, FAILED
-from console.operations.models import OperationRun
-from console.review_packs.models import ReviewPack
+from console.operations.queries import tenant_run_counts
+from console.review_packs.queries import latest_pack_statuses
 from console.web.context import db_session, principal
 
 EMPTY = "overview-empty"
 TABLE = "overview-tenants"
 NO_WORKSPACE = "You are not a member of any workspace yet. Ask a workspace owner to add you."
 NO_TENANTS = "No tenants are shared with you in this workspace yet."
-PACK_LABELS = {
-    "queued": "Queued",
-    "generating": "Generating",
-    "ready": "Ready",
-    "failed": "Failed",
-    "expired": "Expired",
-}
+FAILED_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ def tenant_rows(
                 workspace=workspaces.get(t.workspace_id, ""),
                 active=active.get(t.id, 0) if runs_ok else None,
                 failed_7d=failed.get(t.id, 0) if runs_ok else None,
-                pack=(PACK_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet")
+                pack=(PACK_STATUS_LABELS.get(last_pack[t.id], "Unknown") if t.id in last_pack else "No pack yet")
                 if packs_ok
                 else None,
             )
@@ -84,47 +77,19 @@ def tenant_rows(
     return rows
 
 
-def read_rows(*, session: Session, who: Principal, now: datetime) -> list[TenantRow]:
+def read_rows(*, session: Any, who: Principal, now: datetime) -> list[TenantRow]:
     tenants = visible_tenants(session=session, principal=who)
     ids_ = [t.id for t in tenants]
-    active: dict[int, int] = defaultdict(int)
-    failed: dict[int, int] = defaultdict(int)
-    last_pack: dict[int, str] = {}
-    if ids_:
-        for tid, n in session.execute(
-            select(OperationRun.tenant_id, func.count())
-            .where(OperationRun.tenant_id.in_(ids_), OperationRun.status.in_(ACTIVE_STATUSES))
-            .group_by(OperationRun.tenant_id)
-        ):
-            active[tid] = n
-        for tid, n in session.execute(
-            select(OperationRun.tenant_id, func.count())
-            .where(
-                OperationRun.tenant_id.in_(ids_),
-                OperationRun.status == COMPLETED,
-                OperationRun.outcome == FAILED,
-                OperationRun.completed_at >= now - timedelta(days=7),
-            )
-            .group_by(OperationRun.tenant_id)
-        ):
-            failed[tid] = n
-        latest = (
-            select(ReviewPack.tenant_id, func.max(ReviewPack.id).label("pid"))
-            .where(ReviewPack.tenant_id.in_(ids_))
-            .group_by(ReviewPack.tenant_id)
-            .subquery()
-        )
-        for tid, status in session.execute(
-            select(ReviewPack.tenant_id, ReviewPack.status).join(latest, ReviewPack.id == latest.c.pid)
-        ):
-            last_pack[tid] = status
-    workspaces = (
-        {w.id: w.name for w in session.scalars(select(Workspace).where(Workspace.id.in_(list(who.roles))))}
-        if who.roles
-        else {}
-    )
+    counts = tenant_run_counts(session=session, tenant_ids=ids_, failed_since=now - FAILED_WINDOW)
+    last_pack = latest_pack_statuses(session=session, tenant_ids=ids_)
+    workspaces = workspace_names(session=session, workspace_ids=who.roles)
     return tenant_rows(
-        tenants=tenants, who=who, workspaces=workspaces, active=active, failed=failed, last_pack=last_pack
+        tenants=tenants,
+        who=who,
+        workspaces=workspaces,
+        active=counts.active,
+        failed=counts.failed,
+        last_pack=last_pack,
     )
 
 
@@ -142,7 +107,7 @@ def table(rows: list[TenantRow]) -> dbc.Table:
         body.append(
             html.Tr(
                 [
-                    html.Td(dcc.Link(r.name, href=f"/admin/tenants/{r.tenant_id}")),
+                    html.Td(dcc.Link(r.name, href=tenant_href(r.tenant_id))),
                     html.Td(r.workspace),
                     html.Td(html.Span(label, className=f"badge text-bg-{colour}")),
                     html.Td(_num(r.active), className="text-end"),

@@ -21,6 +21,7 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import require_operation, require_tenant
 from console.components import poll_guard
+from console.components.display import PACK_STATUS_LABELS, format_time, run_href, signature
 from console.components.operation_buttons import (
     DASHBOARD_REFRESH,
     QUEUE_UNREACHABLE,
@@ -29,14 +30,13 @@ from console.components.operation_buttons import (
     refresh_token,
     started_feedback,
 )
-from console.components.operations_table import format_time, run_href, signature
 from console.db import utcnow
 from console.errors import DispatchError
 from console.operations import registry
 from console.operations.cadence import review_pack_poll_interval
 from console.operations.launch import start_operation
-from console.review_packs.models import ReviewPack
-from console.review_packs.service import download_url, latest_pack
+from console.review_packs.queries import PackRow, latest_pack
+from console.review_packs.service import download_url
 from console.web.context import current_dispatcher, db_session, principal
 
 OPERATION = registry.REVIEW_PACK_GENERATE
@@ -46,7 +46,6 @@ SIGNATURE = "review-pack-signature"
 CANCEL = "review-pack-cancel"
 ERROR = "review-pack-error"
 
-LABELS = {"queued": "Queued", "generating": "Generating", "ready": "Ready", "failed": "Failed", "expired": "Expired"}
 NO_PACK = "No pack yet"
 UNKNOWN = "Unknown"
 COLORS = {
@@ -97,13 +96,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
+def pack_card_view(pack: PackRow | None, *, now: datetime) -> PackCardView:
     """What the card shows for the tenant's latest pack (None = no pack yet)."""
     if pack is None:
         return PackCardView(
             "none", NO_PACK, None, None, "", "", "", "", None, None, False, review_pack_poll_interval(None)
         )
-    status = pack.status if pack.status in LABELS else "unknown"
+    status = pack.status if pack.status in PACK_STATUS_LABELS else "unknown"
     expires_at = _aware(pack.expires_at)
     # The expiry job runs every minute; between expires_at and that run the pack is already
     # unusable (the download answers 410), so the card says Expired at once.
@@ -111,7 +110,7 @@ def pack_card_view(pack: ReviewPack | None, *, now: datetime) -> PackCardView:
         status = "expired"
     return PackCardView(
         state=status,
-        label=LABELS.get(status, UNKNOWN),
+        label=PACK_STATUS_LABELS.get(status, UNKNOWN),
         pack_id=pack.id,
         run_id=pack.operation_run_id,
         created=format_time(pack.created_at),

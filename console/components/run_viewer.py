@@ -2,10 +2,10 @@
 
 Three layers, so the rules are testable without a browser:
 
-* ``load_snapshot`` reads what the page shows in **one** prebuilt SQL statement (run +
-  tenant + initiator + review pack, plain columns), then re-checks access with
-  ``console.access.run_visible`` (``require_run``'s rule) on that row's values. The per-unit
-  ledger is read only for fan-out runs and only when the run row changed.
+* ``load_snapshot`` reads what the page shows with ``console.operations.queries.run_snapshot``:
+  **one** prebuilt SQL statement (run + tenant + initiator + review pack, plain columns), access
+  re-checked with ``console.access.run_visible`` (``require_run``'s rule) on that row's values.
+  The per-unit ledger is read only for fan-out runs and only when the run row changed.
 * ``build_view`` turns a snapshot into a ``RunView`` with the progress contract's
   ``progress_for_run`` decisions (no progress maths here) and display texts.
 * ``render`` turns a view into Dash components.
@@ -17,31 +17,32 @@ answers ``no_update`` (HTTP 204) when nothing changed; its cadence comes from
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
 import dash
 from dash import Input, Output, State, dcc, html
-from sqlalchemy import bindparam, case, select
-from sqlalchemy.orm import Session, aliased
 
 from console import ids
-from console.access import Principal, parse_id, run_visible
-from console.accounts.models import Tenant, User
+from console.access import Principal
 from console.components import poll_guard
+from console.components.display import (
+    PACK_STATUS_LABELS,
+    format_duration,
+    format_timestamp,
+    render_progress,
+    signature,
+    tenant_href,
+)
+from console.components.display import not_found_page as not_found_layout
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.operations import registry
 from console.operations.cadence import run_poll_interval
-from console.operations.models import OperationRun, OperationRunUnit
-from console.operations.progress import ACTIVITY, COUNTED, PHASED, ProgressView, phase_label, progress_view
+from console.operations.progress import COUNTED, ProgressView, phase_label, progress_view
+from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
 from console.operations.registry import type_label
-from console.operations.summary import normalize_counts
-from console.review_packs.models import ReviewPack
 from console.review_packs.service import download_url
 
 # Ids of this page beyond the public ones in console/ids.py (documented in docs/testing.md).
@@ -61,7 +62,6 @@ RUN_FAILURE = "run-failure"
 RUN_UNITS = "run-units"
 RUN_PACK = "run-pack"
 RUN_PACK_DOWNLOAD = "run-pack-download"
-NOT_FOUND = "not-found"
 
 #: Runs whose units are worth listing one by one (a parent that fans out to one task per unit).
 #: The ledger can be large; the page lists failures first and stops here.
@@ -69,13 +69,6 @@ UNITS_SHOWN: Final = 200
 #: Bump when the snapshot's shape changes, so old fingerprints never match.
 _FINGERPRINT_VERSION: Final = 1
 
-PACK_STATUS_LABELS: Final = {
-    "queued": "Queued",
-    "generating": "Generating",
-    "ready": "Ready",
-    "failed": "Failed",
-    "expired": "Expired",
-}
 COUNT_LABELS: Final = {
     "succeeded": "Succeeded",
     "failed": "Failed",
@@ -99,126 +92,17 @@ OUTCOME_COLORS: Final = {
 # --------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class UnitRow:
-    unit_key: str
-    outcome: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """Everything the page shows about one run, as plain values (no ORM objects)."""
-
-    id: int
-    type: str
-    status: str
-    outcome: str | None
-    summary_counts: dict[str, int]
-    context: dict[str, Any]
-    failure_summary: str | None
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    tenant_id: int | None
-    tenant_name: str | None
-    initiator_name: str | None
-    pack_id: int | None = None
-    pack_status: str | None = None
-    pack_downloadable: bool = False
-    units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
-
-
-_PACK = aliased(ReviewPack)
-#: Built once: constructing this statement (joins, an aliased table) costs more CPU than running
-#: it, and every poll of every open run page runs it. Plain columns: no ORM objects to load.
-_RUN_ROW = (
-    select(
-        OperationRun.id,
-        OperationRun.workspace_id,
-        OperationRun.tenant_id,
-        OperationRun.initiator_user_id,
-        OperationRun.type,
-        OperationRun.status,
-        OperationRun.outcome,
-        OperationRun.summary_counts,
-        OperationRun.context,
-        OperationRun.failure_summary,
-        OperationRun.created_at,
-        OperationRun.started_at,
-        OperationRun.completed_at,
-        Tenant.workspace_id.label("tenant_workspace_id"),
-        Tenant.name.label("tenant_name"),
-        User.name.label("initiator_name"),
-        _PACK.id.label("pack_id"),
-        _PACK.status.label("pack_status"),
-    )
-    .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
-    .outerjoin(User, User.id == OperationRun.initiator_user_id)
-    .outerjoin(_PACK, _PACK.operation_run_id == OperationRun.id)
-    .where(OperationRun.id == bindparam("run_id"))
-    .order_by(_PACK.id.desc())
-    .limit(1)
-)
-
-
-def load_units(*, session: Session, run_id: int, limit: int = UNITS_SHOWN) -> tuple[UnitRow, ...]:
-    """The run's ledger rows, failures first, then in the order they were recorded."""
-    failed_first = case((OperationRunUnit.outcome == "failed", 0), else_=1)
-    rows = session.execute(
-        select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error)
-        .where(OperationRunUnit.run_id == run_id)
-        .order_by(failed_first, OperationRunUnit.id)
-        .limit(limit)
-    )
-    return tuple(UnitRow(key, outcome, error) for key, outcome, error in rows)
-
-
-def load_snapshot(*, session: Session, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
-    """The run if the principal may see it (NotFound otherwise), in one query (+1 for fan-out units)."""
-    row = session.execute(_RUN_ROW, {"run_id": parse_id(run_id)}).first()
-    # The same rule as access.require_run, on the row's values: no second query.
-    if row is None or not run_visible(
-        principal,
-        workspace_id=row.workspace_id,
-        tenant_id=row.tenant_id,
-        tenant_workspace_id=row.tenant_workspace_id,
-        initiator_user_id=row.initiator_user_id,
-    ):
-        raise NotFound("run")
-    downloadable = bool(
-        row.pack_id is not None
-        and row.pack_status == "ready"
-        and row.tenant_workspace_id is not None
-        and "review_pack.view"
-        in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
-    )
-    snapshot = RunSnapshot(
-        id=row.id,
-        type=row.type,
-        status=row.status,
-        outcome=row.outcome,
-        summary_counts=normalize_counts(row.summary_counts),
-        context=dict(row.context) if isinstance(row.context, dict) else {},
-        failure_summary=row.failure_summary,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        tenant_id=row.tenant_id,
-        tenant_name=row.tenant_name if row.tenant_workspace_id is not None else None,
-        initiator_name=row.initiator_name,
-        pack_id=row.pack_id,
-        pack_status=row.pack_status,
-        pack_downloadable=downloadable,
-    )
+def load_snapshot(*, session: Any, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
+    """The run if the principal may see it (NotFound otherwise), in one statement (+1 for fan-out units)."""
+    snapshot = run_snapshot(session=session, principal=principal, run_id=run_id)
     if with_units and registry.fans_out(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
     return snapshot
 
 
-def with_units_loaded(session: Session, snapshot: RunSnapshot) -> RunSnapshot:
+def with_units_loaded(session: Any, snapshot: RunSnapshot) -> RunSnapshot:
     """The snapshot with its ledger page read."""
-    return replace(snapshot, units=load_units(session=session, run_id=snapshot.id))
+    return replace(snapshot, units=run_units(session=session, run_id=snapshot.id, limit=UNITS_SHOWN))
 
 
 def fingerprint(snapshot: RunSnapshot) -> str:
@@ -248,8 +132,7 @@ def fingerprint(snapshot: RunSnapshot) -> str:
         snapshot.pack_status,
         snapshot.pack_downloadable,
     ]
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return signature(payload)
 
 
 def poll_policy(snapshot: RunSnapshot, now: datetime) -> dict | None:
@@ -296,23 +179,6 @@ class RunView:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def format_timestamp(value: datetime | None) -> str:
-    """Absolute UTC time (relative times would change the page on every poll)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
-
-
-def format_duration(seconds: float) -> str:
-    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
-    total = max(0, int(math.ceil(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def format_eta(seconds: int | None) -> str:
@@ -381,59 +247,6 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
 # --------------------------------------------------------------------------- rendering
 
 
-def indeterminate(label: str) -> html.Div:
-    """An animated indicator that claims no number (activity and phased modes)."""
-    return html.Div(
-        html.Div(className="indeterminate-bar"),
-        className="indeterminate",
-        role="progressbar",
-        **{"aria-label": label, "aria-busy": "true"},
-    )
-
-
-def render_progress(
-    progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False
-) -> html.Div:
-    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
-    mode = progress.mode
-    children: list[Any]
-    if mode == COUNTED:
-        children = [
-            html.Div(
-                html.Div(
-                    className="progress-bar",
-                    role="progressbar",
-                    style={"width": f"{progress.percent}%"},
-                    **{"aria-valuenow": str(progress.percent), "aria-valuemin": "0", "aria-valuemax": "100"},
-                ),
-                className="progress progress-counted",
-            ),
-            html.Div(
-                [
-                    html.Span(progress.text, className="progress-text"),
-                    html.Span(f"{progress.percent}%", className="progress-percent"),
-                ],
-                className="progress-caption",
-            ),
-        ]
-    elif mode == ACTIVITY:
-        waiting = progress.status_label == "Queued"
-        children = [
-            indeterminate("Waiting for a worker" if waiting else "Working"),
-            html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text"),
-        ]
-        if compact:
-            children = children[:1]
-    elif mode == PHASED:
-        children = [indeterminate(progress.text or "Working"), html.Span(progress.text, className="progress-phase")]
-    else:  # none: never a bar, live or stale
-        children = [html.Span(progress.text, className="progress-text")] if progress.text else []
-    kwargs: dict[str, Any] = {"data-progress-mode": mode}
-    if element_id:
-        kwargs["id"] = element_id
-    return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
-
-
 def render_badges(badges: tuple[Badge, ...]) -> html.Div:
     """Outcome counters as badges (never as a bar)."""
     return html.Div(
@@ -488,7 +301,7 @@ def render(view: RunView) -> list:
     """The page body (everything the poll may replace)."""
     p = view.progress
     tenant: Any = (
-        dcc.Link(view.tenant_label, href=f"/admin/tenants/{view.tenant_id}")
+        dcc.Link(view.tenant_label, href=tenant_href(view.tenant_id))
         if view.tenant_id is not None
         else view.tenant_label
     )
@@ -557,17 +370,6 @@ def render(view: RunView) -> list:
 
 def dbc_card(children: list) -> html.Div:
     return html.Div(html.Div(children, className="card-body"), className="card mb-3")
-
-
-def not_found_layout() -> html.Div:
-    """The console's not-found page (the HTTP status is set by web.routing's gate)."""
-    return html.Div(
-        [
-            html.H2("Not found", id=NOT_FOUND),
-            html.P("This page does not exist, or you do not have access to it."),
-            dcc.Link("Back to the overview", href="/"),
-        ]
-    )
 
 
 def layout(run_id: object = None, **_query: object) -> html.Div:

@@ -1,8 +1,9 @@
 """The tenant dashboard (`/admin/tenants/<tenant_id>`): health KPIs, the review pack card,
 Needs attention, the operation buttons, recent operations and two charts.
 
-Reads are small typed functions (session in, plain data out); the pure builders turn that
-data into what the page shows and are unit-tested without a browser. The page polls (10 s)
+Reads are console.operations.queries and console.review_packs.queries (session in, plain
+dataclasses out; "stale?" is console.operations.staleness's rule, the reaper's); the pure
+builders turn that data into what the page shows and are unit-tested without a browser. The page polls (10 s)
 only while one of the recent operations it shows is active (``table_poll_interval``), and
 re-renders only what changed (an unchanged tick returns no_update everywhere). Every
 callback re-reads the tenant id from the page's store and re-checks access with
@@ -12,38 +13,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from console import ids
 from console.access import Principal, require_tenant, startable_operations
-from console.accounts.models import Tenant, Workspace
+from console.accounts.models import Tenant
+from console.accounts.queries import workspace_names
 from console.components import charts, operation_buttons, poll_guard, review_pack_card
-from console.components.operations_table import format_time, progress_indicator, run_href, signature
+from console.components.display import (
+    format_age,
+    format_time,
+    not_found_page,
+    progress_indicator,
+    run_href,
+    signature,
+)
 from console.db import utcnow
 from console.errors import NotFound
-from console.operations import registry
+from console.operations import queries, registry
 from console.operations.cadence import table_poll_interval
-from console.operations.constants import (
-    ACTIVE_STATUSES,
-    COMPLETED,
-    FAILED,
-    PARTIALLY_SUCCEEDED,
-    RUNNING,
-    SUCCEEDED,
-)
-from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.queries import RunBrief, RunRow, TenantHealth
 from console.operations.registry import type_label
-from console.operations.service import list_runs
-from console.review_packs.models import ReviewPack
-from console.review_packs.service import latest_pack
+from console.operations.staleness import was_reaped
+from console.review_packs.queries import PackBrief, expiring_packs, latest_pack
 from console.web.context import db_session, principal, settings
 
 # ids of this page (the contract ids are in console/ids.py)
@@ -61,18 +59,10 @@ EXPIRY_WINDOW = timedelta(days=3)
 RECENT_LIMIT = 10
 ATTENTION_LIMIT = 20
 DURATION_SAMPLE = 5000
+SILENT_SAMPLE = 200
 
 
 # --------------------------------------------------------------------------- pure view models
-
-
-@dataclass(frozen=True)
-class TenantHealth:
-    runs_30d: int
-    completed_30d: int
-    succeeded_30d: int
-    active: int
-    last_inventory_sync: datetime | None
 
 
 @dataclass(frozen=True)
@@ -122,36 +112,11 @@ def kpis(health: TenantHealth | None) -> list[Kpi]:
 
 
 @dataclass(frozen=True)
-class RunBrief:
-    id: int
-    type: str
-    at: datetime  # completed_at for failed runs, last sign of life for running ones
-    failure_summary: str | None = None
-
-
-@dataclass(frozen=True)
-class PackBrief:
-    id: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
 class AttentionItem:
     kind: str  # failed | stale | stale? | expiring
     badge: str
     text: str
     href: str | None
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
 
 
 def needs_attention(
@@ -169,16 +134,17 @@ def needs_attention(
     last 7 days; those the reaper failed ("stale: …") are labelled "stale"."""
     items: list[AttentionItem] = []
     for run in sorted(silent, key=lambda r: r.at):
+        silence, limit = format_age((now - run.at).total_seconds()), format_age(stale_after_seconds)
         items.append(
             AttentionItem(
                 "stale?",
                 "stale?",
-                f"{type_label(run.type)} #{run.id} has sent no heartbeat for {_age((now - run.at).total_seconds())} (limit {_age(stale_after_seconds)})",
+                f"{type_label(run.type)} #{run.id} has sent no heartbeat for {silence} (limit {limit})",
                 run_href(run.id),
             )
         )
     for run in sorted(failed, key=lambda r: r.at, reverse=True):
-        reaped = (run.failure_summary or "").lower().startswith("stale")
+        reaped = was_reaped(run.failure_summary)
         reason = f": {run.failure_summary}" if run.failure_summary else ""
         items.append(
             AttentionItem(
@@ -189,18 +155,19 @@ def needs_attention(
             )
         )
     for pack in sorted(expiring, key=lambda p: p.expires_at):
+        left = format_age((pack.expires_at - now).total_seconds())
         items.append(
             AttentionItem(
                 "expiring",
                 "Expires soon",
-                f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {_age((pack.expires_at - now).total_seconds())})",
+                f"Review pack #{pack.id} expires {format_time(pack.expires_at)} (in {left})",
                 None,
             )
         )
     return items
 
 
-def recent_row(run: OperationRun, now: datetime) -> dict[str, Any]:
+def recent_row(run: RunRow, now: datetime) -> dict[str, Any]:
     """One recent-operations row as plain data (also what the change signature is built from)."""
     view = progress_for_run(run, now)
     return {
@@ -216,126 +183,7 @@ def recent_row(run: OperationRun, now: datetime) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- reads
-
-
-def read_health(*, session: Session, tenant_id: int, now: datetime) -> TenantHealth:
-    """The KPI numbers for one tenant (three small aggregate queries)."""
-    since = now - timedelta(days=30)
-    runs = completed = succeeded = 0
-    for status, outcome, n in session.execute(
-        select(OperationRun.status, OperationRun.outcome, func.count())
-        .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
-        .group_by(OperationRun.status, OperationRun.outcome)
-    ):
-        runs += n
-        if status == COMPLETED:
-            completed += n
-            if outcome == SUCCEEDED:
-                succeeded += n
-    active = session.scalar(
-        select(func.count())
-        .select_from(OperationRun)
-        .where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
-    )
-    last_sync = session.scalar(
-        select(func.max(OperationRun.completed_at)).where(
-            OperationRun.tenant_id == tenant_id,
-            OperationRun.type == registry.INVENTORY_SYNC,
-            OperationRun.status == COMPLETED,
-            OperationRun.outcome.in_((SUCCEEDED, PARTIALLY_SUCCEEDED)),
-        )
-    )
-    if last_sync is not None and last_sync.tzinfo is None:
-        last_sync = last_sync.replace(tzinfo=UTC)  # max() bypasses the column type on SQLite
-    return TenantHealth(runs, completed, succeeded, int(active or 0), last_sync)
-
-
-def read_attention(
-    *, session: Session, tenant_id: int, now: datetime, stale_after_seconds: int, runs: bool, packs: bool
-) -> list[AttentionItem]:
-    failed: list[RunBrief] = []
-    silent: list[RunBrief] = []
-    expiring: list[PackBrief] = []
-    if runs:
-        failed = [
-            RunBrief(r.id, r.type, r.completed_at, r.failure_summary)
-            for r in session.scalars(
-                select(OperationRun)
-                .where(
-                    OperationRun.tenant_id == tenant_id,
-                    OperationRun.status == COMPLETED,
-                    OperationRun.outcome == FAILED,
-                    OperationRun.completed_at >= now - FAILED_WINDOW,
-                )
-                .order_by(OperationRun.completed_at.desc())
-                .limit(ATTENTION_LIMIT)
-            )
-        ]
-        cutoff = now - timedelta(seconds=stale_after_seconds)
-        for r in session.scalars(
-            select(OperationRun).where(OperationRun.tenant_id == tenant_id, OperationRun.status == RUNNING).limit(200)
-        ):
-            last = r.heartbeat_at or r.started_at or r.created_at
-            if last < cutoff:
-                silent.append(RunBrief(r.id, r.type, last))
-    if packs:
-        expiring = [
-            PackBrief(p.id, p.expires_at)
-            for p in session.scalars(
-                select(ReviewPack)
-                .where(
-                    ReviewPack.tenant_id == tenant_id,
-                    ReviewPack.status == "ready",
-                    ReviewPack.expires_at > now,
-                    ReviewPack.expires_at <= now + EXPIRY_WINDOW,
-                )
-                .order_by(ReviewPack.expires_at)
-                .limit(ATTENTION_LIMIT)
-            )
-        ]
-    return needs_attention(
-        failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds
-    )
-
-
-def _as_date(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-def read_chart_rows(
-    *, session: Session, tenant_id: int, now: datetime
-) -> tuple[list[tuple[date, str, int]], list[tuple[str, float]]]:
-    """(runs per day and bucket, completed durations per type) over the last 30 days."""
-    since = now - timedelta(days=CHART_DAYS)
-    day = func.date(OperationRun.created_at)
-    per_day = [
-        (_as_date(d), charts.bucket_of(status, outcome), int(n))
-        for d, status, outcome, n in session.execute(
-            select(day, OperationRun.status, OperationRun.outcome, func.count())
-            .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
-            .group_by(day, OperationRun.status, OperationRun.outcome)
-        )
-    ]
-    durations = [
-        (type_, (done - started).total_seconds())
-        for type_, started, done in session.execute(
-            select(OperationRun.type, OperationRun.started_at, OperationRun.completed_at)
-            .where(
-                OperationRun.tenant_id == tenant_id,
-                OperationRun.status == COMPLETED,
-                OperationRun.started_at.is_not(None),
-                OperationRun.completed_at >= since,
-            )
-            .order_by(OperationRun.completed_at.desc())
-            .limit(DURATION_SAMPLE)
-        )
-    ]
-    return per_day, durations
+# --------------------------------------------------------------------------- the page's data
 
 
 @dataclass(frozen=True)
@@ -360,34 +208,62 @@ class DashboardData:
         )
 
 
-def load(
-    *, session: Session, tenant: Tenant, caps: frozenset[str], now: datetime, stale_after_seconds: int
-) -> DashboardData:
-    """Everything the live part of the dashboard shows, for what ``caps`` allows."""
+def load(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> DashboardData:
+    """Everything the live part of the dashboard shows, for what the user may see on the tenant."""
+    caps = who.capabilities_for(tenant)
     runs_ok = "operations.view" in caps
     packs_ok = "review_pack.view" in caps
-    health = read_health(session=session, tenant_id=tenant.id, now=now) if runs_ok else None
-    attention = (
-        read_attention(
-            session=session,
-            tenant_id=tenant.id,
-            now=now,
-            stale_after_seconds=stale_after_seconds,
-            runs=runs_ok,
-            packs=packs_ok,
-        )
-        if runs_ok or packs_ok
+    health = (
+        queries.tenant_health(session=session, tenant_id=tenant.id, now=now, sync_type=registry.INVENTORY_SYNC)
+        if runs_ok
         else None
     )
+    attention = None
+    if runs_ok or packs_ok:
+        failed: list[RunBrief] = []
+        silent: list[RunBrief] = []
+        expiring: list[PackBrief] = []
+        if runs_ok:
+            failed = queries.failed_runs(
+                session=session, tenant_id=tenant.id, since=now - FAILED_WINDOW, limit=ATTENTION_LIMIT
+            )
+            silent = queries.silent_runs(
+                session=session,
+                tenant_id=tenant.id,
+                now=now,
+                stale_after_seconds=stale_after_seconds,
+                limit=SILENT_SAMPLE,
+            )
+        if packs_ok:
+            expiring = expiring_packs(
+                session=session, tenant_id=tenant.id, now=now, window=EXPIRY_WINDOW, limit=ATTENTION_LIMIT
+            )
+        attention = needs_attention(
+            failed=failed, silent=silent, expiring=expiring, now=now, stale_after_seconds=stale_after_seconds
+        )
     recent: list[dict[str, Any]] | None = None
     statuses: list[str] = []
     per_day: list[tuple[date, str, int]] = []
     durations: list[tuple[str, float]] = []
     if runs_ok:
-        runs = list_runs(session=session, workspace_id=tenant.workspace_id, tenant_ids=[tenant.id], limit=RECENT_LIMIT)
+        runs = queries.recent_runs(
+            session=session,
+            principal=who,
+            workspace_id=tenant.workspace_id,
+            tenant_id=tenant.id,
+            limit=RECENT_LIMIT,
+        )
         recent = [recent_row(r, now) for r in runs]
         statuses = [r.status for r in runs]
-        per_day, durations = read_chart_rows(session=session, tenant_id=tenant.id, now=now)
+        since = now - timedelta(days=CHART_DAYS)
+        per_day = [
+            (c.day, charts.bucket_of(c.status, c.outcome), c.count)
+            for c in queries.runs_per_day(session=session, tenant_id=tenant.id, since=since)
+        ]
+        durations = [
+            (d.type, d.seconds)
+            for d in queries.run_durations(session=session, tenant_id=tenant.id, since=since, limit=DURATION_SAMPLE)
+        ]
     return DashboardData(health, attention, recent, per_day, durations, statuses, now.date())
 
 
@@ -493,17 +369,6 @@ def figures(data: DashboardData) -> tuple[Any, Any]:
     return charts.runs_per_day_figure(data.per_day, days=days), charts.duration_figure(data.durations)
 
 
-def not_found() -> html.Div:
-    """The console's not-found content (the HTTP status is already 404, see web/routing.py)."""
-    return html.Div(
-        [
-            html.H2("Not found", id="not-found"),
-            html.P("This page does not exist, or you do not have access to it."),
-            dcc.Link("Back to the overview", href="/"),
-        ]
-    )
-
-
 def _section(
     title: str, body: Any, *, id_: str | None = None, body_id: str | None = None, class_name: str = "mb-3"
 ) -> dbc.Card:
@@ -521,16 +386,16 @@ def layout(tenant_id: str | None = None, **_query: object) -> html.Div:
     try:
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
     except NotFound:
-        return not_found()
+        return not_found_page()
     return render(
         session=session, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=settings().stale_after_seconds
     )
 
 
-def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
+def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_after_seconds: int) -> html.Div:
     caps = who.capabilities_for(tenant)
-    data = load(session=session, tenant=tenant, caps=caps, now=now, stale_after_seconds=stale_after_seconds)
-    workspace = session.get(Workspace, tenant.workspace_id)
+    data = load(session=session, who=who, tenant=tenant, now=now, stale_after_seconds=stale_after_seconds)
+    workspace = workspace_names(session=session, workspace_ids=[tenant.workspace_id]).get(tenant.workspace_id)
     per_day_fig, duration_fig = figures(data)
     can_generate = "review_pack.generate" in caps
     pack_section = (
@@ -551,7 +416,7 @@ def render(*, session: Session, who: Principal, tenant: Tenant, now: datetime, s
             html.H2(tenant.name, className="mb-0"),
             html.Div(
                 [
-                    html.Span(workspace.name if workspace else "", className="me-3"),
+                    html.Span(workspace or "", className="me-3"),
                     dcc.Link("All operations", href="/admin/operations"),
                 ],
                 className="text-muted small",
@@ -628,8 +493,8 @@ def register_callbacks(app: dash.Dash) -> None:
         now = utcnow()
         data = load(
             session=session,
+            who=who,
             tenant=tenant,
-            caps=who.capabilities_for(tenant),
             now=now,
             stale_after_seconds=settings().stale_after_seconds,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -55,15 +57,68 @@ def notify_run_terminal(*, session: Session, run: OperationRun) -> Notification 
     return notification
 
 
-def list_notifications(*, session: Session, user_id: int, limit: int = 20) -> list[Notification]:
+# --------------------------------------------------------------------------- reads
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """One notification as plain values (what the bell's list and the terminal toasts show)."""
+
+    id: int
+    kind: str
+    title: str
+    body: str | None
+    run_id: int | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+_ROW_COLUMNS = (
+    Notification.id,
+    Notification.kind,
+    Notification.title,
+    Notification.body,
+    Notification.run_id,
+    Notification.created_at,
+    Notification.read_at,
+)
+
+
+def list_notifications(*, session: Session, user_id: int, limit: int = 20) -> list[NotificationRow]:
     """The user's newest notifications first."""
     stmt = (
-        select(Notification)
+        select(*_ROW_COLUMNS)
         .where(Notification.user_id == user_id)
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(max(0, limit))
     )
-    return list(session.scalars(stmt))
+    return [NotificationRow(*row) for row in session.execute(stmt)]
+
+
+def notifications_after(*, session: Session, user_id: int, after_id: int, limit: int) -> list[NotificationRow]:
+    """The user's notifications newer than ``after_id``, oldest first (the newest ``limit`` of them)."""
+    rows = session.execute(
+        select(*_ROW_COLUMNS)
+        .where(Notification.user_id == user_id, Notification.id > after_id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    ).all()
+    return [NotificationRow(*row) for row in reversed(rows)]
+
+
+def notification_marks(*, session: Session, user_id: int) -> tuple[int, int]:
+    """(unread count, newest notification id or 0) in one statement."""
+    unread = (
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+    newest = (
+        select(func.coalesce(func.max(Notification.id), 0)).where(Notification.user_id == user_id).scalar_subquery()
+    )
+    count, top = session.execute(select(unread, newest)).one()
+    return int(count or 0), int(top or 0)
 
 
 def unread_count(*, session: Session, user_id: int) -> int:
@@ -74,6 +129,9 @@ def unread_count(*, session: Session, user_id: int) -> int:
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
     return int(session.scalar(stmt) or 0)
+
+
+# --------------------------------------------------------------------------- marking read
 
 
 def mark_read(*, session: Session, user_id: int, notification_ids: Collection[int] | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from console.db import utcnow
 from console.operations import registry
@@ -21,8 +21,23 @@ from console.operations.constants import (
 from console.operations.eta import eta_seconds
 from console.operations.summary import OUTCOME_COUNTER_KEYS, normalize_counts
 
-if TYPE_CHECKING:
-    from console.operations.models import OperationRun
+
+class RunState(Protocol):
+    """What the contract reads of a run: an ``OperationRun`` or a read model row (queries.RunRow)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def summary_counts(self) -> object: ...
+    @property
+    def context(self) -> object: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+
 
 COUNTED: Final = "counted"
 ACTIVITY: Final = "activity"
@@ -112,8 +127,8 @@ def progress_view(
     )
 
 
-def progress_for_run(run: OperationRun, now: datetime | None = None) -> ProgressView:
-    """progress_view for a loaded run (``now`` defaults to the current time, for the ETA)."""
+def progress_for_run(run: RunState, now: datetime | None = None) -> ProgressView:
+    """progress_view for a loaded run or a run row (``now`` defaults to the current time, for the ETA)."""
     return progress_view(
         status=run.status,
         type=run.type,

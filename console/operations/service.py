@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, Select, bindparam, func, select, text, update
@@ -26,7 +26,7 @@ from console.audit.service import record_audit
 from console.db import JSONType, UTCDateTime, utcnow
 from console.errors import BadRequest, InvalidTransition, RunNotFound, TotalAlreadySet
 from console.notifications.service import notify_run_terminal
-from console.operations import registry
+from console.operations import registry, staleness
 from console.operations.constants import (
     ACTIVE_STATUSES,
     COMPLETED,
@@ -738,14 +738,11 @@ def resume_stale(
         raise ValueError("stale thresholds must be positive")
     if max_attempts <= 0:
         return []
-    cutoff = now - timedelta(seconds=stale_after_seconds)
-    last_sign_of_life = func.coalesce(OperationRun.heartbeat_at, OperationRun.started_at, OperationRun.created_at)
+    silent = staleness.silent_running(now, stale_after_seconds)
     resumed: list[tuple[OperationRun, int]] = []
     with _use_case(session):
         stale = session.scalars(
-            select(OperationRun)
-            .where(OperationRun.status == RUNNING, last_sign_of_life < cutoff, OperationRun.parent_run_id.is_(None))
-            .order_by(OperationRun.id)
+            select(OperationRun).where(silent, OperationRun.parent_run_id.is_(None)).order_by(OperationRun.id)
         ).all()
         for run in stale:
             context = dict(run.context) if isinstance(run.context, dict) else {}
@@ -757,7 +754,7 @@ def resume_stale(
             # Re-checked in the UPDATE: a heartbeat that landed since the SELECT means the worker lives.
             changed = session.execute(
                 update(OperationRun)
-                .where(OperationRun.id == run.id, OperationRun.status == RUNNING, last_sign_of_life < cutoff)
+                .where(OperationRun.id == run.id, silent)
                 .values(heartbeat_at=now, context=context)
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -785,19 +782,19 @@ def reap_stale(
     """Fail running runs without a recent heartbeat and queued runs that never started; returns their ids."""
     if stale_after_seconds <= 0 or queued_stale_after_seconds <= 0:
         raise ValueError("stale thresholds must be positive")
-    running_cutoff = now - timedelta(seconds=stale_after_seconds)
-    queued_cutoff = now - timedelta(seconds=queued_stale_after_seconds)
-    last_sign_of_life = func.coalesce(OperationRun.heartbeat_at, OperationRun.started_at, OperationRun.created_at)
+    running_cutoff = staleness.cutoff(now, stale_after_seconds)
+    queued_cutoff = staleness.cutoff(now, queued_stale_after_seconds)
+    last_sign_of_life = staleness.last_sign_of_life()
     reaped: list[OperationRun] = []
     with _use_case(session):
         running = session.execute(
             select(OperationRun.id, last_sign_of_life)
-            .where(OperationRun.status == RUNNING, last_sign_of_life < running_cutoff)
+            .where(staleness.silent_running(now, stale_after_seconds))
             .order_by(OperationRun.id)
         ).all()
         queued = session.execute(
             select(OperationRun.id)
-            .where(OperationRun.status == QUEUED, OperationRun.created_at < queued_cutoff)
+            .where(staleness.never_started(now, queued_stale_after_seconds))
             .order_by(OperationRun.id)
         ).all()
         # (run, the status it must still be in, the reason, the condition re-checked in the UPDATE)
@@ -805,10 +802,11 @@ def reap_stale(
             (
                 run_id,
                 RUNNING,
-                f"stale: no heartbeat for "
-                f"{int((now - last).total_seconds()) if last is not None else stale_after_seconds} s "
-                f"(limit {stale_after_seconds} s)",
-                "COALESCE(heartbeat_at, started_at, created_at) < :cutoff",
+                staleness.running_reason(
+                    int((now - last).total_seconds()) if last is not None else stale_after_seconds,
+                    stale_after_seconds,
+                ),
+                staleness.RUNNING_STALE_SQL,
                 running_cutoff,
             )
             for run_id, last in running
@@ -816,8 +814,8 @@ def reap_stale(
             (
                 run_id,
                 QUEUED,
-                f"stale: never started within {queued_stale_after_seconds} s",
-                "created_at < :cutoff",
+                staleness.queued_reason(queued_stale_after_seconds),
+                staleness.QUEUED_STALE_SQL,
                 queued_cutoff,
             )
             for (run_id,) in queued

@@ -1,5 +1,5 @@
-"""Review packs: the row created with the run, reads for the card, lifecycle (failure, expiry)
-and the authorized download lookup. (Generation: generate.py.)"""
+"""Review packs: the row created with the run, lifecycle (failure, expiry) and the authorized
+download lookup. (Generation: generate.py; the UI's reads: queries.py.)"""
 
 from __future__ import annotations
 
@@ -35,13 +35,6 @@ def ensure_pack_for_run(*, session: Session, run_id: int, tenant_id: int, option
         session.add(pack)
         session.commit()
     return pack
-
-
-def latest_pack(*, session: Session, tenant_id: int) -> ReviewPack | None:
-    """The tenant's newest pack (what the card shows)."""
-    return session.scalar(
-        select(ReviewPack).where(ReviewPack.tenant_id == tenant_id).order_by(ReviewPack.id.desc()).limit(1)
-    )
 
 
 # --------------------------------------------------------------------------- files, lifecycle, downloads

@@ -1,0 +1,219 @@
+"""Display helpers every surface shares, each defined once: URLs, labels, time and age texts,
+the progress elements, the change digest and the not-found page.
+
+Pure functions of plain values (no database, no request): page modules import from here, never
+from each other."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from console import ids
+from console.operations.progress import ACTIVITY, COUNTED, NONE, PHASED, ProgressView
+
+# --------------------------------------------------------------------------- URLs
+
+OPERATIONS_HREF: Final = "/admin/operations"
+OVERVIEW_HREF: Final = "/"
+
+
+def run_href(run_id: int) -> str:
+    return f"{OPERATIONS_HREF}/{run_id}"
+
+
+def tenant_href(tenant_id: int) -> str:
+    return f"/admin/tenants/{tenant_id}"
+
+
+# --------------------------------------------------------------------------- labels
+
+#: Review pack statuses as people read them (the card, the overview, the run viewer).
+PACK_STATUS_LABELS: Final = {
+    "queued": "Queued",
+    "generating": "Generating",
+    "ready": "Ready",
+    "failed": "Failed",
+    "expired": "Expired",
+}
+
+# --------------------------------------------------------------------------- time
+
+
+def format_time(value: datetime | None) -> str:
+    """A timestamp as 'YYYY-MM-DD HH:MM UTC' ('' when missing)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_timestamp(value: datetime | None) -> str:
+    """Absolute UTC time to the second (relative times would change a page on every poll); '—' when missing."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    total = max(0, int(math.ceil(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def format_age(seconds: float) -> str:
+    """A coarse age: ``45 s``, ``12 min``, ``5 h``, ``3 d``."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+# --------------------------------------------------------------------------- change digests
+
+
+def signature(payload: object) -> str:
+    """A short digest of what a surface shows: equal digests mean a refresh can answer no_update."""
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def progress_text(view: ProgressView) -> str:
+    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
+    if view.mode == COUNTED:
+        return f"{view.mode} · {view.text} · {view.percent}%"
+    if view.text:
+        return f"{view.mode} · {view.text}"
+    return view.mode
+
+
+def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
+    """A compact progress element for table cells (data-progress-mode carries the contract's mode)."""
+    if mode == COUNTED:
+        body: list[Any] = [
+            dbc.Progress(value=percent or 0, className="console-progress", style={"height": "6px"}),
+            html.Small(f"{text} · {percent}%", className="text-muted"),
+        ]
+    elif mode == NONE:
+        body = [html.Small(text or "", className="text-muted")]
+    else:
+        # activity / phased: indeterminate, never a number
+        body = [
+            dbc.Progress(value=100, striped=True, animated=True, className="console-progress", style={"height": "6px"}),
+            html.Small(text or ("Waiting for a worker" if queued else "Working"), className="text-muted"),
+        ]
+    return html.Div(body, className="console-progress-cell", **{"data-progress-mode": mode})
+
+
+def indeterminate(label: str) -> html.Div:
+    """An animated indicator that claims no number (activity and phased modes)."""
+    return html.Div(
+        html.Div(className="indeterminate-bar"),
+        className="indeterminate",
+        role="progressbar",
+        **{"aria-label": label, "aria-busy": "true"},
+    )
+
+
+def render_progress(
+    progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False
+) -> html.Div:
+    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
+    mode = progress.mode
+    children: list[Any]
+    if mode == COUNTED:
+        children = [
+            html.Div(
+                html.Div(
+                    className="progress-bar",
+                    role="progressbar",
+                    style={"width": f"{progress.percent}%"},
+                    **{"aria-valuenow": str(progress.percent), "aria-valuemin": "0", "aria-valuemax": "100"},
+                ),
+                className="progress progress-counted",
+            ),
+            html.Div(
+                [
+                    html.Span(progress.text, className="progress-text"),
+                    html.Span(f"{progress.percent}%", className="progress-percent"),
+                ],
+                className="progress-caption",
+            ),
+        ]
+    elif mode == ACTIVITY:
+        waiting = progress.status_label == "Queued"
+        children = [
+            indeterminate("Waiting for a worker" if waiting else "Working"),
+            html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text"),
+        ]
+        if compact:
+            children = children[:1]
+    elif mode == PHASED:
+        children = [indeterminate(progress.text or "Working"), html.Span(progress.text, className="progress-phase")]
+    else:  # none: never a bar, live or stale
+        children = [html.Span(progress.text, className="progress-text")] if progress.text else []
+    kwargs: dict[str, Any] = {"data-progress-mode": mode}
+    if element_id:
+        kwargs["id"] = element_id
+    return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
+
+
+# --------------------------------------------------------------------------- toasts
+
+TOAST_MS: Final = 8_000
+
+
+def toast(
+    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
+) -> html.Div:
+    """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there is a run)."""
+    content: list[Any] = [html.Div(body)] if body else []
+    if run_id is not None:
+        content.append(dcc.Link(f"View run #{run_id}", href=run_href(run_id), className="toast-run-link"))
+    return html.Div(
+        dbc.Toast(
+            content,
+            header=header,
+            icon=color,
+            duration=TOAST_MS,
+            dismissable=True,
+            is_open=True,
+            **({"id": key} if key else {}),
+        ),
+        className="console-toast",
+        **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
+    )
+
+
+# --------------------------------------------------------------------------- pages
+
+NOT_FOUND: Final = "not-found"
+
+
+def not_found_page() -> html.Div:
+    """The console's not-found page (the HTTP status is set by web.routing's gate)."""
+    return html.Div(
+        [
+            html.H2("Not found", id=NOT_FOUND),
+            html.P("This page does not exist, or you do not have access to it."),
+            dcc.Link("Back to the overview", href=OVERVIEW_HREF),
+        ]
+    )

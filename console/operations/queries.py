@@ -1,0 +1,525 @@
+"""Read models of operation runs: what the UI surfaces show, as plain frozen dataclasses.
+
+Components never query: they call these functions with the request's session and turn the
+results into Dash props. Every list of runs a user sees is built by ``visible_runs`` — one
+builder that applies ``console.access.run_visibility_filter`` (or, for one tenant, its
+equivalent on the principal in memory) — so no surface can show a run ``require_run`` would
+refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, select
+from sqlalchemy.orm import Session, aliased
+
+from console.access import Principal, parse_id, require_tenant, run_visibility_filter, run_visible
+from console.accounts.models import Tenant, User
+from console.errors import NotFound
+from console.operations import staleness
+from console.operations.constants import (
+    ACTIVE_STATUSES,
+    COMPLETED,
+    FAILED,
+    PARTIALLY_SUCCEEDED,
+    SUCCEEDED,
+)
+from console.operations.models import OperationRun, OperationRunUnit
+from console.operations.summary import normalize_counts
+from console.review_packs.models import ReviewPack
+
+# --------------------------------------------------------------------------- run lists
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The operations list's filters (validated by the page; ``tenant_id`` is checked by ``run_page``)."""
+
+    type: str | None = None
+    status: str | None = None
+    outcome: str | None = None
+    tenant_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+SORTABLE: Final = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
+DEFAULT_SORT: Final[tuple[tuple[str, str], ...]] = (("created_at", "desc"),)
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    """One block of a list: rows ``start`` (inclusive) to ``end`` (exclusive), sorted by ``sort`` keys."""
+
+    start: int
+    end: int
+    sort: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run in a list, as plain values (what the progress contract and the tables need)."""
+
+    id: int
+    type: str
+    status: str
+    summary_counts: object
+    context: object
+    created_at: datetime
+    started_at: datetime | None
+    tenant_name: str | None
+    outcome: str | None = None
+    completed_at: datetime | None = None
+    tenant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    rows: tuple[RunRow, ...]
+    total: int  # all runs matching, not only this page's
+
+
+_RUN_COLUMNS: Final = (
+    OperationRun.id,
+    OperationRun.type,
+    OperationRun.status,
+    OperationRun.summary_counts,
+    OperationRun.context,
+    OperationRun.created_at,
+    OperationRun.started_at,
+    Tenant.name.label("tenant_name"),
+    OperationRun.outcome,
+    OperationRun.completed_at,
+    OperationRun.tenant_id,
+)
+_NEWEST_FIRST: Final = (OperationRun.created_at.desc(), OperationRun.id.desc())
+
+
+def _run_row(row: Any) -> RunRow:
+    return RunRow(*row[: len(_RUN_COLUMNS)])
+
+
+def visible_runs(
+    *columns: Any,
+    session: Session,
+    principal: Principal,
+    workspace_id: int | None = None,
+    tenant_id: int | None = None,
+    filters: RunFilters | None = None,
+    active_only: bool = False,
+    top_level_only: bool = False,
+) -> Select[Any]:
+    """``SELECT columns`` over the runs the principal may see (tenant name outer-joined), narrowed.
+
+    ``tenant_id`` (with its ``workspace_id``) narrows to one tenant: the visibility filter
+    restricted to one tenant is "the principal holds operations.view there", decided in memory
+    (no query for the user's tenants). ``filters`` adds type/status/outcome/created-date
+    clauses; its ``tenant_id`` is the caller's to check and pass as ``tenant_id``."""
+    stmt = select(*columns).select_from(OperationRun).outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+    if tenant_id is not None:
+        if workspace_id is None:
+            raise ValueError("a tenant scope needs the tenant's workspace_id")
+        if "operations.view" in principal.capabilities_in(workspace_id=workspace_id, tenant_id=tenant_id):
+            stmt = stmt.where(OperationRun.workspace_id == workspace_id, OperationRun.tenant_id == tenant_id)
+        else:
+            stmt = stmt.where(false())
+    else:
+        stmt = stmt.where(run_visibility_filter(session=session, principal=principal))
+        if workspace_id is not None:
+            stmt = stmt.where(OperationRun.workspace_id == workspace_id)
+    if active_only:
+        stmt = stmt.where(OperationRun.status.in_(sorted(ACTIVE_STATUSES)))
+    if top_level_only:
+        stmt = stmt.where(OperationRun.parent_run_id.is_(None))
+    if filters is not None:
+        stmt = stmt.where(*_filter_clauses(filters))
+    return stmt
+
+
+def _filter_clauses(filters: RunFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.type:
+        clauses.append(OperationRun.type == filters.type)
+    if filters.status:
+        clauses.append(OperationRun.status == filters.status)
+    if filters.outcome:
+        clauses.append(OperationRun.outcome == filters.outcome)
+    if filters.date_from:
+        clauses.append(OperationRun.created_at >= datetime.combine(filters.date_from, time.min, tzinfo=UTC))
+    if filters.date_to:
+        clauses.append(
+            OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
+        )
+    return clauses
+
+
+def _sort_column(key: str) -> ColumnElement[Any]:
+    return {
+        "id": OperationRun.id,
+        "type": OperationRun.type,
+        "tenant": Tenant.name,
+        "status": OperationRun.status,
+        "outcome": OperationRun.outcome,
+        "created_at": OperationRun.created_at,
+        "completed_at": OperationRun.completed_at,
+    }[key]
+
+
+def run_page(*, session: Session, principal: Principal, filters: RunFilters, request: RowsRequest) -> RunPage:
+    """One block of the operations list and how many runs match (two statements).
+
+    A tenant filter naming a tenant the user may not see answers NotFound (404), one without
+    ``operations.view`` Forbidden (403) — like its dashboard would."""
+    scope: dict[str, int] = {}
+    if filters.tenant_id is not None:
+        tenant = require_tenant(
+            session=session, principal=principal, tenant_id=filters.tenant_id, capability="operations.view"
+        )
+        scope = {"workspace_id": tenant.workspace_id, "tenant_id": tenant.id}
+    # One builder call for both statements: the visibility filter may cost a query of its own.
+    runs = visible_runs(*_RUN_COLUMNS, session=session, principal=principal, filters=filters, **scope)
+    total = int(session.scalar(runs.with_only_columns(func.count())) or 0)
+    order = []
+    for key, direction in request.sort:
+        col = _sort_column(key)
+        order.append(col.asc().nulls_last() if direction == "asc" else col.desc().nulls_last())
+    order.append(OperationRun.id.desc())
+    stmt = runs.order_by(*order).offset(request.start).limit(request.end - request.start)
+    return RunPage(rows=tuple(_run_row(r) for r in session.execute(stmt)), total=total)
+
+
+def active_runs(
+    *, session: Session, principal: Principal, workspace_id: int, tenant_id: int | None, limit: int
+) -> tuple[list[RunRow], int]:
+    """The newest ``limit`` active top-level runs in a workspace (or one of its tenants) and how
+    many there are in all (one statement: the total is a window count)."""
+    stmt = (
+        visible_runs(
+            *_RUN_COLUMNS,
+            func.count().over().label("total"),
+            session=session,
+            principal=principal,
+            workspace_id=workspace_id,
+            tenant_id=tenant_id,
+            active_only=True,
+            top_level_only=True,
+        )
+        .order_by(*_NEWEST_FIRST)
+        .limit(limit)
+    )
+    rows = session.execute(stmt).all()
+    return [_run_row(r) for r in rows], (rows[0].total if rows else 0)
+
+
+def recent_runs(
+    *, session: Session, principal: Principal, workspace_id: int, tenant_id: int, limit: int
+) -> list[RunRow]:
+    """A tenant's newest runs (empty without ``operations.view`` on it)."""
+    stmt = (
+        visible_runs(
+            *_RUN_COLUMNS, session=session, principal=principal, workspace_id=workspace_id, tenant_id=tenant_id
+        )
+        .order_by(*_NEWEST_FIRST)
+        .limit(limit)
+    )
+    return [_run_row(r) for r in session.execute(stmt)]
+
+
+# --------------------------------------------------------------------------- one run (the run viewer)
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    unit_key: str
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything the run viewer shows about one run, as plain values (no ORM objects)."""
+
+    id: int
+    type: str
+    status: str
+    outcome: str | None
+    summary_counts: dict[str, int]
+    context: dict[str, Any]
+    failure_summary: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    tenant_id: int | None
+    tenant_name: str | None
+    initiator_name: str | None
+    pack_id: int | None = None
+    pack_status: str | None = None
+    pack_downloadable: bool = False
+    units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
+
+
+_PACK = aliased(ReviewPack)
+#: Built once: constructing this statement (joins, an aliased table) costs more CPU than running
+#: it, and every poll of every open run page runs it. Plain columns: no ORM objects to load.
+_RUN_ROW = (
+    select(
+        OperationRun.id,
+        OperationRun.workspace_id,
+        OperationRun.tenant_id,
+        OperationRun.initiator_user_id,
+        OperationRun.type,
+        OperationRun.status,
+        OperationRun.outcome,
+        OperationRun.summary_counts,
+        OperationRun.context,
+        OperationRun.failure_summary,
+        OperationRun.created_at,
+        OperationRun.started_at,
+        OperationRun.completed_at,
+        Tenant.workspace_id.label("tenant_workspace_id"),
+        Tenant.name.label("tenant_name"),
+        User.name.label("initiator_name"),
+        _PACK.id.label("pack_id"),
+        _PACK.status.label("pack_status"),
+    )
+    .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
+    .outerjoin(User, User.id == OperationRun.initiator_user_id)
+    .outerjoin(_PACK, _PACK.operation_run_id == OperationRun.id)
+    .where(OperationRun.id == bindparam("run_id"))
+    .order_by(_PACK.id.desc())
+    .limit(1)
+)
+
+
+def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> RunSnapshot:
+    """The run if the principal may see it (NotFound otherwise), in **one** statement (no units)."""
+    row = session.execute(_RUN_ROW, {"run_id": parse_id(run_id)}).first()
+    # The same rule as access.require_run, on the row's values: no second query.
+    if row is None or not run_visible(
+        principal,
+        workspace_id=row.workspace_id,
+        tenant_id=row.tenant_id,
+        tenant_workspace_id=row.tenant_workspace_id,
+        initiator_user_id=row.initiator_user_id,
+    ):
+        raise NotFound("run")
+    downloadable = bool(
+        row.pack_id is not None
+        and row.pack_status == "ready"
+        and row.tenant_workspace_id is not None
+        and "review_pack.view"
+        in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
+    )
+    return RunSnapshot(
+        id=row.id,
+        type=row.type,
+        status=row.status,
+        outcome=row.outcome,
+        summary_counts=normalize_counts(row.summary_counts),
+        context=dict(row.context) if isinstance(row.context, dict) else {},
+        failure_summary=row.failure_summary,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name if row.tenant_workspace_id is not None else None,
+        initiator_name=row.initiator_name,
+        pack_id=row.pack_id,
+        pack_status=row.pack_status,
+        pack_downloadable=downloadable,
+    )
+
+
+def run_units(*, session: Session, run_id: int, limit: int) -> tuple[UnitRow, ...]:
+    """The run's ledger rows, failures first, then in the order they were recorded (one statement)."""
+    failed_first = case((OperationRunUnit.outcome == "failed", 0), else_=1)
+    rows = session.execute(
+        select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error)
+        .where(OperationRunUnit.run_id == run_id)
+        .order_by(failed_first, OperationRunUnit.id)
+        .limit(limit)
+    )
+    return tuple(UnitRow(key, outcome, error) for key, outcome, error in rows)
+
+
+# --------------------------------------------------------------------------- one tenant (the dashboard)
+
+
+@dataclass(frozen=True)
+class TenantHealth:
+    runs_30d: int
+    completed_30d: int
+    succeeded_30d: int
+    active: int
+    last_inventory_sync: datetime | None
+
+
+@dataclass(frozen=True)
+class RunBrief:
+    id: int
+    type: str
+    at: datetime  # completed_at for failed runs, last sign of life for running ones
+    failure_summary: str | None = None
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """How many runs created on ``day`` have this status and outcome."""
+
+    day: date
+    status: str
+    outcome: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class RunDuration:
+    type: str
+    seconds: float
+
+
+def tenant_health(*, session: Session, tenant_id: int, now: datetime, sync_type: str) -> TenantHealth:
+    """The KPI numbers for one tenant (three small aggregate statements); ``sync_type``: the
+    operation type whose latest successful completion is "last inventory sync"."""
+    since = now - timedelta(days=30)
+    runs = completed = succeeded = 0
+    for status, outcome, n in session.execute(
+        select(OperationRun.status, OperationRun.outcome, func.count())
+        .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
+        .group_by(OperationRun.status, OperationRun.outcome)
+    ):
+        runs += n
+        if status == COMPLETED:
+            completed += n
+            if outcome == SUCCEEDED:
+                succeeded += n
+    active = session.scalar(
+        select(func.count())
+        .select_from(OperationRun)
+        .where(OperationRun.tenant_id == tenant_id, OperationRun.status.in_(ACTIVE_STATUSES))
+    )
+    last_sync = session.scalar(
+        select(func.max(OperationRun.completed_at)).where(
+            OperationRun.tenant_id == tenant_id,
+            OperationRun.type == sync_type,
+            OperationRun.status == COMPLETED,
+            OperationRun.outcome.in_((SUCCEEDED, PARTIALLY_SUCCEEDED)),
+        )
+    )
+    if last_sync is not None and last_sync.tzinfo is None:
+        last_sync = last_sync.replace(tzinfo=UTC)  # max() bypasses the column type on SQLite
+    return TenantHealth(runs, completed, succeeded, int(active or 0), last_sync)
+
+
+def failed_runs(*, session: Session, tenant_id: int, since: datetime, limit: int) -> list[RunBrief]:
+    """The tenant's runs that completed as failed since ``since``, newest first."""
+    return [
+        RunBrief(run_id, type_, completed_at, failure_summary)
+        for run_id, type_, completed_at, failure_summary in session.execute(
+            select(OperationRun.id, OperationRun.type, OperationRun.completed_at, OperationRun.failure_summary)
+            .where(
+                OperationRun.tenant_id == tenant_id,
+                OperationRun.status == COMPLETED,
+                OperationRun.outcome == FAILED,
+                OperationRun.completed_at >= since,
+            )
+            .order_by(OperationRun.completed_at.desc())
+            .limit(limit)
+        )
+    ]
+
+
+def silent_runs(
+    *, session: Session, tenant_id: int, now: datetime, stale_after_seconds: int, limit: int
+) -> list[RunBrief]:
+    """The tenant's running runs the reaper's rule calls stale (``at``: their last sign of life)."""
+    last = staleness.last_sign_of_life()
+    return [
+        RunBrief(run_id, type_, at)
+        for run_id, type_, at in session.execute(
+            select(OperationRun.id, OperationRun.type, last)
+            .where(OperationRun.tenant_id == tenant_id, staleness.silent_running(now, stale_after_seconds))
+            .order_by(last, OperationRun.id)
+            .limit(limit)
+        )
+    ]
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def runs_per_day(*, session: Session, tenant_id: int, since: datetime) -> list[DayCount]:
+    """Runs created since ``since`` per creation day, status and outcome."""
+    day = func.date(OperationRun.created_at)
+    return [
+        DayCount(_as_date(d), status, outcome, int(n))
+        for d, status, outcome, n in session.execute(
+            select(day, OperationRun.status, OperationRun.outcome, func.count())
+            .where(OperationRun.tenant_id == tenant_id, OperationRun.created_at >= since)
+            .group_by(day, OperationRun.status, OperationRun.outcome)
+        )
+    ]
+
+
+def run_durations(*, session: Session, tenant_id: int, since: datetime, limit: int) -> list[RunDuration]:
+    """Start-to-completion seconds of the newest ``limit`` runs completed since ``since``."""
+    return [
+        RunDuration(type_, (done - started).total_seconds())
+        for type_, started, done in session.execute(
+            select(OperationRun.type, OperationRun.started_at, OperationRun.completed_at)
+            .where(
+                OperationRun.tenant_id == tenant_id,
+                OperationRun.status == COMPLETED,
+                OperationRun.started_at.is_not(None),
+                OperationRun.completed_at >= since,
+            )
+            .order_by(OperationRun.completed_at.desc())
+            .limit(limit)
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- many tenants (the overview)
+
+
+@dataclass(frozen=True)
+class TenantRunCounts:
+    active: dict[int, int]  # tenant id -> queued or running runs (tenants with none are absent)
+    failed: dict[int, int]  # tenant id -> runs failed since the given moment
+
+
+def tenant_run_counts(*, session: Session, tenant_ids: Sequence[int], failed_since: datetime) -> TenantRunCounts:
+    """Active and recently failed runs per tenant (two grouped statements; none without tenants)."""
+    if not tenant_ids:
+        return TenantRunCounts({}, {})
+    ids_ = list(tenant_ids)
+    active = {
+        tid: n
+        for tid, n in session.execute(
+            select(OperationRun.tenant_id, func.count())
+            .where(OperationRun.tenant_id.in_(ids_), OperationRun.status.in_(ACTIVE_STATUSES))
+            .group_by(OperationRun.tenant_id)
+        )
+    }
+    failed = {
+        tid: n
+        for tid, n in session.execute(
+            select(OperationRun.tenant_id, func.count())
+            .where(
+                OperationRun.tenant_id.in_(ids_),
+                OperationRun.status == COMPLETED,
+                OperationRun.outcome == FAILED,
+                OperationRun.completed_at >= failed_since,
+            )
+            .group_by(OperationRun.tenant_id)
+        )
+    }
+    return TenantRunCounts(active, failed)
