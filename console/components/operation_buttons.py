@@ -21,7 +21,7 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import require_operation
 from console.components import poll_guard
-from console.components.operations_table import run_href
+from console.components.display import run_href
 from console.db import utcnow
 from console.errors import BadRequest, DispatchError
 from console.operations import registry

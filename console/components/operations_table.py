@@ -8,7 +8,7 @@ the grid's cache (clientside, no extra round trip). Polling follows the contract
 while a row of the current page is active (``table_poll_interval``); a poll tick asks the
 server whether the page changed and only then refreshes the grid (unchanged -> no_update).
 
-(``run_href`` lives in console.components.display; operation_buttons still imports it from here.)
+(``run_href`` and the other shared display helpers live in console.components.display.)
 """
 
 from __future__ import annotations

@@ -438,81 +438,15 @@ def set_total(*, session: Session, run_id: int, total: int) -> None:
 
 def record_unit(*, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None) -> bool:
     """Count one unit exactly once; False for a duplicate, a unit past the total, or a run not running."""
-    return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=False)
+    units = [Unit(unit_key, outcome, error)]
+    return bool(record_units(session=session, run_id=run_id, units=units, complete_when_last=False))
 
 
 def record_fanout_unit(*, session: Session, run_id: int, unit_key: str, outcome: str, error: str | None = None) -> bool:
     """``record_unit`` for a fan-out child: when this unit is the run's last, the run completes in
-    the same transaction (the outcome its counts imply) — one transaction per child instead of a
-    separate ``maybe_complete_bulk_run`` transaction after every unit."""
-    return _record_unit(session, run_id, unit_key, outcome, error, complete_when_last=True)
-
-
-def _record_unit(
-    session: Session, run_id: int, unit_key: str, outcome: str, error: str | None, *, complete_when_last: bool
-) -> bool:
-    if not isinstance(unit_key, str) or not unit_key or len(unit_key) > UNIT_KEY_MAX:
-        raise ValueError(f"unit_key must be a non-empty string of at most {UNIT_KEY_MAX} chars")
-    if outcome not in UNIT_OUTCOMES:
-        raise ValueError(f"unit outcome must be one of {sorted(UNIT_OUTCOMES)}, got {outcome!r}")
-    dialect = _dialect(session)
-    sql = _JsonSql(dialect)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utcnow()
-    with _use_case(session):
-        # 1. The ledger row: the unique (run_id, unit_key) makes a redelivered unit a no-op.
-        ledger = (
-            insert(OperationRunUnit.__table__)
-            .values(
-                run_id=run_id,
-                unit_key=unit_key,
-                outcome=outcome,
-                error=sanitize_failure_summary(error, max_len=UNIT_ERROR_MAX) if error else None,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["run_id", "unit_key"])
-            # RETURNING, not rowcount: psycopg reports -1 for an INSERT whose key SQLAlchemy fetched.
-            .returning(OperationRunUnit.__table__.c.id)
-        )
-        try:
-            inserted = session.execute(ledger).scalar_one_or_none() is not None
-        except IntegrityError as exc:  # the run_id foreign key
-            session.rollback()
-            raise RunNotFound(f"operation run {run_id} not found") from exc
-        if not inserted:
-            session.rollback()
-            log.debug("event=unit_duplicate run_id=%s unit_key=%s", run_id, unit_key)
-            return False
-        # 2. The counters, in SQL: the row lock (PostgreSQL) or the write lock (SQLite) orders
-        #    concurrent increments, and the WHERE is re-checked against the latest row version.
-        counter = (
-            text(
-                f"UPDATE operation_runs SET summary_counts = "
-                f"{sql.set_counts({'processed': sql.num('processed') + ' + 1', outcome: sql.num(outcome) + ' + 1'})}, "
-                f"heartbeat_at = :now "
-                f"WHERE id = :run_id AND status = :running AND {sql.has_number('total')} "
-                f"AND {sql.num('processed')} < {sql.num('total')}"
-                f" RETURNING summary_counts"
-            )
-            .bindparams(_now_param("now", now))
-            .columns(summary_counts=JSONType)
-        )
-        counts = session.execute(counter, {"run_id": run_id, "running": RUNNING}).scalar_one_or_none()
-        if counts is None:
-            # Past the total, total never set, or the run is not running: the ledger row goes too.
-            session.rollback()
-            log.warning("event=unit_rejected run_id=%s unit_key=%s outcome=%s", run_id, unit_key, outcome)
-            return False
-        completed = None
-        counts = normalize_counts(counts)
-        if complete_when_last and counts.get("processed") == counts.get("total"):
-            # The row is locked by the UPDATE above: no other unit can count in between.
-            completed = _complete(session, run_id=run_id, outcome=derive_outcome(counts), from_statuses=(RUNNING,))
-        session.commit()
-    log.debug("event=unit_recorded run_id=%s unit_key=%s outcome=%s", run_id, unit_key, outcome)
-    if completed is not None:
-        _log("run_completed", completed, outcome=completed.outcome)
-    return True
+    the same transaction (the outcome its counts imply)."""
+    units = [Unit(unit_key, outcome, error)]
+    return bool(record_units(session=session, run_id=run_id, units=units, complete_when_last=True))
 
 
 class Unit(NamedTuple):
@@ -576,6 +510,7 @@ def record_units(
             raise RunNotFound(f"operation run {run_id} not found") from exc
         if not inserted:
             session.rollback()
+            log.debug("event=unit_duplicate run_id=%s units=%s", run_id, len(unique))
             return []
         added: dict[str, int] = {"processed": len(inserted)}
         for _key, outcome in inserted:
@@ -594,7 +529,8 @@ def record_units(
         counts = session.execute(counter, {"run_id": run_id, "running": RUNNING}).scalar_one_or_none()
         if counts is None:
             session.rollback()
-            log.warning("event=units_rejected run_id=%s units=%s", run_id, len(inserted))
+            keys = ",".join(key for key, _outcome in inserted[:5])
+            log.warning("event=unit_rejected run_id=%s units=%s unit_key=%s", run_id, len(inserted), keys)
             return []
         keys = [key for key, _outcome in inserted]
         if stage is not None:
