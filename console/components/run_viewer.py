@@ -40,6 +40,7 @@ from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.operations import registry
 from console.operations.cadence import run_poll_interval
+from console.operations.constants import RESUME_ATTEMPTS_KEY
 from console.operations.progress import COUNTED, ProgressView, phase_label, progress_view
 from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
 from console.operations.registry import type_label
@@ -59,6 +60,7 @@ RUN_COMPLETED_AT = "run-completed-at"
 RUN_ETA = "run-eta"
 RUN_DURATION = "run-duration"
 RUN_FAILURE = "run-failure"
+RUN_RESUMED = "run-resumed"
 RUN_UNITS = "run-units"
 RUN_PACK = "run-pack"
 RUN_PACK_DOWNLOAD = "run-pack-download"
@@ -175,6 +177,7 @@ class RunView:
     units_more: int
     pack_status_label: str | None
     pack_href: str | None
+    resumed_text: str | None = None  # "Resumed after the worker was lost" (the reaper's resume)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -241,7 +244,17 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         pack_href=download_url(snapshot.pack_id)
         if snapshot.pack_downloadable and snapshot.pack_id is not None
         else None,
+        resumed_text=resumed_text(snapshot.context),
     )
+
+
+def resumed_text(context: object) -> str | None:
+    """The reaper's resumes, in words (``context.resume_attempts``, written by ``resume_stale``)."""
+    attempts = context.get(RESUME_ATTEMPTS_KEY) if isinstance(context, dict) else None
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts <= 0:
+        return None
+    times = "" if attempts == 1 else f" ({attempts} times)"
+    return f"Resumed after the worker was lost{times}: the units already counted were not done again."
 
 
 # --------------------------------------------------------------------------- rendering
@@ -345,6 +358,8 @@ def render(view: RunView) -> list:
         dbc_card([details]),
         dbc_card([state]),
     ]
+    if view.resumed_text:
+        parts.append(html.Div(view.resumed_text, id=RUN_RESUMED, className="alert alert-info", role="status"))
     if view.failure_summary:
         parts.append(
             html.Div(

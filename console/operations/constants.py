@@ -29,3 +29,6 @@ OUTCOME_LABELS: Final[dict[str, str]] = {
     FAILED: "Failed",
     CANCELLED: "Cancelled",
 }
+
+#: ``context`` key counting how often the reaper resumed a run (the run viewer shows it).
+RESUME_ATTEMPTS_KEY: Final = "resume_attempts"

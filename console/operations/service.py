@@ -34,6 +34,7 @@ from console.operations.constants import (
     OUTCOMES,
     PARTIALLY_SUCCEEDED,
     QUEUED,
+    RESUME_ATTEMPTS_KEY,
     RUNNING,
     SUCCEEDED,
     UNIT_OUTCOMES,
@@ -654,10 +655,6 @@ def maybe_complete_bulk_run(*, session: Session, run_id: int) -> bool:
         return False
     _log("run_completed", done, outcome=outcome)
     return True
-
-
-#: ``context`` key counting how often the reaper resumed the run (the run viewer shows it).
-RESUME_ATTEMPTS_KEY = "resume_attempts"
 
 
 def resume_stale(

@@ -156,6 +156,26 @@ def test_terminal_run_shows_outcome_counts_as_text_and_the_failure() -> None:
     assert text_of(by_id(tree, "run-duration")) == "took 20 s"
 
 
+@pytest.mark.parametrize(
+    "context,expected",
+    [
+        ({}, None),
+        ({"resume_attempts": 0}, None),
+        ({"resume_attempts": "2"}, None),
+        ({"resume_attempts": True}, None),
+        ({"resume_attempts": 1}, "Resumed after the worker was lost: "),
+        ({"resume_attempts": 3}, "Resumed after the worker was lost (3 times): "),
+    ],
+)
+def test_a_run_the_reaper_resumed_says_so(context, expected) -> None:
+    tree = render(build_view(snap(context=context), NOW))
+    note = [c for c in walk(tree) if getattr(c, "id", None) == "run-resumed"]
+    if expected is None:
+        assert note == []
+    else:
+        assert text_of(note[0]).startswith(expected)
+
+
 def test_unknown_status_reads_unknown_and_stops_polling() -> None:
     s = snap(status="archived")
     assert text_of(by_id(render(build_view(s, NOW)), "run-status")) == "Unknown"
