@@ -119,6 +119,23 @@ def test_a_fan_out_parent_delivered_twice_at_once_counts_every_unit_once(stack: 
     assert_exact(stack, restore_id, len(items))
 
 
+def test_the_same_chunk_delivered_twice_at_once_counts_every_unit_once(stack: Stack, tmp_path: Path) -> None:
+    """Two deliveries of one chunk run side by side (a duplicate send, or Redis handing a chunk
+    still being worked on to a second worker): both restore, the ledger counts each unit once."""
+    world, items = backed_up(stack)
+    gate, held = closed_gate(tmp_path, [f"item:{i}" for i in items[2:]])
+    restore_id = start_with_faults(stack, world, "backup_set_restore", held)
+    # The parent's chunk holds every item (18 < the default chunk size): it stops at the gate.
+    wait_until(lambda: counts_of(load_run(stack, restore_id)).get("processed", 0) >= 2, stack=stack, what="2 units")
+    received = stack.worker.log().count(f"Task {CHILD}[")
+    stack.dispatcher.send(CHILD, restore_id, items)  # the same chunk again, while the first is held
+    wait_until(lambda: stack.worker.log().count(f"Task {CHILD}[") > received, stack=stack, what="the duplicate chunk")
+    time.sleep(0.3)  # the duplicate has read the ledger and is held at the gate too
+    gate.unlink()
+    wait_run(stack, restore_id)
+    assert_exact(stack, restore_id, len(items))
+
+
 def test_deliveries_after_a_run_completed_or_was_reaped_change_nothing(stack: Stack, tmp_path: Path) -> None:
     world, items = backed_up(stack)
     done_id = start(stack, world, "backup_set_restore")

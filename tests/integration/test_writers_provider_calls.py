@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from console.accounts.service import create_tenant, create_user, create_workspace
-from console.backups.service import add_policies_to_backup_set, plan_restore, restore_item
+from console.backups.service import add_policies_to_backup_set, plan_restore, restore_chunk
 from console.baselines.service import capture_baseline
 from console.db import Database
 from console.evidence.service import generate_evidence_snapshot
@@ -98,11 +98,14 @@ def test_restore_children_call_the_provider_outside_any_transaction(database: Da
     with database.session() as s:
         items = plan_restore(session=s, run_id=run_id)
     probes = []
-    for item_id in items:
+    for chunk in (items[i : i + 5] for i in range(0, len(items), 5)):
         with database.session() as s:
             get_run(session=s, run_id=run_id)  # the child task reads the run's faults first
             probe = ProbeProvider(session=s)
-            assert restore_item(session=s, run_id=run_id, item_id=item_id, provider=probe) == "succeeded"
+            done = restore_chunk(
+                session=s, open_session=database.session, run_id=run_id, item_ids=chunk, provider=probe
+            )
+            assert done == {"counted": len(chunk), "duplicate": 0}
             probes.append(probe)
     with database.session() as s:
         run = get_run(session=s, run_id=run_id)
