@@ -40,6 +40,7 @@ from console.operations.runner import (
     lock_run,
     merge_context,
     recorded_units,
+    retry_filter,
     run_unit,
     unit_error,
 )
@@ -176,7 +177,9 @@ def add_policies_to_backup_set(*, session: Session, run_id: int, provider: Provi
         raise BadRequest("adding policies to a backup set needs a tenant")
     tenant_id = run.tenant_id
     set_id = _set_for_add(session=session, run_id=run_id)
-    selected = _selected_policy_ids(session, run)
+    selected = retry_filter(
+        session=session, run_id=run_id, planned=_selected_policy_ids(session, run), key=lambda i: f"policy:{i}"
+    )
     set_total(session=session, run_id=run_id, total=len(selected))
     done = recorded_units(session=session, run_id=run_id)
     added = {"created": 0, "updated": 0}
@@ -225,6 +228,7 @@ def plan_restore(*, session: Session, run_id: int) -> list[int]:
         else []
     )
     session.commit()
+    item_ids = retry_filter(session=session, run_id=run_id, planned=item_ids, key=item_unit_key)
     set_total(session=session, run_id=run_id, total=len(item_ids))
     done = recorded_units(session=session, run_id=run_id)
     # Zero items, or a redelivered parent whose children all finished: complete now.
@@ -279,6 +283,9 @@ def restore_chunk(
     recorder = BatchRecorder(open_session=open_session, run_id=run_id, every=flush_seconds, stage=_mark_restored)
     try:
         for item_id in pending:
+            if recorder.run_ended:  # cancelled (or reaped): stop between units
+                log.info("event=restore_chunk_stopped run_id=%s", run_id)
+                break
             key = item_unit_key(item_id)
             try:
                 provider.begin_unit(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -204,3 +205,66 @@ def runs_list(active: bool, as_json: bool, limit: int) -> None:
     else:
         for view in views:
             click.echo(_text(view))
+
+
+def _act_as(email: str, action: Callable[..., int]) -> None:
+    """Run ``action(session=, principal=, user=, settings=)`` as the active user ``email``;
+    prints the run id it returns, or one line on stderr (exit 2) when refused."""
+    from console.access import load_principal
+    from console.accounts.models import User
+    from console.accounts.service import normalize_email
+
+    try:
+        settings = load_settings()
+        db = Database(settings.database_url)
+        try:
+            with db.session() as session:
+                user = session.scalar(select(User).where(User.email == normalize_email(email)))
+                if user is None or not user.is_active:
+                    _fail(f"no active user {email}")
+                principal = load_principal(session=session, user_id=user.id)
+                run_id = action(session=session, principal=principal, user=user, settings=settings)
+        finally:
+            db.dispose()
+    except NotFound as exc:
+        _fail(f"not found: {exc} (it does not exist, or {email} may not see it)")
+    except Forbidden as exc:
+        _fail(f"not allowed: {email} may not start, cancel or retry it ({exc})")
+    except ConsoleError as exc:
+        _fail(cli_message(exc))
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc) or type(exc).__name__)
+    click.echo(run_id)
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.option("--as", "email", required=True, help="Act as this user (their access applies).")
+def runs_cancel(run_id: str, email: str) -> None:
+    """Cancel a queued or running run; prints its id."""
+    from console.operations.launch import cancel_operation
+
+    _act_as(
+        email,
+        lambda *, session, principal, user, settings: cancel_operation(
+            session=session, principal=principal, run_id=run_id, user_name=user.name or user.email
+        ),
+    )
+
+
+@runs.command("retry")
+@click.argument("run_id")
+@click.option("--as", "email", required=True, help="Act as this user (their access applies).")
+def runs_retry(run_id: str, email: str) -> None:
+    """Retry a failed, partially succeeded or cancelled run; prints the new run's id."""
+    from console.dispatch import CeleryDispatcher
+    from console.operations.launch import retry_operation
+
+    _act_as(
+        email,
+        lambda *, session, principal, user, settings: (
+            retry_operation(
+                session=session, principal=principal, run_id=run_id, dispatcher=CeleryDispatcher(settings)
+            ).run_id
+        ),
+    )

@@ -20,7 +20,7 @@ from console.db import utcnow
 from console.errors import BadRequest
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
 from console.operations.models import OperationRun
-from console.operations.runner import finish_counted_run, lock_run, recorded_units, run_unit
+from console.operations.runner import finish_counted_run, lock_run, recorded_units, retry_filter, run_unit
 from console.operations.service import mark_running, set_total
 from console.providers.base import PolicyRecord, Provider
 
@@ -84,7 +84,12 @@ def generate_evidence_snapshot(*, session: Session, run_id: int, provider: Provi
     tenant_id = run.tenant_id
     snapshot = _snapshot_for_run(session=session, run=run)
     snapshot_id = snapshot.id
-    planned = [p for p in provider.list_policies(tenant_id=tenant_id) if not p.is_archived]
+    planned = retry_filter(
+        session=session,
+        run_id=run_id,
+        planned=[p for p in provider.list_policies(tenant_id=tenant_id) if not p.is_archived],
+        key=item_key,
+    )
     set_total(session=session, run_id=run_id, total=len(planned))
     done = recorded_units(session=session, run_id=run_id)
     for listed in planned:

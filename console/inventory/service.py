@@ -17,7 +17,7 @@ from console.db import utcnow
 from console.errors import BadRequest
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
-from console.operations.runner import finish_counted_run, recorded_units, run_unit
+from console.operations.runner import finish_counted_run, recorded_units, retry_filter, run_unit
 from console.operations.service import mark_running, set_total
 from console.providers.base import PolicyRecord, Provider
 
@@ -75,7 +75,9 @@ def run_inventory_sync(*, session: Session, run_id: int, provider: Provider) -> 
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
         raise BadRequest("inventory sync needs a tenant")
-    types = provider.policy_types(tenant_id=run.tenant_id)
+    types = retry_filter(
+        session=session, run_id=run_id, planned=provider.policy_types(tenant_id=run.tenant_id), key=unit_key
+    )
     set_total(session=session, run_id=run_id, total=len(types))
     done = recorded_units(session=session, run_id=run_id)
     changes = {"created": 0, "updated": 0, "deleted": 0}

@@ -16,10 +16,13 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from console.access import Principal, require_operation
-from console.errors import DispatchError
+from console.access import Principal, require_operation, require_run
+from console.accounts.models import Tenant
+from console.errors import DispatchError, Forbidden, InvalidTransition
 from console.operations import registry
-from console.operations.service import enqueue_run, fail_run
+from console.operations.constants import CANCELLED, COMPLETED, FAILED, PARTIALLY_SUCCEEDED
+from console.operations.models import OperationRun
+from console.operations.service import cancel_run, counts_of, enqueue_run, fail_run, merge_run_context
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +65,38 @@ def start_operation(
     tenant = require_operation(session=session, principal=principal, tenant_id=tenant_id, operation_type=operation_type)
     spec = registry.get(operation_type)
     clean = spec.validate_options(session=session, tenant_id=tenant.id, options=options)
+    return _launch(
+        session=session,
+        principal=principal,
+        tenant=tenant,
+        spec=spec,
+        context={"options": clean},
+        dispatcher=dispatcher,
+    )
+
+
+def _launch(
+    *,
+    session: Session,
+    principal: Principal,
+    tenant: Tenant,
+    spec: registry.OperationSpec,
+    context: dict[str, Any],
+    dispatcher: Dispatcher,
+) -> Launch:
+    """Enqueue (deduplicated), prepare the type's artefact, dispatch; a refused dispatch fails the run."""
     run, created = enqueue_run(
         session=session,
-        type=operation_type,
+        type=spec.type,
         workspace_id=tenant.workspace_id,
         tenant_id=tenant.id,
         initiator_user_id=principal.user_id,
-        context={"options": clean},
+        context=context,
     )
     artefact_id = None
     if spec.prepare:
         prepared = registry.hook(spec.prepare)(
-            session=session, run_id=run.id, tenant_id=tenant.id, options=run.context.get("options", clean)
+            session=session, run_id=run.id, tenant_id=tenant.id, options=run.context.get("options", {})
         )
         artefact_id = prepared.id
     if created:
@@ -89,7 +112,74 @@ def start_operation(
                 )
                 session.commit()
             raise
-    log.info(
-        "event=operation_started run_id=%s type=%s tenant_id=%s created=%s", run.id, operation_type, tenant.id, created
-    )
+    log.info("event=operation_started run_id=%s type=%s tenant_id=%s created=%s", run.id, spec.type, tenant.id, created)
     return Launch(run_id=run.id, created=created, pack_id=artefact_id)
+
+
+# --------------------------------------------------------------------------- cancel and retry
+
+#: Outcomes a retry may follow.
+RETRYABLE_OUTCOMES = frozenset({FAILED, PARTIALLY_SUCCEEDED, CANCELLED})
+
+
+def _run_and_spec(
+    *, session: Session, principal: Principal, run_id: object
+) -> tuple[OperationRun, registry.OperationSpec]:
+    """The run (NotFound unless visible) and its type, when the principal may act on it
+    (the capability that starts the type; Forbidden otherwise)."""
+    run = require_run(session=session, principal=principal, run_id=run_id)
+    spec = registry.find(run.type)
+    if spec is None or run.tenant_id is None:
+        raise Forbidden("this run's type cannot be cancelled or retried here")
+    require_operation(session=session, principal=principal, tenant_id=run.tenant_id, operation_type=run.type)
+    return run, spec
+
+
+def cancel_operation(*, session: Session, principal: Principal, run_id: object, user_name: str) -> int:
+    """Cancel a queued or running run (Conflict once it ended); returns its id."""
+    run, _spec = _run_and_spec(session=session, principal=principal, run_id=run_id)
+    return cancel_run(session=session, run_id=run.id, user_id=principal.user_id, user_name=user_name).id
+
+
+def retry_plan(run: OperationRun) -> str:
+    """What a retry of ``run`` will do, in words (the retry modal and the CLI say it)."""
+    spec = registry.get(run.type)
+    counts = counts_of(run)
+    if spec.progress == "counted" and spec.retry_units and "total" in counts:
+        left = max(0, counts["total"] - counts.get("succeeded", 0))
+        return f"Retry the {left} unit{'s' if left != 1 else ''} that did not succeed"
+    return f"Run {spec.label.lower()} again"
+
+
+def retry_operation(*, session: Session, principal: Principal, run_id: object, dispatcher: Dispatcher) -> Launch:
+    """Start the retry of a failed, partially succeeded or cancelled run (Conflict otherwise).
+
+    Same type, tenant and options (the backup set the old run resolved included);
+    ``context.retry_of`` names the old run, whose ``context.retried_as`` names the new one, so
+    a second request (a double click) answers the same retry instead of starting another."""
+    old, spec = _run_and_spec(session=session, principal=principal, run_id=run_id)
+    if old.status != COMPLETED or old.outcome not in RETRYABLE_OUTCOMES:
+        state = f"{old.status} ({old.outcome})" if old.outcome else old.status
+        raise InvalidTransition(
+            f"run {old.id} is {state}: only a failed, partially succeeded or cancelled run can be retried"
+        )
+    context = old.context if isinstance(old.context, dict) else {}
+    earlier = context.get("retried_as")
+    if isinstance(earlier, int) and not isinstance(earlier, bool):
+        return Launch(run_id=earlier, created=False)
+    options = dict(context.get("options") or {})
+    declared = {o.name for o in spec.options}
+    if "backup_set_id" in declared and isinstance(context.get("backup_set_id"), int):
+        options["backup_set_id"] = context["backup_set_id"]
+    tenant = require_operation(session=session, principal=principal, tenant_id=old.tenant_id, operation_type=old.type)
+    launch = _launch(
+        session=session,
+        principal=principal,
+        tenant=tenant,
+        spec=spec,
+        context={"options": options, "retry_of": old.id},
+        dispatcher=dispatcher,
+    )
+    if launch.created:
+        merge_run_context(session=session, run_id=old.id, values={"retried_as": launch.run_id})
+    return launch

@@ -106,6 +106,9 @@ class OperationSpec:
     #: ``on_fail(session=, run_id=, reason=)`` stages the family's own failure changes (the pack
     #: ``failed``, the snapshot ``failed``) without committing, whenever the run fails.
     on_fail: str | None = None
+    #: A retry of a counted run does only the units without a succeeded ledger entry in the old
+    #: run (False: a retry runs the operation again in full, e.g. a review pack is one archive).
+    retry_units: bool = True
     #: Relative share of the demo history (``console seed-demo``).
     seed_weight: int = 1
 
@@ -242,6 +245,7 @@ for _spec in (
         task="tasks.review_packs.generate_review_pack",
         description="Generate a review pack ZIP of the tenant's configuration and recent operations.",
         button=False,
+        retry_units=False,
         options=(Option("include_operations", "flag", True), Option("include_pii", "flag", False)),
         prepare="console.review_packs.service:ensure_pack_for_run",
         on_fail="console.review_packs.service:fail_pack_for_run",

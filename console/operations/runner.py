@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console.errors import InvalidTransition
+from console.operations import registry
+from console.operations.constants import RUNNING
 from console.operations.failure import sanitize_failure_summary
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import Unit, complete_run, counts_of, derive_outcome, get_run, record_unit, record_units
@@ -23,6 +26,7 @@ from console.providers.base import PolicyNotFound, Provider, ProviderError
 log = logging.getLogger(__name__)
 
 F = TypeVar("F")
+T = TypeVar("T")
 S = TypeVar("S")
 
 
@@ -33,6 +37,36 @@ class SkipUnit(Exception):
 def recorded_units(*, session: Session, run_id: int) -> set[str]:
     """Unit keys already in the run's ledger (a redelivered task skips their work)."""
     return set(session.scalars(select(OperationRunUnit.unit_key).where(OperationRunUnit.run_id == run_id)))
+
+
+def retry_filter(*, session: Session, run_id: int, planned: Sequence[T], key: Callable[[T], str]) -> list[T]:
+    """The planned units of a run, less those a run it retries already did (``context.retry_of``).
+
+    A retry of a counted family does exactly the old run's units that have no ``succeeded``
+    ledger entry (failed, skipped, never reached); its ``total`` is their number. Types whose
+    registry entry says ``retry_units=False`` (and first runs) keep every planned unit."""
+    run = get_run(session=session, run_id=run_id)
+    old = (run.context or {}).get("retry_of") if isinstance(run.context, dict) else None
+    spec = registry.find(run.type)
+    if not isinstance(old, int) or isinstance(old, bool) or spec is None or not spec.retry_units:
+        return list(planned)
+    done = set(
+        session.scalars(
+            select(OperationRunUnit.unit_key).where(
+                OperationRunUnit.run_id == old, OperationRunUnit.outcome == "succeeded"
+            )
+        )
+    )
+    return [unit for unit in planned if key(unit) not in done]
+
+
+def stop_if_ended(*, session: Session, run_id: int) -> None:
+    """InvalidTransition when the run is no longer running (cancelled, reaped): a unit loop that
+    saw a unit refused asks this, and stops between units."""
+    run = get_run(session=session, run_id=run_id)
+    session.commit()
+    if run.status != RUNNING:
+        raise InvalidTransition(f"run {run_id} is {run.status}: stopping")
 
 
 def lock_run(*, session: Session, run_id: int) -> OperationRun:
@@ -123,7 +157,12 @@ def run_unit(
     try:
         provider.begin_unit(key)
         fetched = fetch()
-        lock_run(session=session, run_id=run_id)
+        locked = lock_run(session=session, run_id=run_id)
+        if locked.status != RUNNING:
+            # Cancelled (or reaped) meanwhile: stop between units; the task's failure path
+            # sees InvalidTransition as "the run ended without us" and leaves it alone.
+            session.rollback()
+            raise InvalidTransition(f"run {run_id} is {locked.status}: unit {key} not done")
         if _recorded(session, run_id, key):
             session.rollback()
             log.info("event=unit_already_counted run_id=%s unit_key=%s", run_id, key)
@@ -175,6 +214,8 @@ class BatchRecorder:
         self._stop = threading.Event()
         self.counted = 0
         self.refused = 0
+        #: Set when a write found the run no longer running (cancelled, reaped): stop the loop.
+        self.run_ended = False
         self._thread = threading.Thread(target=self._loop, name=f"units-{run_id}", daemon=True)
         self._thread.start()
 
@@ -212,6 +253,9 @@ class BatchRecorder:
                 raise
             self.counted += len(counted)
             self.refused += len(batch) - len(counted)
+            if len(counted) < len(batch):
+                with self._open_session() as session:
+                    self.run_ended = get_run(session=session, run_id=self._run_id).status != RUNNING
 
     def close(self) -> None:
         """Stop the side thread and write the rest (raises if the database refuses)."""

@@ -29,6 +29,7 @@ from console.notifications.service import notify_run_terminal
 from console.operations import registry, staleness
 from console.operations.constants import (
     ACTIVE_STATUSES,
+    CANCELLED,
     COMPLETED,
     FAILED,
     OUTCOMES,
@@ -629,6 +630,61 @@ def fail_run(*, session: Session, run_id: int, reason: str) -> OperationRun | No
         session.commit()
     _log("run_completed", run, outcome=FAILED)
     return run
+
+
+def cancel_run(*, session: Session, run_id: int, user_id: int | None, user_name: str) -> OperationRun:
+    """queued/running -> completed/cancelled; InvalidTransition (409) when the run already ended.
+
+    One conditional UPDATE decides a cancel racing a completion: exactly one of them wins, so a
+    cancelled run never completes afterwards (writers count nothing on a run that is not
+    running, and their unit loops stop at the next unit). The counts stay as they are
+    (``processed`` = the units done). The type's ``on_fail`` clean-up (the pack marked failed,
+    no file) commits with it, with the initiator's notification and a ``run.cancelled`` audit
+    event naming who cancelled."""
+    with _use_case(session):
+        run = _complete(
+            session,
+            run_id=run_id,
+            outcome=CANCELLED,
+            from_statuses=(QUEUED, RUNNING),
+            audit_details={"cancelled_by": user_name},
+        )
+        if run is None:
+            current = _load(session, run_id)
+            session.rollback()
+            ended = f"{current.status} ({current.outcome})" if current.outcome else current.status
+            raise InvalidTransition(f"run {run_id} is {ended}: only a queued or running run can be cancelled")
+        spec = registry.find(run.type)
+        if spec is not None and spec.on_fail:
+            registry.hook(spec.on_fail)(session=session, run_id=run_id, reason=f"cancelled by {user_name}")
+        record_audit(
+            session=session,
+            action="run.cancelled",
+            target_type="operation_run",
+            target_id=run.id,
+            workspace_id=run.workspace_id,
+            tenant_id=run.tenant_id,
+            user_id=user_id,
+            details={"message": f"cancelled by {user_name}"},
+        )
+        session.commit()
+    _log("run_cancelled", run, by=json.dumps(user_name))
+    return run
+
+
+def merge_run_context(*, session: Session, run_id: int, values: Mapping[str, Any]) -> None:
+    """Add keys to a run's context (e.g. ``retried_as``) in its own use case."""
+    with _use_case(session):
+        run = _load(session, run_id)
+        context = dict(run.context) if isinstance(run.context, dict) else {}
+        context.update(values)
+        session.execute(
+            update(OperationRun)
+            .where(OperationRun.id == run_id)
+            .values(context=context)
+            .execution_options(synchronize_session="fetch")
+        )
+        session.commit()
 
 
 def maybe_complete_bulk_run(*, session: Session, run_id: int) -> bool:

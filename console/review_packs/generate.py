@@ -43,7 +43,7 @@ from console.errors import BadRequest, NotFound
 from console.evidence.service import latest_snapshot, snapshot_items
 from console.inventory.models import InventoryItem
 from console.operations.models import OperationRun
-from console.operations.runner import finish_counted_run, lock_run
+from console.operations.runner import finish_counted_run, lock_run, stop_if_ended
 from console.operations.service import heartbeat, mark_running, record_unit, set_total
 from console.operations.summary import normalize_counts
 from console.providers.base import Provider
@@ -339,7 +339,8 @@ def generate_review_pack(
                 key = entry_unit_key(name)
                 provider.begin_unit(key)  # a failing entry fails the pack: a pack with a hole is no pack
                 archive.writestr(_zip_info(name, now), data)
-                record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded")
+                if not record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded"):
+                    stop_if_ended(session=session, run_id=run_id)  # cancelled: no file is left behind
         digest = hashlib.sha256()
         with tmp.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 16), b""):
