@@ -7,6 +7,12 @@ RUN_OUTCOME = "run-outcome"
 RUN_PROGRESS = "run-progress"
 RUN_COUNTS = "run-counts"
 RUN_ID_STORE = "run-id"
+RUN_CANCEL = "run-cancel"
+RUN_CANCEL_MODAL = "run-cancel-modal"
+RUN_CANCEL_CONFIRM = "run-cancel-confirm"
+RUN_RETRY = "run-retry"
+RUN_RETRY_MODAL = "run-retry-modal"
+RUN_RETRY_CONFIRM = "run-retry-confirm"
 
 # review pack card
 REVIEW_PACK_CARD = "review-pack-card"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Patch, dcc, html
 
 from console import ids
 from console.operations.progress import ACTIVITY, COUNTED, NONE, PHASED, ProgressView
@@ -217,3 +217,13 @@ def not_found_page() -> html.Div:
             dcc.Link("Back to the overview", href=OVERVIEW_HREF),
         ]
     )
+
+
+QUEUE_UNREACHABLE = "The task queue is unreachable; nothing was started. Try again in a minute."
+
+
+def append_toast(toast: html.Div) -> Patch:
+    """Add a toast to toast-area without replacing the ones other surfaces put there."""
+    patch = Patch()
+    patch.append(toast)
+    return patch

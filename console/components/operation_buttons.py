@@ -15,13 +15,13 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from console import ids
 from console.access import require_operation
 from console.components import poll_guard
-from console.components.display import run_href
+from console.components.display import QUEUE_UNREACHABLE, append_toast, run_href
 from console.db import utcnow
 from console.errors import BadRequest, DispatchError
 from console.operations import registry
@@ -37,7 +37,6 @@ OP_ACTIONS = "op-actions"
 #: Bumped after any start on the dashboard so its tables refresh at once (not at the next tick).
 DASHBOARD_REFRESH = "dashboard-refresh"
 
-QUEUE_UNREACHABLE = "The task queue is unreachable; nothing was started. Try again in a minute."
 TOAST_MS = 15_000
 
 
@@ -93,13 +92,6 @@ def error_toast(message: str, *, header: str = "Could not start the operation") 
         className="console-toast",
         **{"data-toast-kind": "error"},
     )
-
-
-def append_toast(toast: html.Div) -> Patch:
-    """Add a toast to toast-area without replacing the ones other surfaces put there."""
-    patch = Patch()
-    patch.append(toast)
-    return patch
 
 
 def refresh_token(run_id: int | None) -> dict[str, Any]:

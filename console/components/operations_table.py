@@ -33,7 +33,7 @@ from console.db import utcnow
 from console.errors import BadRequest
 from console.operations import registry
 from console.operations.cadence import table_poll_interval
-from console.operations.constants import OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
+from console.operations.constants import ACTIVE_STATUSES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
 from console.operations.progress import progress_for_run
 from console.operations.queries import DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
 from console.operations.registry import type_label
@@ -135,9 +135,13 @@ def parse_rows_request(request: object) -> RowsRequest:
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
 
 
-def grid_row(run: RunRow, now: datetime) -> dict[str, Any]:
-    """One grid row: labels for people, the run id for suites, progress per the contract."""
+def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, Any]:
+    """One grid row: labels for people, the run id for suites, progress per the contract, and
+    the row's action (cancel an active run: its viewer with the confirm modal open)."""
     view = progress_for_run(run, now)
+    action = ""
+    if may_act and run.status in ACTIVE_STATUSES:
+        action = f"[Cancel…]({run_href(run.id)}?action=cancel)"
     return {
         "id": f"[#{run.id}]({run_href(run.id)})",
         "run_id": run.id,
@@ -149,6 +153,7 @@ def grid_row(run: RunRow, now: datetime) -> dict[str, Any]:
         "progress_mode": view.mode,
         "created_at": format_time(run.created_at),
         "completed_at": format_time(run.completed_at),
+        "actions": action,
     }
 
 
@@ -157,7 +162,8 @@ def query_runs(
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """(rows of the requested block, total matching, the block's statuses) for the user."""
     page = run_page(session=session, principal=who, filters=filters, request=request)
-    return [grid_row(run, now) for run in page.rows], page.total, [run.status for run in page.rows]
+    rows = [grid_row(run, now, may_act=run.may_act(who)) for run in page.rows]
+    return rows, page.total, [run.status for run in page.rows]
 
 
 # --------------------------------------------------------------------------- layout
@@ -171,6 +177,7 @@ COLUMNS = [
     {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
     {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 180},
     {"field": "completed_at", "headerName": "Completed", "width": 180},
+    {"field": "actions", "headerName": "", "cellRenderer": "markdown", "sortable": False, "width": 110},
 ]
 
 

@@ -21,11 +21,16 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import require_operation, require_tenant
 from console.components import poll_guard
-from console.components.display import PACK_STATUS_LABELS, format_time, run_href, signature
-from console.components.operation_buttons import (
-    DASHBOARD_REFRESH,
+from console.components.display import (
+    PACK_STATUS_LABELS,
     QUEUE_UNREACHABLE,
     append_toast,
+    format_time,
+    run_href,
+    signature,
+)
+from console.components.operation_buttons import (
+    DASHBOARD_REFRESH,
     error_toast,
     refresh_token,
     started_feedback,

@@ -22,25 +22,32 @@ from datetime import datetime
 from typing import Any, Final
 
 import dash
-from dash import Input, Output, State, dcc, html
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
 
 from console import ids
-from console.access import Principal
+from console.access import Principal, require_operation, require_run
 from console.components import poll_guard
 from console.components.display import (
     PACK_STATUS_LABELS,
+    QUEUE_UNREACHABLE,
+    append_toast,
     format_duration,
     format_timestamp,
     render_progress,
+    run_href,
     signature,
     tenant_href,
+    toast,
 )
 from console.components.display import not_found_page as not_found_layout
 from console.db import utcnow
-from console.errors import BadRequest, NotFound
+from console.errors import BadRequest, DispatchError, InvalidTransition, NotFound
 from console.operations import registry
 from console.operations.cadence import run_poll_interval
-from console.operations.constants import RESUME_ATTEMPTS_KEY
+from console.operations.constants import ACTIVE_STATUSES, COMPLETED, RESUME_ATTEMPTS_KEY, RETRYABLE_OUTCOMES
+from console.operations.launch import cancel_operation, retry_operation, retry_plan
 from console.operations.progress import COUNTED, ProgressView, phase_label, progress_view
 from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
 from console.operations.registry import type_label
@@ -61,6 +68,17 @@ RUN_ETA = "run-eta"
 RUN_DURATION = "run-duration"
 RUN_FAILURE = "run-failure"
 RUN_RESUMED = "run-resumed"
+RUN_ACTIONS = "run-actions"
+RUN_CANCEL = ids.RUN_CANCEL
+RUN_CANCEL_MODAL = ids.RUN_CANCEL_MODAL
+RUN_CANCEL_CONFIRM = ids.RUN_CANCEL_CONFIRM
+RUN_CANCEL_DISMISS = "run-cancel-dismiss"
+RUN_RETRY = ids.RUN_RETRY
+RUN_RETRY_MODAL = ids.RUN_RETRY_MODAL
+RUN_RETRY_CONFIRM = ids.RUN_RETRY_CONFIRM
+RUN_RETRY_DISMISS = "run-retry-dismiss"
+RUN_RETRY_TEXT = "run-retry-text"
+RUN_NAV = "run-nav"
 RUN_UNITS = "run-units"
 RUN_PACK = "run-pack"
 RUN_PACK_DOWNLOAD = "run-pack-download"
@@ -178,6 +196,10 @@ class RunView:
     pack_status_label: str | None
     pack_href: str | None
     resumed_text: str | None = None  # "Resumed after the worker was lost" (the reaper's resume)
+    can_cancel: bool = False  # active, and the viewer holds the capability that starts the type
+    can_retry: bool = False  # failed / partially succeeded / cancelled, and the viewer may
+    retry_of: int | None = None  # "Retry of #N"
+    retried_as: int | None = None  # "Retried as #M"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -245,7 +267,15 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         if snapshot.pack_downloadable and snapshot.pack_id is not None
         else None,
         resumed_text=resumed_text(snapshot.context),
+        can_cancel=snapshot.may_act and snapshot.status in ACTIVE_STATUSES,
+        can_retry=snapshot.may_act and snapshot.status == COMPLETED and snapshot.outcome in RETRYABLE_OUTCOMES,
+        retry_of=_run_ref(snapshot.context.get("retry_of")),
+        retried_as=_run_ref(snapshot.context.get("retried_as")),
     )
+
+
+def _run_ref(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def resumed_text(context: object) -> str | None:
@@ -355,6 +385,7 @@ def render(view: RunView) -> list:
     )
     parts: list[Any] = [
         html.H2(view.title, className="h3"),
+        render_actions(view),
         dbc_card([details]),
         dbc_card([state]),
     ]
@@ -383,6 +414,62 @@ def render(view: RunView) -> list:
     return parts
 
 
+def render_actions(view: RunView) -> html.Div:
+    """Cancel / Retry (only for users who may) and the links between a run and its retry."""
+    items: list[Any] = []
+    if view.can_cancel:
+        items.append(
+            dbc.Button("Cancel run…", id=RUN_CANCEL, color="danger", outline=True, size="sm", className="me-2")
+        )
+    if view.can_retry:
+        items.append(dbc.Button("Retry…", id=RUN_RETRY, color="primary", outline=True, size="sm", className="me-2"))
+    if view.retry_of is not None:
+        items.append(dcc.Link(f"Retry of #{view.retry_of}", href=run_href(view.retry_of), className="me-3"))
+    if view.retried_as is not None:
+        items.append(dcc.Link(f"Retried as #{view.retried_as}", href=run_href(view.retried_as), className="me-3"))
+    return html.Div(items, id=RUN_ACTIONS, className="mb-3")
+
+
+def action_modals(*, open_cancel: bool = False) -> list[Any]:
+    """The confirm modals (outside the re-rendered body, so a poll never closes them)."""
+    return [
+        dbc.Modal(
+            [
+                dbc.ModalHeader(dbc.ModalTitle("Cancel this run?")),
+                dbc.ModalBody(
+                    "Units already done stay done and counted; the run stops before its next unit "
+                    "(within a few seconds) and ends Cancelled. A unit in progress finishes first.",
+                ),
+                dbc.ModalFooter(
+                    [
+                        dbc.Button("Keep running", id=RUN_CANCEL_DISMISS, color="secondary", outline=True),
+                        dbc.Button("Cancel run", id=RUN_CANCEL_CONFIRM, color="danger"),
+                    ]
+                ),
+            ],
+            id=RUN_CANCEL_MODAL,
+            is_open=open_cancel,
+            centered=True,
+        ),
+        dbc.Modal(
+            [
+                dbc.ModalHeader(dbc.ModalTitle("Retry this run?")),
+                dbc.ModalBody(id=RUN_RETRY_TEXT),
+                dbc.ModalFooter(
+                    [
+                        dbc.Button("Close", id=RUN_RETRY_DISMISS, color="secondary", outline=True),
+                        dbc.Button("Retry", id=RUN_RETRY_CONFIRM, color="primary"),
+                    ]
+                ),
+            ],
+            id=RUN_RETRY_MODAL,
+            is_open=False,
+            centered=True,
+        ),
+        dcc.Location(id=RUN_NAV, refresh="callback-nav"),
+    ]
+
+
 def dbc_card(children: list) -> html.Div:
     return html.Div(html.Div(children, className="card-body"), className="card mb-3")
 
@@ -396,12 +483,14 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
     except NotFound:
         return not_found_layout()
     now = utcnow()
+    view = build_view(snapshot, now)
     return html.Div(
         [
             *poll_guard.poll_components(ids.RUN_POLL, RUN_POLL_POLICY, poll_policy(snapshot, now)),
             dcc.Store(id=ids.RUN_ID_STORE, data=snapshot.id),
             dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot)),
-            html.Div(render(build_view(snapshot, now)), id=RUN_VIEW),
+            html.Div(render(view), id=RUN_VIEW),
+            *action_modals(open_cancel=view.can_cancel and _query.get("action") == "cancel"),
         ],
         id=RUN_VIEWER,
         **{"data-run-id": str(snapshot.id)},
@@ -445,3 +534,117 @@ def register_callbacks(app: dash.Dash) -> None:
         return poll_guard.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
 
     poll_guard.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)
+
+    @app.callback(
+        Output(RUN_CANCEL_MODAL, "is_open"),
+        Input(RUN_CANCEL, "n_clicks"),
+        Input(RUN_CANCEL_DISMISS, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def _cancel_modal(opened, _dismissed):
+        return ctx.triggered_id == RUN_CANCEL and bool(opened)
+
+    @app.callback(
+        Output(RUN_CANCEL_MODAL, "is_open", allow_duplicate=True),
+        Output(RUN_VIEW, "children", allow_duplicate=True),
+        Output(RUN_FINGERPRINT, "data", allow_duplicate=True),
+        Output(RUN_POLL_POLICY, "data", allow_duplicate=True),
+        Output(ids.TOAST_AREA, "children", allow_duplicate=True),
+        Input(RUN_CANCEL_CONFIRM, "n_clicks"),
+        State(ids.RUN_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _cancel_confirm(n_clicks, run_id):
+        if not n_clicks:
+            raise PreventUpdate
+        return cancel_and_show(run_id)
+
+    @app.callback(
+        Output(RUN_RETRY_MODAL, "is_open"),
+        Output(RUN_RETRY_TEXT, "children"),
+        Input(RUN_RETRY, "n_clicks"),
+        Input(RUN_RETRY_DISMISS, "n_clicks"),
+        State(ids.RUN_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _retry_modal(opened, _dismissed, run_id):
+        if ctx.triggered_id != RUN_RETRY or not opened:
+            return False, dash.no_update
+        return True, retry_text(run_id)
+
+    @app.callback(
+        Output(RUN_RETRY_MODAL, "is_open", allow_duplicate=True),
+        Output(RUN_NAV, "href"),
+        Output(poll_guard.RUN_ENQUEUED, "data", allow_duplicate=True),
+        Output(ids.TOAST_AREA, "children", allow_duplicate=True),
+        Input(RUN_RETRY_CONFIRM, "n_clicks"),
+        State(ids.RUN_ID_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def _retry_confirm(n_clicks, run_id):
+        if not n_clicks:
+            raise PreventUpdate
+        return retry_and_go(run_id)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _acting() -> tuple[Any, Principal, str]:
+    from console.web.context import current_user_name, db_session, principal
+
+    return db_session(), principal(), current_user_name()
+
+
+def cancel_and_show(run_id: object) -> tuple[Any, ...]:
+    """Cancel (access re-checked; a run that ended meanwhile is a toast, not an error) and
+    render the run as it now is, so the page shows Cancelled without waiting for a poll."""
+    session, who, name = _acting()
+    refused: Any = dash.no_update
+    try:
+        cancel_operation(session=session, principal=who, run_id=run_id, user_name=name)
+    except InvalidTransition as exc:
+        refused = append_toast(
+            toast(
+                kind="cancel-refused",
+                run_id=None,
+                header="Run already ended",
+                body=f"Nothing was cancelled: {exc}.",
+                color="info",
+            )
+        )
+    snapshot = load_snapshot(session=session, principal=who, run_id=run_id)
+    now = utcnow()
+    policy = poll_policy(snapshot, now)
+    return False, render(build_view(snapshot, now)), fingerprint(snapshot), policy, refused
+
+
+def retry_text(run_id: object) -> str:
+    """What the retry will run (access re-checked: the modal says nothing about runs one may not retry)."""
+    session, who, _name = _acting()
+    run = require_run(session=session, principal=who, run_id=run_id)
+    tenant = require_operation(session=session, principal=who, tenant_id=run.tenant_id, operation_type=run.type)
+    return f"{retry_plan(run)} on {tenant.name}."
+
+
+def retry_and_go(run_id: object) -> tuple[Any, ...]:
+    """Start the retry, then go to its viewer and tell the activity shell (run-enqueued)."""
+    from console.web.context import current_dispatcher
+
+    session, who, _name = _acting()
+    try:
+        launch = retry_operation(session=session, principal=who, run_id=run_id, dispatcher=current_dispatcher())
+    except InvalidTransition as exc:
+        box = toast(
+            kind="retry-refused",
+            run_id=None,
+            header="Cannot retry",
+            body=f"Nothing was started: {exc}.",
+            color="warning",
+        )
+        return False, dash.no_update, dash.no_update, append_toast(box)
+    except DispatchError:
+        box = toast(kind="error", run_id=None, header="Could not retry", body=QUEUE_UNREACHABLE, color="danger")
+        return False, dash.no_update, dash.no_update, append_toast(box)
+    enqueued = {"run_id": launch.run_id} if launch.created else dash.no_update
+    return False, run_href(launch.run_id), enqueued, dash.no_update

@@ -30,5 +30,8 @@ OUTCOME_LABELS: Final[dict[str, str]] = {
     CANCELLED: "Cancelled",
 }
 
+#: Outcomes a retry may follow (a succeeded run has nothing left to do).
+RETRYABLE_OUTCOMES: Final = frozenset({FAILED, PARTIALLY_SUCCEEDED, CANCELLED})
+
 #: ``context`` key counting how often the reaper resumed a run (the run viewer shows it).
 RESUME_ATTEMPTS_KEY: Final = "resume_attempts"

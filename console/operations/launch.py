@@ -20,7 +20,7 @@ from console.access import Principal, require_operation, require_run
 from console.accounts.models import Tenant
 from console.errors import DispatchError, Forbidden, InvalidTransition
 from console.operations import registry
-from console.operations.constants import CANCELLED, COMPLETED, FAILED, PARTIALLY_SUCCEEDED
+from console.operations.constants import COMPLETED, RETRYABLE_OUTCOMES
 from console.operations.models import OperationRun
 from console.operations.service import cancel_run, counts_of, enqueue_run, fail_run, merge_run_context
 
@@ -117,9 +117,6 @@ def _launch(
 
 
 # --------------------------------------------------------------------------- cancel and retry
-
-#: Outcomes a retry may follow.
-RETRYABLE_OUTCOMES = frozenset({FAILED, PARTIALLY_SUCCEEDED, CANCELLED})
 
 
 def _run_and_spec(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, run_visible
 from console.accounts.models import Tenant, User
 from console.errors import NotFound
-from console.operations import staleness
+from console.operations import registry, staleness
 from console.operations.constants import (
     ACTIVE_STATUSES,
     COMPLETED,
@@ -74,6 +74,14 @@ class RunRow:
     outcome: str | None = None
     completed_at: datetime | None = None
     tenant_id: int | None = None
+    workspace_id: int | None = None
+
+    def may_act(self, principal: Principal) -> bool:
+        """May ``principal`` cancel or retry this run (the capability that starts its type)?"""
+        spec = registry.find(self.type)
+        if spec is None or self.tenant_id is None or self.workspace_id is None:
+            return False
+        return spec.capability in principal.capabilities_in(workspace_id=self.workspace_id, tenant_id=self.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ _RUN_COLUMNS: Final = (
     OperationRun.outcome,
     OperationRun.completed_at,
     OperationRun.tenant_id,
+    OperationRun.workspace_id,
 )
 _NEWEST_FIRST: Final = (OperationRun.created_at.desc(), OperationRun.id.desc())
 
@@ -259,6 +268,8 @@ class RunSnapshot:
     pack_status: str | None = None
     pack_downloadable: bool = False
     units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
+    #: The viewer holds the capability that starts this type (so may cancel and retry it).
+    may_act: bool = False
 
 
 _PACK = aliased(ReviewPack)
@@ -330,7 +341,15 @@ def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> R
         pack_id=row.pack_id,
         pack_status=row.pack_status,
         pack_downloadable=downloadable,
+        may_act=_may_act(principal, row),
     )
+
+
+def _may_act(principal: Principal, row: Any) -> bool:
+    spec = registry.find(row.type)
+    if spec is None or row.tenant_id is None or row.tenant_workspace_id is None:
+        return False
+    return spec.capability in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
 
 
 def run_units(*, session: Session, run_id: int, limit: int) -> tuple[UnitRow, ...]:

@@ -52,6 +52,13 @@ def principal() -> Principal:
     return g.principal
 
 
+def current_user_name() -> str:
+    """Who is acting, for audit lines and notifications ("cancelled by <name>")."""
+    if not current_user.is_authenticated:
+        return "anonymous"
+    return getattr(current_user, "name", None) or getattr(current_user, "email", None) or "a user"
+
+
 def current_dispatcher():
     """The app's Dispatcher (Celery in production, a fake in some tests)."""
     return current_app.extensions["console.dispatcher"]

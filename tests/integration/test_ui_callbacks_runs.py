@@ -41,7 +41,8 @@ def _make_run(web_app, world, *, tenant_id=None, workspace_id=None, user="manage
 
 
 def _key(web_app, fragment: str) -> str:
-    keys = [k for k in web_app.callback_map if fragment in k]
+    # The callback whose outputs start with ``fragment`` (others may write it with allow_duplicate).
+    keys = [k for k in web_app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
     assert len(keys) == 1, keys
     return keys[0]
 
@@ -453,3 +454,86 @@ def test_units_are_listed_failures_first(web_app, client, world) -> None:
     login(client, "manager@test.example")
     body = json.dumps(_response(run_poll(client, web_app, run_id))["run-view"]["children"])
     assert body.index('"data-unit-key": "b"') < body.index('"data-unit-key": "a"') < body.index('"data-unit-key": "c"')
+
+
+# ------------------------------------------------------------------ cancel and retry
+
+
+def _by_inputs(web_app, first_input: str) -> str:
+    [key] = [k for k, v in web_app.callback_map.items() if v["inputs"][0]["id"] == first_input and v.get("callback")]
+    return key
+
+
+def _action(client, web_app, first_input: str, run_id, n=1):
+    key = _by_inputs(web_app, first_input)
+    spec = web_app.callback_map[key]
+    values = {first_input: n, "run-id": run_id}
+    body = {
+        "output": key,
+        "outputs": _outputs(key),
+        "inputs": [{"id": d["id"], "property": d["property"], "value": values.get(d["id"])} for d in spec["inputs"]],
+        "state": [{"id": d["id"], "property": d["property"], "value": values.get(d["id"])} for d in spec["state"]],
+        "changedPropIds": [f"{first_input}.n_clicks"],
+    }
+    token = client.get_cookie("_csrf_token").value
+    return client.post(
+        "/_dash-update-component",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+
+
+def _run_state(web_app, run_id) -> tuple:
+    with web_app.server.extensions["console.db"].session() as s:
+        run = s.get(OperationRun, run_id)
+        return run.status, run.outcome, dict(run.context or {})
+
+
+def test_cancel_from_the_run_viewer_shows_cancelled_at_once_and_keeps_the_counts(
+    web_app, client, world, dispatcher
+) -> None:
+    run_id = _make_run(web_app, world)
+    login(client, "operator@test.example")
+    page = _response(run_poll(client, web_app, run_id))["run-view"]["children"]
+    assert '"run-cancel"' in json.dumps(page) and '"run-retry"' not in json.dumps(page)
+    body = _response(_action(client, web_app, "run-cancel-confirm", run_id))
+    shown = json.dumps(body["run-view"]["children"])
+    assert body["run-cancel-modal"]["is_open"] is False
+    assert '"Cancelled"' in shown and "3 of 10 processed" in shown and '"run-retry"' in shown
+    assert _run_state(web_app, run_id)[:2] == ("completed", "cancelled")
+    # Cancelling again (a double click, another tab): a toast says why, nothing changes.
+    again = _response(_action(client, web_app, "run-cancel-confirm", run_id, n=2))
+    assert "Nothing was cancelled" in json.dumps(again["toast-area"]["children"])
+
+    # Retry: the modal says what will run; confirming goes to the new run and tells the shell.
+    text = _response(_action(client, web_app, "run-retry", run_id))["run-retry-text"]["children"]
+    assert text == "Retry the 7 units that did not succeed on a1."
+    go = _response(_action(client, web_app, "run-retry-confirm", run_id))
+    new_id = go["run-enqueued"]["data"]["run_id"]
+    assert go["run-nav"]["href"] == f"/admin/operations/{new_id}" and dispatcher.sent[-1][1] == (new_id,)
+    assert _run_state(web_app, new_id)[2]["retry_of"] == run_id
+    assert _run_state(web_app, run_id)[2]["retried_as"] == new_id
+    second = _response(_action(client, web_app, "run-retry-confirm", run_id, n=2))  # double click
+    assert second["run-nav"]["href"] == f"/admin/operations/{new_id}" and "run-enqueued" not in second
+    with web_app.server.extensions["console.db"].session() as s:
+        assert len(s.scalars(select(OperationRun.id).where(OperationRun.type == "inventory_sync")).all()) == 2
+
+
+def test_forged_cancel_and_retry_answer_404_or_403_and_change_nothing(web_app, client, world, dispatcher) -> None:
+    foreign = _make_run(web_app, world, tenant_id=world.other_tenant_id, workspace_id=world.other_workspace_id)
+    ungranted = _make_run(web_app, world, tenant_id=world.tenant_ids[1])
+    mine = _make_run(web_app, world)
+    login(client, "operator@test.example")
+    for run_id in (foreign, ungranted, "abc", -4, None, 10**30, {"id": 1}):
+        for action in ("run-cancel-confirm", "run-retry", "run-retry-confirm"):
+            r = _action(client, web_app, action, run_id)
+            assert r.status_code in (400, 404), (action, run_id, r.status_code)
+    client.post("/logout", data={"csrf_token": client.get_cookie("_csrf_token").value})
+    login(client, "viewer@test.example")  # sees a1's runs, may not start inventory syncs
+    page = json.dumps(_response(run_poll(client, web_app, mine))["run-view"]["children"])
+    assert '"run-cancel"' not in page and '"run-retry"' not in page
+    assert _action(client, web_app, "run-cancel-confirm", mine).status_code == 403
+    for run_id in (foreign, ungranted, mine):
+        assert _run_state(web_app, run_id)[:2] == ("running", None)
+    assert dispatcher.sent == []
