@@ -229,3 +229,35 @@ def test_outsider_gets_the_not_found_page_for_another_workspaces_run(dash_duo, c
     assert all("404" in entry["message"] for entry in dash_duo.get_logs())
     open_page(dash_duo, "/", "#nav-user")
     assert dash_duo.get_logs() == []
+
+
+def test_cancel_and_retry_through_their_modals(dash_duo, console_app) -> None:
+    """The operator's path: Cancel run… opens the modal (the poll pauses while it is open),
+    confirming shows Cancelled with its counts and no bar; Retry… says what will run, and
+    confirming opens the new run's viewer, which links back."""
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    run_id = make_run(
+        console_app, status="running", age_s=0, summary_counts={"total": 8, "processed": 3, "succeeded": 3}
+    )
+    open_page(dash_duo, f"/admin/operations/{run_id}", "#run-cancel")
+    until(lambda: interval_state(dash_duo, "run-poll") == (False, 1000), timeout=4)
+    dash_duo.find_element("#run-cancel").click()
+    dash_duo.wait_for_element("#run-cancel-modal #run-cancel-confirm", timeout=4)
+    until(lambda: interval_state(dash_duo, "run-poll")[0] is True, timeout=4)  # the modal guard
+    dash_duo.find_element("#run-cancel-confirm").click()
+    until(lambda: text(dash_duo, "#run-outcome") == "Cancelled", timeout=4)
+    assert attr(dash_duo, "#run-progress", "data-progress-mode") == "none"
+    assert "3 of 8 processed" in text(dash_duo, "#run-progress")
+    assert dash_duo.find_elements("#run-progress .progress") == []
+    assert dash_duo.find_elements("#run-cancel") == []
+
+    dash_duo.find_element("#run-retry").click()
+    until(lambda: text(dash_duo, "#run-retry-text") == "Retry the 5 units that did not succeed on a1.", timeout=4)
+    dash_duo.find_element("#run-retry-confirm").click()
+    until(lambda: dash_duo.driver.current_url.rstrip("/").split("/")[-1] != str(run_id), timeout=6)
+    new_id = int(dash_duo.driver.current_url.rstrip("/").split("/")[-1])
+    dash_duo.wait_for_element(f"#run-viewer[data-run-id='{new_id}'] #run-actions", timeout=6)
+    # The new run is queued: it may be cancelled in turn, and it links back to the run it retries.
+    assert text(dash_duo, "#run-actions") == f"Cancel run…Retry of #{run_id}"
+    assert dash_duo.get_logs() == []
