@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from console.review_packs.generate import generate_review_pack as generate
+from console.review_packs.storage import storage_for
 from tasks import app
 from tasks.base import ConsoleTask
 
@@ -10,13 +11,16 @@ from tasks.base import ConsoleTask
 @app.task(bind=True, base=ConsoleTask, name="tasks.review_packs.generate_review_pack")
 def generate_review_pack(self: ConsoleTask, run_id: int) -> None:
     settings = self.settings
+    storage = storage_for(settings)
+    # Temporaries of a worker that died on this host (S3 stages in a local folder beat never sees).
+    storage.sweep_temporaries()
     self.run_operation(
         run_id,
         lambda session, provider: generate(
             session=session,
             run_id=run_id,
             provider=provider,
-            instance_dir=settings.instance_dir,
+            storage=storage,
             ttl_days=settings.review_pack_ttl_days,
         ),
     )
