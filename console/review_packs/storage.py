@@ -120,6 +120,10 @@ class PackStorage(ABC):
     def staging_dir(self) -> Path:
         """The local folder temporary pack files are built in (created on demand)."""
 
+    @abstractmethod
+    def _staging_path(self) -> Path:
+        """Where ``staging_dir`` is, without creating or checking it."""
+
     def temp_path(self, name: str) -> Path:
         return self.staging_dir() / temp_name(name)
 
@@ -168,14 +172,14 @@ class PackStorage(ABC):
         """Prove the storage usable (exists, writable, reachable): ConfigError naming the setting."""
 
     def _check_staging(self, setting: str) -> None:
+        folder = self._staging_path()
         try:
-            folder = self.staging_dir()
+            self.staging_dir()
             probe = folder / f"{TEMP_PREFIX}check-{secrets.token_hex(4)}{TEMP_SUFFIX}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            where = getattr(exc, "filename", None) or "the pack folder"
-            raise ConfigError(f"{setting}: {where} is not writable ({exc.strerror or exc})") from exc
+            raise ConfigError(f"{setting}: folder {folder} is not writable ({exc.strerror or exc})") from exc
 
 
 # --------------------------------------------------------------------------- folders
@@ -190,6 +194,9 @@ class FolderStorage(PackStorage):
         self.root = Path(root)
         self.url = url  # None: refs are absolute paths (the instance folder's historical form)
         self.description = url or str(self.root)
+
+    def _staging_path(self) -> Path:
+        return self.root
 
     def staging_dir(self) -> Path:
         # A missing folder is an unmounted volume: never "no file", never written around.
@@ -224,11 +231,11 @@ class FolderStorage(PackStorage):
         return path
 
     def save(self, name: str, source: Path, *, size: int, sha256: str) -> str:
-        if not _PLAIN_NAME.match(name):
-            raise ValueError(f"not a plain pack file name: {name!r}")
         target = self.root / name
         staged = source
         try:
+            if not _PLAIN_NAME.match(name):
+                raise ValueError(f"not a plain pack file name: {name!r}")
             if source.parent.resolve() != self.root.resolve():
                 # Built elsewhere: copy next to the target first, so the rename stays atomic.
                 staged = self.temp_path(name)
@@ -348,6 +355,9 @@ class S3Storage(PackStorage):
                 self._client = self._session.client("s3", endpoint_url=self.endpoint_url, config=config)
             return self._client
 
+    def _staging_path(self) -> Path:
+        return self._staging
+
     def staging_dir(self) -> Path:
         self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self._staging
@@ -375,6 +385,7 @@ class S3Storage(PackStorage):
 
     def save(self, name: str, source: Path, *, size: int, sha256: str) -> str:
         if not _PLAIN_NAME.match(name):
+            source.unlink(missing_ok=True)
             raise ValueError(f"not a plain pack object name: {name!r}")
         key = self.key(name)
         try:
