@@ -165,7 +165,8 @@ class PackStorage(ABC):
 
     def sweep_temporaries(self, *, older_than: float = ORPHAN_TEMP_SECONDS, now: float | None = None) -> int:
         """Remove orphan temporary pack files (of workers that died) from the staging folder."""
-        return sweep_folder(self.staging_dir(), older_than=older_than, now=now)
+        # Never creates or insists on the folder: a sweep must not fail what it tidies after.
+        return sweep_folder(self._staging_path(), older_than=older_than, now=now)
 
     @abstractmethod
     def check(self) -> None:
@@ -316,8 +317,18 @@ def _error_code(exc: BaseException) -> str:
     return str((response.get("Error") or {}).get("Code") or "")
 
 
+_UPLOAD_CODE = re.compile(r"An error occurred \(([A-Za-z0-9.]+)\)")
+
+
 def _reason(exc: BaseException) -> str:
-    code = _error_code(exc)
+    """A short, secret-free reason: the S3 error code, or what kind of connection trouble."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return f"the S3 endpoint did not answer ({type(exc).__name__})"
+    # boto3 wraps a ClientError during a transfer in S3UploadFailedError, code only in the text.
+    code = _error_code(exc) or next(iter(_UPLOAD_CODE.findall(str(exc))), "")
     return code or type(exc).__name__
 
 
