@@ -297,6 +297,48 @@ def test_expiry_keeps_the_file_marker_until_the_delete_succeeds_on_a_later_pass(
     assert (tmp_path / "elsewhere.zip").exists()  # never deleted from outside the storage
 
 
+def test_a_delete_refused_by_s3_is_retried_on_the_next_expiry_pass(
+    database: Database,
+    s3_endpoint: S3Endpoint,  # noqa: F811
+    tmp_path,
+) -> None:
+    bucket = s3_endpoint.new_bucket()
+    storage = S3Storage(url=f"s3://{bucket}/packs", endpoint_url=s3_endpoint.url, staging=tmp_path / "staging")
+    tmp, size, sha = staged(storage, "review-pack-31-s.zip", b"expiring on s3")
+    ref = storage.save("review-pack-31-s.zip", tmp, size=size, sha256=sha)
+    with database.session() as s:
+        ws = create_workspace(session=s, name="W")
+        tenant = create_tenant(session=s, workspace_id=ws.id, name="T")
+        pack = ReviewPack(
+            tenant_id=tenant.id,
+            status="ready",
+            options={},
+            file_path=ref,
+            expires_at=utcnow() - timedelta(minutes=1),
+        )
+        s.add(pack)
+        s.commit()
+        pack_id = pack.id
+
+    s3_endpoint.proxy.refuse = re.compile(rb"DELETE /" + bucket.encode() + rb"/")
+    try:
+        with database.session() as s:
+            first = expire_packs(session=s, now=utcnow(), storage=storage)
+    finally:
+        s3_endpoint.proxy.refuse = None
+    assert (first.expired, first.delete_failed) == ([pack_id], [pack_id])
+    with database.session() as s:
+        assert (s.get(ReviewPack, pack_id).status, s.get(ReviewPack, pack_id).file_path) == ("expired", ref)
+    assert s3_endpoint.keys(bucket) == ["packs/review-pack-31-s.zip"]
+
+    with database.session() as s:
+        second = expire_packs(session=s, now=utcnow(), storage=storage)
+    assert (second.expired, second.delete_failed, second.files_deleted) == ([], [], 1)
+    with database.session() as s:
+        assert s.get(ReviewPack, pack_id).file_path is None
+    assert s3_endpoint.keys(bucket) == []
+
+
 # --------------------------------------------------------------------------- bad settings stop at start
 
 
