@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -32,6 +34,10 @@ class Settings:
     fanout_chunk_size: int = 100
     #: Times the reaper resumes a stale counted run before failing it (0: fail at once).
     resume_attempts: int = 3
+    #: Where review pack files live: None = ``<instance>/review_packs/``; ``file:///path``; ``s3://bucket/prefix``.
+    storage_url: str | None = None
+    #: Endpoint of an S3-compatible store (MinIO, Ceph, R2…); None = AWS.
+    s3_endpoint_url: str | None = None
     testing: bool = False
     #: Eager mode dispatches in-process (used only by unit tests of the web layer).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -76,6 +82,56 @@ def _proxy_hops(env: Mapping[str, str]) -> int:
             f"CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, got {raw!r}"
         )
     return int(raw)
+
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def _storage_url(raw: str | None) -> str | None:
+    """CONSOLE_STORAGE_URL, normalized (no trailing slash); ConfigError naming the setting."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query or parts.fragment:
+            raise ConfigError(f"CONSOLE_STORAGE_URL must be file:///absolute/path for a folder, got {raw!r}")
+        path = parts.path.rstrip("/")
+        if not path or ".." in path.split("/"):
+            raise ConfigError(f"CONSOLE_STORAGE_URL must name a folder other than / without '..', got {raw!r}")
+        return f"file://{path}"
+    if scheme == "s3":
+        if "@" in parts.netloc:
+            # Never echo the URL: it holds a secret.
+            raise ConfigError(
+                "CONSOLE_STORAGE_URL must not contain credentials; use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+            )
+        if not _S3_BUCKET.match(parts.netloc) or parts.query or parts.fragment:
+            raise ConfigError(f"CONSOLE_STORAGE_URL must be s3://bucket/optional/prefix, got {raw!r}")
+        prefix = parts.path.strip("/")
+        if any(segment in ("", ".", "..") for segment in prefix.split("/")) and prefix:
+            raise ConfigError(f"CONSOLE_STORAGE_URL: the prefix must be plain path segments, got {raw!r}")
+        return f"s3://{parts.netloc}/{prefix}" if prefix else f"s3://{parts.netloc}"
+    raise ConfigError(
+        f"CONSOLE_STORAGE_URL: unknown scheme {parts.scheme or '(none)'!r}; use file:///path or s3://bucket/prefix"
+    )
+
+
+def _s3_endpoint_url(raw: str | None, storage_url: str | None) -> str | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not (storage_url or "").startswith("s3://"):
+        raise ConfigError("CONSOLE_S3_ENDPOINT_URL is set but CONSOLE_STORAGE_URL is not an s3:// URL")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise ConfigError("CONSOLE_S3_ENDPOINT_URL must be http(s)://host[:port] without credentials")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigError("CONSOLE_S3_ENDPOINT_URL has an invalid port") from exc
+    return raw.rstrip("/")
 
 
 def _dev_secret(instance_dir: Path) -> str:
@@ -133,6 +189,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         trusted_proxies=_proxy_hops(env),
         fanout_chunk_size=_int(env, "CONSOLE_FANOUT_CHUNK_SIZE", 100, maximum=10_000),
         resume_attempts=_int(env, "CONSOLE_RESUME_ATTEMPTS", 3, minimum=0, maximum=100),
+    )
+    storage_url = _storage_url(overrides.pop("storage_url", None) or env.get("CONSOLE_STORAGE_URL"))
+    settings = replace(
+        settings,
+        storage_url=storage_url,
+        s3_endpoint_url=_s3_endpoint_url(
+            overrides.pop("s3_endpoint_url", None) or env.get("CONSOLE_S3_ENDPOINT_URL"), storage_url
+        ),
     )
     if overrides:
         settings = replace(settings, **overrides)

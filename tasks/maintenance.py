@@ -8,7 +8,8 @@ import logging
 from console.db import utcnow
 from console.operations import registry
 from console.operations.service import reap_stale, resume_stale
-from console.review_packs.service import expire_packs, fail_orphan_packs
+from console.review_packs.service import expire_packs, fail_orphan_packs, sweep_temporary_files
+from console.review_packs.storage import storage_for
 from tasks import app
 from tasks.base import ConsoleTask
 
@@ -44,7 +45,16 @@ def reap_stale_runs(self: ConsoleTask) -> None:
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.expire_review_packs")
 def expire_review_packs(self: ConsoleTask) -> None:
-    """Ready packs past ``expires_at`` become ``expired``; their files are removed."""
+    """Ready packs past ``expires_at`` become ``expired``; their files are removed wherever they
+    live (a failed delete is tried again on the next pass); orphan temporary files are swept."""
+    storage = storage_for(self.settings)
     with self.db.session() as session:
-        expired = expire_packs(session=session, now=utcnow(), instance_dir=self.settings.instance_dir)
-    log.info("event=expiry_done expired=%s", len(expired))
+        report = expire_packs(session=session, now=utcnow(), storage=storage)
+    swept = sweep_temporary_files(storage=storage)
+    log.info(
+        "event=expiry_done expired=%s files_deleted=%s delete_failed=%s temporaries_swept=%s",
+        len(report.expired),
+        report.files_deleted,
+        len(report.delete_failed),
+        swept,
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from console.config import ConfigError, load_settings
+from console.config import ConfigError, Settings, load_settings
 from console.db import Database
 from console.errors import ConsoleError, cli_message
 
@@ -147,9 +147,19 @@ def serve(host: str, port: int) -> None:
     """Run the web console (threaded development server; use gunicorn console.wsgi:server in production)."""
     from console.app import create_app
 
+    _check_storage()
     app = create_app()
     click.echo(f"console: http://{host}:{port}/", err=True)
     app.run(host=host, port=port, debug=False)
+
+
+def _check_storage() -> Settings:
+    """Bad pack storage settings stop the process here, with one line naming the setting (exit 2)."""
+    from console.review_packs.storage import check_storage
+
+    settings = load_settings()
+    check_storage(settings)
+    return settings
 
 
 def _celery_argv(*args: str) -> list[str]:
@@ -160,6 +170,7 @@ def _celery_argv(*args: str) -> list[str]:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker (threads pool, 4 threads by default)."""
+    _check_storage()
     args = list(celery_args) or ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
     os.execv(sys.executable, _celery_argv("worker", *args))
 
@@ -167,7 +178,7 @@ def worker(celery_args: tuple[str, ...]) -> None:
 @main.command("beat")
 def beat() -> None:
     """Run Celery beat (stale-run reaper, review-pack expiry)."""
-    settings = load_settings()
+    settings = _check_storage()
     os.execv(
         sys.executable,
         _celery_argv("beat", "--loglevel", "INFO", "--schedule", str(settings.instance_dir / "celerybeat-schedule")),

@@ -1,4 +1,4 @@
-"""Review pack generation: a real ZIP in ``<instance>/review_packs/``, one counted unit per entry.
+"""Review pack generation: a real ZIP in the pack storage (storage.py), one counted unit per entry.
 
 The file map is decided before anything is written, from the pack's options:
 
@@ -12,8 +12,9 @@ The file map is decided before anything is written, from the pack's options:
 written (unit key ``entry:<name>``). The archive holds files only (no directory entries), so
 its entry count equals ``total``. Without ``include_pii`` every person (names, emails) is
 ``[redacted]`` and email addresses in free text are masked. The pack goes
-``queued -> generating -> ready`` (path, size, sha256, ready_at, expires_at = now + TTL) in the
-same transaction that completes the run; failures are handled by the task (pack ``failed``).
+``queued -> generating -> ready`` (file ref, size, sha256, ready_at, expires_at = now + TTL) in the
+same transaction that completes the run, and only once the storage holds the verified file;
+failures are handled by the task (pack ``failed``) and leave no temporary or stored file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 import secrets
 import zipfile
@@ -48,7 +48,8 @@ from console.operations.service import heartbeat, mark_running, record_unit, set
 from console.operations.summary import normalize_counts
 from console.providers.base import Provider
 from console.review_packs.models import ReviewPack
-from console.review_packs.service import ACTIVE_PACK_STATUSES, ensure_pack_for_run, packs_dir, remove_pack_file
+from console.review_packs.service import ACTIVE_PACK_STATUSES, ensure_pack_for_run
+from console.review_packs.storage import InstanceFolderStorage, PackStorage, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +310,22 @@ def _zip_info(name: str, now: datetime) -> zipfile.ZipInfo:
 
 
 def generate_review_pack(
-    *, session: Session, run_id: int, provider: Provider, instance_dir: Path, ttl_days: int
+    *,
+    session: Session,
+    run_id: int,
+    provider: Provider,
+    ttl_days: int,
+    instance_dir: Path | None = None,
+    storage: PackStorage | None = None,
 ) -> ReviewPack:
-    """Write the pack's ZIP entry by entry (one unit each), then make the pack ready and complete the run."""
+    """Write the pack's ZIP entry by entry (one unit each) into a temporary file, store it (the
+    storage verifies it), then make the pack ready and complete the run.
+
+    ``storage``: where the finished file goes (default: ``<instance_dir>/review_packs/``)."""
+    if storage is None:
+        if instance_dir is None:
+            raise TypeError("generate_review_pack needs a storage or an instance_dir")
+        storage = InstanceFolderStorage(instance_dir)
     run = mark_running(session=session, run_id=run_id)
     if run.tenant_id is None:
         raise BadRequest("a review pack needs a tenant")
@@ -326,52 +340,55 @@ def generate_review_pack(
     heartbeat(session=session, run_id=run_id)  # building the map may have taken a while
     set_total(session=session, run_id=run_id, total=len(files))
 
-    directory = packs_dir(instance_dir)
     # A file of this delivery's own: a second delivery running at once never replaces or removes
     # the file the pack row names (only the delivery that completes the run names its file).
-    token = secrets.token_hex(4)
-    final = directory / f"review-pack-{pack_id}-{token}.zip"
-    tmp = directory / f".review-pack-{pack_id}-{token}.tmp"
+    name = f"review-pack-{pack_id}-{secrets.token_hex(4)}.zip"
+    tmp = storage.temp_path(name)
     try:
         # A redelivered task rebuilds the whole archive; units it counted before are not counted again.
         with zipfile.ZipFile(tmp, "w") as archive:
-            for name, data in files.items():
-                key = entry_unit_key(name)
+            for entry, data in files.items():
+                key = entry_unit_key(entry)
                 provider.begin_unit(key)  # a failing entry fails the pack: a pack with a hole is no pack
-                archive.writestr(_zip_info(name, now), data)
+                archive.writestr(_zip_info(entry, now), data)
                 if not record_unit(session=session, run_id=run_id, unit_key=key, outcome="succeeded"):
                     stop_if_ended(session=session, run_id=run_id)  # cancelled: no file is left behind
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 16), b""):
-                digest.update(block)
-        size = tmp.stat().st_size
-        os.replace(tmp, final)
-    except BaseException:
+        size, sha256 = file_digest(tmp)
+        # Not ready until stored whole and verified; a failed save leaves nothing behind.
+        ref = storage.save(name, tmp, size=size, sha256=sha256)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
     ready_at = utcnow()
 
     def stage(_outcome: str) -> None:
         row = session.get(ReviewPack, pack_id)
         assert row is not None
-        row.status, row.file_path, row.size, row.sha256 = "ready", str(final), size, digest.hexdigest()
+        row.status, row.file_path, row.size, row.sha256 = "ready", ref, size, sha256
         row.ready_at, row.expires_at, row.error = ready_at, ready_at + timedelta(days=ttl_days), None
 
     try:
         finish_counted_run(session=session, run_id=run_id, stage=stage)
     except BaseException:
-        remove_pack_file(final, instance_dir=instance_dir)
+        _remove_quietly(storage, ref, pack_id)
         raise
     done = session.get(ReviewPack, pack_id)
     assert done is not None
     log.info(
-        "event=review_pack_ready pack_id=%s run_id=%s tenant_id=%s entries=%s size=%s",
+        "event=review_pack_ready pack_id=%s run_id=%s tenant_id=%s entries=%s size=%s storage=%s",
         pack_id,
         run_id,
         tenant.id,
         len(files),
         size,
+        storage.description,
     )
     return done
+
+
+def _remove_quietly(storage: PackStorage, ref: str, pack_id: int) -> None:
+    """The run did not complete with this file: it must not outlive the failure."""
+    try:
+        storage.delete(ref)
+    except Exception as exc:
+        log.error("event=review_pack_file_cleanup_failed pack_id=%s error=%s", pack_id, exc)

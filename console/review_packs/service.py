@@ -1,5 +1,6 @@
 """Review packs: the row created with the run, lifecycle (failure, expiry) and the authorized
-download lookup. (Generation: generate.py; the UI's reads: queries.py.)"""
+download lookup. (Generation: generate.py; the UI's reads: queries.py; where the files live:
+storage.py.)"""
 
 from __future__ import annotations
 
@@ -15,11 +16,19 @@ from sqlalchemy.orm import Session
 
 from console.access import Principal, require_pack
 from console.accounts.models import Tenant
+from console.audit.service import record_audit
 from console.db import utcnow
 from console.errors import ConsoleError, NotFound
 from console.operations.constants import COMPLETED
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
+from console.review_packs.storage import (
+    ORPHAN_TEMP_SECONDS,
+    InstanceFolderStorage,
+    PackFileMissing,
+    PackStorage,
+    StoredFile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,6 @@ def ensure_pack_for_run(*, session: Session, run_id: int, tenant_id: int, option
 
 # --------------------------------------------------------------------------- files, lifecycle, downloads
 
-PACKS_SUBDIR = "review_packs"
 ORPHAN_ERROR = "Generation stopped before the pack was ready (the run ended). Generate a new pack."
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -50,17 +58,15 @@ class PackExpired(ConsoleError):
 
 @dataclass(frozen=True)
 class PackFile:
-    path: Path
+    stored: StoredFile
     filename: str
     sha256: str | None
-    size: int | None
+    size: int
 
 
 def packs_dir(instance_dir: Path) -> Path:
-    """Where pack files live: ``<instance>/review_packs/`` (created on demand)."""
-    path = Path(instance_dir).resolve() / PACKS_SUBDIR
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where pack files live without CONSOLE_STORAGE_URL: ``<instance>/review_packs/`` (created on demand)."""
+    return InstanceFolderStorage(instance_dir).staging_dir()
 
 
 def slug(text: str) -> str:
@@ -125,43 +131,81 @@ def remove_pack_file(path: str | Path | None, *, instance_dir: Path) -> bool:
     """Delete a pack file, only ever inside ``<instance>/review_packs/``; True if a file went."""
     if not path:
         return False
-    base = packs_dir(instance_dir)
-    target = Path(path).resolve()
-    if target.parent != base:
+    try:
+        return InstanceFolderStorage(instance_dir).delete(str(path))
+    except PackFileMissing:
         log.warning("event=review_pack_file_outside_dir path_ignored=true")
         return False
-    try:
-        target.unlink()
-        return True
-    except FileNotFoundError:
-        return False
 
 
-def expire_packs(*, session: Session, now: datetime, instance_dir: Path) -> list[int]:
-    """Ready packs past ``expires_at`` become ``expired`` and lose their file; returns their ids."""
-    due = session.execute(
-        select(ReviewPack.id, ReviewPack.file_path).where(ReviewPack.status == "ready", ReviewPack.expires_at <= now)
-    ).all()
-    expired: list[tuple[int, str | None]] = []
-    for pack_id, path in due:
+@dataclass(frozen=True)
+class ExpiryReport:
+    expired: list[int]
+    files_deleted: int
+    delete_failed: list[int]
+
+
+def expire_packs(*, session: Session, now: datetime, storage: PackStorage) -> ExpiryReport:
+    """Ready packs past ``expires_at`` become ``expired``; then every expired pack that still names a
+    file loses it. A failed delete keeps ``file_path`` (the marker), so the next pass tries again."""
+    due = session.scalars(select(ReviewPack.id).where(ReviewPack.status == "ready", ReviewPack.expires_at <= now))
+    expired: list[int] = []
+    for pack_id in list(due):
         # Conditional: a pack regenerated or failed meanwhile is left alone.
         if session.execute(
             update(ReviewPack)
             .where(ReviewPack.id == pack_id, ReviewPack.status == "ready")
-            .values(status="expired", file_path=None)
+            .values(status="expired")
             .execution_options(synchronize_session=False)
         ).rowcount:
-            expired.append((pack_id, path))
+            expired.append(pack_id)
     session.commit()
-    # Files go after the commit: a download either sees "ready" with a file or "expired" (410).
-    for pack_id, path in expired:
-        remove_pack_file(path, instance_dir=instance_dir)
+    for pack_id in expired:
         log.info("event=review_pack_expired pack_id=%s", pack_id)
-    return [pack_id for pack_id, _ in expired]
+    # Files go after the commit: a download either sees "ready" with a file or "expired" (410).
+    pending = session.execute(
+        select(ReviewPack.id, ReviewPack.file_path)
+        .where(ReviewPack.status == "expired", ReviewPack.file_path.is_not(None))
+        .order_by(ReviewPack.id)
+    ).all()
+    deleted, failed = 0, []
+    for pack_id, ref in pending:
+        try:
+            deleted += storage.delete(ref)
+        except PackFileMissing:
+            # Not this storage's (written before CONSOLE_STORAGE_URL changed, or a tampered row):
+            # it can never be deleted from here, so trying again each minute would only add noise.
+            log.warning("event=review_pack_file_foreign pack_id=%s storage=%s", pack_id, storage.description)
+        except Exception as exc:
+            failed.append(pack_id)
+            log.error(
+                "event=review_pack_delete_failed pack_id=%s storage=%s error=%s retry=next_expiry_pass",
+                pack_id,
+                storage.description,
+                exc,
+            )
+            continue
+        session.execute(
+            update(ReviewPack)
+            .where(ReviewPack.id == pack_id, ReviewPack.file_path == ref)
+            .values(file_path=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    return ExpiryReport(expired=expired, files_deleted=deleted, delete_failed=failed)
 
 
-def pack_download(*, session: Session, principal: Principal, pack_id: object, instance_dir: Path) -> PackFile:
-    """The file to stream for an authorized user: NotFound (not visible, invalid, not ready), PackExpired."""
+def sweep_temporary_files(*, storage: PackStorage, older_than: float = ORPHAN_TEMP_SECONDS) -> int:
+    """Remove temporary pack files left by workers that died (untouched for ``older_than`` s)."""
+    return storage.sweep_temporaries(older_than=older_than)
+
+
+AUDIT_FILE_MISSING = "review_pack.file_missing"
+
+
+def pack_download(*, session: Session, principal: Principal, pack_id: object, storage: PackStorage) -> PackFile:
+    """The open file to stream for an authorized user: NotFound (not visible, invalid, not ready,
+    file missing: audited), PackExpired, StorageError (the storage did not answer)."""
     pack = require_pack(session=session, principal=principal, pack_id=pack_id)
     # Past expires_at is expired even before the beat task has swept it (its file may still exist).
     if pack.status == "expired" or (
@@ -170,15 +214,36 @@ def pack_download(*, session: Session, principal: Principal, pack_id: object, in
         raise PackExpired("review pack expired")
     if pack.status != "ready" or not pack.file_path:
         raise NotFound("review pack not ready")
-    path = Path(pack.file_path).resolve()
-    # Only files this service wrote are ever served, whatever the row says.
-    if path.parent != packs_dir(instance_dir) or not path.is_file():
-        log.warning("event=review_pack_file_missing pack_id=%s", pack.id)
-        raise NotFound("review pack file missing")
+    # Only files the storage owns are ever served, whatever the row says.
+    try:
+        stored = storage.open(pack.file_path)
+    except PackFileMissing:
+        _file_missing(session, principal, pack, "missing")
+        raise NotFound("review pack file missing") from None
+    if pack.size is not None and stored.size != pack.size:
+        stored.close()
+        _file_missing(session, principal, pack, "size_mismatch")
+        raise NotFound("review pack file damaged")
     tenant = session.get(Tenant, pack.tenant_id)
     return PackFile(
-        path=path,
+        stored=stored,
         filename=download_filename(tenant_name=tenant.name if tenant else "tenant", pack_id=pack.id),
         sha256=pack.sha256,
-        size=pack.size,
+        size=stored.size,
     )
+
+
+def _file_missing(session: Session, principal: Principal, pack: ReviewPack, reason: str) -> None:
+    tenant = session.get(Tenant, pack.tenant_id)
+    log.warning("event=review_pack_file_missing pack_id=%s reason=%s", pack.id, reason)
+    record_audit(
+        session=session,
+        action=AUDIT_FILE_MISSING,
+        target_type="review_pack",
+        target_id=pack.id,
+        workspace_id=tenant.workspace_id if tenant else None,
+        tenant_id=pack.tenant_id,
+        user_id=principal.user_id or None,
+        details={"reason": reason},
+    )
+    session.commit()

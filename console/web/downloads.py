@@ -1,42 +1,60 @@
 """``GET /review-packs/<pack_id>/download``: stream a ready review pack to a user who may see its tenant.
 
-404 for an invalid or unknown id, a pack whose tenant the user may not see, or a pack that is
-not ready (nothing revealed); 410 once the pack expired; 401 without a session (auth gate)."""
+404 for an invalid or unknown id, a pack whose tenant the user may not see, a pack that is not
+ready, or one whose file is missing from the storage (audited; nothing revealed); 410 once the
+pack expired; 503 while the storage does not answer; 401 without a session (auth gate).
+
+The file always comes through the console from the pack storage (instance folder, shared folder
+or S3), in 1 MiB chunks with its Content-Length: no public bucket, no presigned URL, so the
+console's access rules are the only way to a pack."""
 
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask, Response, jsonify, send_file
+from flask import Flask, Response, jsonify, request
+from werkzeug.wsgi import FileWrapper
 
 from console.errors import NotFound
 from console.review_packs.service import PackExpired, pack_download
+from console.review_packs.storage import StorageError, storage_for
 from console.web.context import db_session, principal, settings
 
 log = logging.getLogger(__name__)
 
 ROUTE = "/review-packs/<pack_id>/download"
+CHUNK_BYTES = 1 << 20
 
 
 def download_pack(pack_id: str) -> Response | tuple[Response, int]:
     try:
         pack = pack_download(
-            session=db_session(), principal=principal(), pack_id=pack_id, instance_dir=settings().instance_dir
+            session=db_session(), principal=principal(), pack_id=pack_id, storage=storage_for(settings())
         )
     except NotFound:
         return jsonify(error="not found"), 404
     except PackExpired:
         return jsonify(error="this review pack has expired; generate a new one"), 410
+    except StorageError as exc:
+        log.error("event=review_pack_storage_unavailable pack_id=%s error=%s", pack_id, exc)
+        return jsonify(error="review pack storage is unavailable; try again later"), 503
     log.info("event=review_pack_download pack_id=%s user_id=%s", pack_id, principal().user_id)
-    response = send_file(
-        pack.path,
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=pack.filename,
-        conditional=True,
-        etag=pack.sha256 or True,
-        max_age=0,
+    # What send_file would answer for a file on disk (headers, 304 and ranges), from any storage.
+    response = Response(
+        FileWrapper(pack.stored.stream, CHUNK_BYTES), mimetype="application/zip", direct_passthrough=True
     )
+    response.headers.set("Content-Disposition", "attachment", filename=pack.filename)
+    response.content_length = pack.size
+    if pack.stored.modified is not None:
+        response.last_modified = pack.stored.modified
+    response.cache_control.max_age = 0
+    response.expires = int(time.time())
+    if pack.sha256:
+        response.set_etag(pack.sha256)
+    response = response.make_conditional(request.environ, accept_ranges=True, complete_length=pack.size)
+    if response.status_code == 304 or request.method == "HEAD":
+        pack.stored.close()  # no body goes out, so nothing would close it
     # Tenant data: a shared cache must never keep it.
     response.headers["Cache-Control"] = "private, no-cache"
     return response
