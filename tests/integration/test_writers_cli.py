@@ -244,3 +244,31 @@ def test_an_unreachable_broker_refuses_the_start_and_fails_the_run(cli_world) ->
         from console.review_packs.models import ReviewPack
 
         assert s.query(ReviewPack).one().status == "failed"
+
+
+def test_runs_cancel_and_retry_print_ids_and_refuse_with_one_line(cli_world) -> None:
+    env, db, ids = cli_world
+    runner = CliRunner()
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        result = runner.invoke(runs, list(args), env=env)
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+    t, manager, viewer = str(ids["tenant"]), "manager@x.example", "viewer@x.example"
+    started = invoke("start", "inventory_sync", "--tenant", t, "--as", manager)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    refused(invoke("retry", run_id, "--as", manager), "only a failed, partially succeeded or cancelled run")
+    refused(invoke("cancel", run_id, "--as", viewer), f"not allowed: {viewer}")
+    cancelled = invoke("cancel", run_id, "--as", manager)
+    assert (cancelled.returncode, cancelled.stdout.strip()) == (0, run_id)
+    refused(invoke("cancel", run_id, "--as", manager), "only a queued or running run can be cancelled")
+    retried = invoke("retry", run_id, "--as", manager)
+    assert retried.returncode == 0 and retried.stdout.strip().isdigit() and retried.stdout.strip() != run_id
+    again = invoke("retry", run_id, "--as", manager)  # the same retry, not a second one
+    assert again.stdout.strip() == retried.stdout.strip()
+    refused(invoke("cancel", "424242", "--as", manager), "not found")
+    refused(invoke("retry", "x", "--as", manager), "not found")
+    with db.session() as s:
+        rows = {r.id: (r.status, r.outcome, r.context.get("retry_of")) for r in s.query(OperationRun)}
+    assert rows == {int(run_id): ("completed", "cancelled", None), int(retried.stdout): ("queued", None, int(run_id))}
