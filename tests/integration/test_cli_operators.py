@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -344,3 +345,9 @@ def test_doctor_storage_check_fails_when_packs_cannot_be_written(tmp_path) -> No
     (tmp_path / "file").write_text("")
     broken = check_storage(settings.with_overrides(instance_dir=tmp_path / "file"))
     assert broken.status == "FAIL" and "not writable" in broken.detail and "CONSOLE_INSTANCE_DIR" in broken.fix
+
+
+def test_the_operations_guide_lists_the_same_capabilities() -> None:
+    guide = (REPO / "docs" / "operations-guide.md").read_text()
+    section = guide.split("## Capability names", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([a-z_.]+)` \|", section, re.M) == list(all_capabilities())
