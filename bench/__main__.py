@@ -1,6 +1,6 @@
 """Run the whole benchmark suite and print the figures as markdown: ``python -m bench``.
 
-    .venv/bin/python -m bench [--only poll,dashboard,counting,browser] [--json results.json] [--explain]
+    .venv/bin/python -m bench [--only poll,dashboard,counting,fanout,browser] [--json results.json] [--explain]
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test;
 scratch databases are created next to it and dropped), Redis (BENCH_REDIS_URL, default
@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import Section, cpu_ticks, dataset, dump_json, machine_line, ms, steal_percent, uptime
 
-ALL = ("poll", "dashboard", "counting", "browser")
+ALL = ("poll", "dashboard", "counting", "fanout", "browser")
 
 
 def _summary(found: dict[str, Any]) -> Section:
@@ -107,6 +107,47 @@ def _summary(found: dict[str, Any]) -> Section:
                 "(baseline)",
                 f"{counting['naive']['lost']:,} of {e2e['items']:,}",
                 "",
+            ]
+        )
+    fanout = found.get("fanout")
+    if fanout:
+        pg, emb = fanout["postgresql"], fanout["embedded"]
+        for row in pg["celery"]:
+            rows.append(
+                [
+                    f"chunked restore units/s, {row['processes']} × {row['threads_each']} threads "
+                    f"(chunk {pg['chunk_size']}, {pg['backend']})",
+                    "≥ 500" if row["processes"] == 1 else "—",
+                    f"{row['units_per_s']:.0f} ({row['ratio']:.2f} × the plain loop's "
+                    f"{pg['plain']['units_per_s']:.0f})",
+                    ("yes" if row["units_per_s"] >= 500 else "**no**") if row["processes"] == 1 else "",
+                ]
+            )
+        one = pg["celery"][0]
+        rows.append(
+            [
+                "1 worker × 4 threads vs plain in-process loop (same run, interleaved)",
+                "≥ 50 %",
+                f"{one['ratio']:.0%}",
+                "yes" if one["ratio"] >= 0.5 else "**no**",
+            ]
+        )
+        e1 = emb["celery"][0]
+        rows.append(
+            [
+                f"embedded default (SQLite + embedded broker), {e1['processes']} × {e1['threads_each']} threads",
+                "—",
+                f"{e1['units_per_s']:.0f} ({e1['ratio']:.2f} × the plain loop's {emb['plain']['units_per_s']:.0f})",
+                "",
+            ]
+        )
+        exact = pg["plain"]["exact"] and emb["plain"]["exact"] and all(r["exact"] for r in pg["celery"] + emb["celery"])
+        rows.append(
+            [
+                "chunked restore: processed == total == ledger rows == items, every run",
+                "exact",
+                "",
+                "yes" if exact else "**no**",
             ]
         )
     dash_ = found.get("dashboard")
@@ -198,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
             sections += secs
             found["counting"] = secs[0].raw
             found["memory"]["Celery worker (4 threads)"] = extra.get("worker_peak_rss_mb")
+    if "fanout" in only:
+        from bench import bulk_restore
+
+        with part("fanout"):
+            secs, extra = bulk_restore.run(units=args.units, threads=4)
+            sections += secs
+            found["fanout"] = secs[0].raw
+            found["memory"]["Celery worker, chunked restore (1 × 4 threads)"] = extra.get("worker_peak_rss_mb")
     if "browser" in only:
         from bench import page_requests
 

@@ -5,11 +5,13 @@
 Two measurements on scratch PostgreSQL databases:
 
 * **End to end**: a ``--units``-item backup-set restore (bench/bulk_restore.py): one parent
-  task fans out one child task per item through Redis (db 13) to a real
-  ``celery -A tasks worker --pool threads --concurrency 4``; each child restores its item,
-  counts its unit on the parent (``record_unit``: ledger row + in-SQL increment) and asks
-  ``maybe_complete_bulk_run``. Units/s from enqueue to completion; processed == total
-  checked exactly, and the ledger must hold exactly one row per unit.
+  task fans out one child task per chunk of ``CONSOLE_FANOUT_CHUNK_SIZE`` items through Redis
+  (db 13) to a real ``celery -A tasks worker --pool threads --concurrency 4``; each child
+  restores its items and counts them on the parent in batches (``record_units``: ledger rows +
+  in-SQL increments; the batch holding the last unit completes the parent). Units/s from
+  enqueue to completion; processed == total checked exactly, and the ledger must hold exactly
+  one row per unit. (``python -m bench.bulk_restore --compare 1,2,4`` adds the plain-loop
+  baseline and more worker processes: figure 6.)
 * **Same concurrency, counter only** (in process, 4 threads, ``--units`` units): the
   service's ``record_unit`` against the naive baseline — ``SELECT summary_counts``, +1 in
   Python, ``UPDATE`` it back, one transaction per unit. Units/s and lost updates

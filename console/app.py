@@ -13,7 +13,7 @@ from flask import Flask, g, jsonify, request, send_from_directory
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from console.config import load_settings
+from console.config import Settings, load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
 from console.web import auth, context, downloads, routing, security
@@ -29,6 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     overrides = dict(overrides or {})
     dispatcher = overrides.pop("dispatcher", None)
     settings = load_settings(overrides)
+    warn_about_settings(settings)
 
     server = Flask("console", root_path=str(PACKAGE_DIR), instance_path=str(settings.instance_dir), static_folder=None)
     server.config.update(
@@ -83,6 +84,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     _register_component_callbacks(app)
     security.init_app(server, app)
     return app
+
+
+def warn_about_settings(settings: Settings) -> None:
+    """Warnings at start for production settings that work but weaken a defence."""
+    if settings.production and settings.ratelimit_storage_url.startswith("memory://"):
+        log.warning(
+            "event=setting_warning setting=CONSOLE_RATELIMIT_STORAGE_URL value=memory:// "
+            "detail=sign-in throttling counts per process: with several gunicorn workers or hosts "
+            "each one allows the full budget; set CONSOLE_RATELIMIT_STORAGE_URL=redis://... "
+            "(docs/deployment.md)"
+        )
 
 
 def _register_component_callbacks(app: dash.Dash) -> None:

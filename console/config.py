@@ -167,6 +167,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     instance_dir.mkdir(parents=True, exist_ok=True)
 
     secret = overrides.pop("secret_key", None) or env.get("CONSOLE_SECRET_KEY")
+    if secret and secret.startswith("<") and secret.endswith(">"):
+        # deploy/console.env.example's placeholder, left as it was: a secret everyone knows.
+        raise ConfigError(
+            "CONSOLE_SECRET_KEY is still the template's placeholder; set it to "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
     if not secret:
         if console_env == "production":
             raise ConfigError("CONSOLE_SECRET_KEY is required when CONSOLE_ENV=production")

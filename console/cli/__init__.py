@@ -58,11 +58,10 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every Alembic migration (SQLite or PostgreSQL)."""
-    from console.migrate import upgrade
+    """Apply every Alembic migration (SQLite or PostgreSQL); says which were applied."""
+    from console.migrate import upgrade_with_report
 
-    upgrade(load_settings().database_url)
-    click.echo("database is up to date", err=True)
+    click.echo(upgrade_with_report(load_settings().database_url).message(), err=True)
 
 
 # ---------------------------------------------------------------- accounts
@@ -71,16 +70,38 @@ def users() -> None:
     """Users."""
 
 
+def _read_password(password: str | None, from_stdin: bool) -> str:
+    """The new user's password: one line of stdin, a hidden prompt typed twice, or ``--password``."""
+    if password is not None and from_stdin:
+        _fail("give --password or --password-stdin, not both")
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password[:-1] if password.endswith("\r") else password
+        if not password:
+            _fail("--password-stdin: standard input held no password (one line expected)")
+        return password
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        _fail("no password given: pipe it in with --password-stdin (--password P shows it in the process list)")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+
+
 @users.command("create")
 @click.option("--email", required=True)
-@click.option("--password", required=True)
 @click.option("--name", required=True)
-def users_create(email: str, password: str, name: str) -> None:
-    """Create a user; prints the new id."""
+@click.option(
+    "--password-stdin", "password_stdin", is_flag=True, help="Read the password from standard input (one line)."
+)
+@click.option("--password", default=None, help="Only for throw-away scripts: argv is visible to every local user.")
+def users_create(email: str, name: str, password_stdin: bool, password: str | None) -> None:
+    """Create a user; prints the new id. Without a password option, prompts for it (hidden, twice)."""
     from console.accounts.service import create_user
 
+    secret = _read_password(password, password_stdin)
     with _db().session() as s:
-        click.echo(create_user(session=s, email=email, password=password, name=name).id)
+        click.echo(create_user(session=s, email=email, password=secret, name=name).id)
 
 
 @main.group(cls=ConsoleGroup)
@@ -166,13 +187,39 @@ def _celery_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "tasks", *args]
 
 
+#: The console's worker defaults: (long option, short option, value). Each applies unless given.
+WORKER_DEFAULTS: tuple[tuple[str, str, str], ...] = (
+    ("--pool", "-P", "threads"),
+    ("--concurrency", "-c", "4"),
+    ("--loglevel", "-l", "INFO"),
+)
+
+
+def _gives_option(args: list[str], long: str, short: str) -> bool:
+    """Whether celery arguments set an option in any of its spellings (--x v, --x=v, -X v, -Xv)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == long or arg.startswith(long + "=") or arg.startswith(short):
+            return True
+    return False
+
+
+def worker_args(given: list[str]) -> list[str]:
+    """Celery worker arguments: what was given, plus each console default not given."""
+    defaults: list[str] = []
+    for long, short, value in WORKER_DEFAULTS:
+        if not _gives_option(given, long, short):
+            defaults += [long, value]
+    return [*defaults, *given]
+
+
 @main.command("worker", context_settings={"ignore_unknown_options": True})
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker (threads pool, 4 threads by default)."""
+    """Run a Celery worker: threads pool, 4 threads, log level INFO, unless the celery options given say otherwise."""
     _check_storage()
-    args = list(celery_args) or ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
-    os.execv(sys.executable, _celery_argv("worker", *args))
+    os.execv(sys.executable, _celery_argv("worker", *worker_args(list(celery_args))))
 
 
 @main.command("beat")
@@ -248,6 +295,55 @@ def demo(port: int, host: str) -> None:
     failed = [p.args for p in procs if p.returncode not in (0, -signal.SIGTERM, -signal.SIGINT, None)]
     click.echo("stopped", err=True)
     if failed and not stopping:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- operators
+#: What each view capability lets a grant holder see (the operation capabilities describe themselves).
+VIEW_CAPABILITY_TEXT = {
+    "tenant.view": "see the tenant: its dashboard and charts (every tenant grant includes it)",
+    "operations.view": "see the tenant's operation runs: lists, run viewer, activity shell",
+    "review_pack.view": "see the tenant's review packs and download them",
+}
+
+
+def capability_lines() -> list[tuple[str, str]]:
+    """(capability, one line) for every capability, in ``console.access.all_capabilities()`` order."""
+    from console.access import all_capabilities
+    from console.operations import registry
+
+    starts: dict[str, list[str]] = {}
+    for spec in registry.specs():
+        starts.setdefault(spec.capability, []).append(f"{spec.type} ({spec.label})")
+    lines = []
+    for capability in all_capabilities():
+        if capability in starts:
+            text = f"starts, cancels and retries: {', '.join(starts[capability])}"
+        else:
+            text = VIEW_CAPABILITY_TEXT.get(capability, "no description")
+        lines.append((capability, text))
+    return lines
+
+
+@main.command("capabilities")
+def capabilities_cmd() -> None:
+    """List the capability names a tenant grant can hold, one line each."""
+    width = max(len(name) for name, _ in capability_lines())
+    for name, text in capability_lines():
+        click.echo(f"{name.ljust(width)}  {text}")
+
+
+@main.command("doctor")
+def doctor_cmd() -> None:
+    """Check settings, database, broker, storage, clock skew and rate-limit storage; one line per check."""
+    from console.cli.doctor import run_checks
+
+    failed = False
+    for check in run_checks(os.environ):
+        failed = failed or not check.ok
+        click.echo(check.line())
+    if failed:
+        click.echo("doctor: at least one check failed", err=True)
         sys.exit(1)
 
 

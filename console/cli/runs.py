@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from console.config import ConfigError, load_settings
 from console.db import Database
@@ -23,7 +24,9 @@ from console.operations import registry
 from console.operations.constants import ACTIVE_STATUSES, STATUS_LABELS, UNKNOWN_LABEL
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.registry import REVIEW_PACK_GENERATE
 from console.operations.service import counts_of
+from console.review_packs.models import ReviewPack
 
 LIST_LIMIT_DEFAULT = 50
 
@@ -37,10 +40,29 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def run_view(run: OperationRun) -> dict[str, Any]:
-    """The object ``runs show --json`` prints (and ``runs list --json`` an array of)."""
+def pack_view(pack: ReviewPack | None) -> dict[str, Any] | None:
+    """A review pack as a run object carries it: the download path only once the pack is ready."""
+    if pack is None:
+        return None
+    url = f"/review-packs/{pack.id}/download" if pack.status == "ready" else None
+    return {"id": pack.id, "status": pack.status, "download_url": url}
+
+
+def packs_by_run(session: Session, runs: list[OperationRun]) -> dict[int, ReviewPack]:
+    """The review pack of each review_pack_generate run among ``runs`` (one query for a whole list)."""
+    ids = [run.id for run in runs if run.type == REVIEW_PACK_GENERATE]
+    if not ids:
+        return {}
+    rows = session.scalars(select(ReviewPack).where(ReviewPack.operation_run_id.in_(ids)).order_by(ReviewPack.id))
+    return {pack.operation_run_id: pack for pack in rows if pack.operation_run_id is not None}
+
+
+def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> dict[str, Any]:
+    """The object ``runs show --json`` prints (and ``runs list --json`` an array of). ``packs``:
+    ``packs_by_run`` for these runs; a review_pack_generate run gets ``review_pack`` (null when
+    its pack row is gone)."""
     progress = progress_for_run(run)
-    return {
+    view: dict[str, Any] = {
         "id": run.id,
         "type": run.type,
         "status": run.status,
@@ -56,8 +78,12 @@ def run_view(run: OperationRun) -> dict[str, Any]:
         },
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
+        "heartbeat_at": _iso(run.heartbeat_at),
         "completed_at": _iso(run.completed_at),
     }
+    if run.type == REVIEW_PACK_GENERATE:
+        view["review_pack"] = pack_view((packs or {}).get(run.id))
+    return view
 
 
 def _text(view: dict[str, Any]) -> str:
@@ -169,7 +195,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
                 run = session.get(OperationRun, rid)
                 if run is None:
                     raise NotFound("run")
-                view = run_view(run)
+                view = run_view(run, packs_by_run(session, [run]))
         finally:
             db.dispose()
     except NotFound:
@@ -192,10 +218,11 @@ def runs_list(active: bool, as_json: bool, limit: int) -> None:
                 stmt = select(OperationRun)
                 if active:
                     stmt = stmt.where(OperationRun.status.in_(ACTIVE_STATUSES))
-                rows = session.scalars(
-                    stmt.order_by(OperationRun.created_at.desc(), OperationRun.id.desc()).limit(limit)
+                rows = list(
+                    session.scalars(stmt.order_by(OperationRun.created_at.desc(), OperationRun.id.desc()).limit(limit))
                 )
-                views = [run_view(run) for run in rows]
+                packs = packs_by_run(session, rows)
+                views = [run_view(run, packs) for run in rows]
         finally:
             db.dispose()
     except (ConsoleError, ConfigError) as exc:

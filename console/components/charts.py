@@ -93,6 +93,24 @@ def _empty(layout: dict[str, Any], message: str) -> Figure:
     return {"data": [], "layout": layout}
 
 
+#: At most this many ticks on a count axis (the graph is 320 px high).
+MAX_COUNT_TICKS = 8
+
+
+def count_ticks(highest: int) -> dict[str, Any]:
+    """Y-axis tick settings for counts: whole numbers only, one step of 1, 2, 5, 10, 20, 50, ...
+
+    Left to itself plotly puts ticks at 0.5 when the largest bar is 1 to 4, and ``tickformat``
+    alone would then print "0, 1, 1, 2"; a linear axis with an integer ``dtick`` cannot."""
+    step = 1
+    while highest / step > MAX_COUNT_TICKS:
+        for factor in (2, 5 / 2, 2):  # 1 -> 2 -> 5 -> 10 -> 20 -> 50 ...
+            step = int(step * factor)
+            if highest / step <= MAX_COUNT_TICKS:
+                break
+    return {"tickmode": "linear", "tick0": 0, "dtick": step, "tickformat": "d"}
+
+
 def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence[date]) -> Figure:
     """Stacked bars: runs created per day, split by outcome bucket. ``rows`` = (day, bucket, count)."""
     counts: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
@@ -109,9 +127,10 @@ def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence
         for key, label, colour in BUCKETS
         if key in counts
     ]
+    highest = max(sum(trace["y"][i] for trace in data) for i in range(len(days)))
     layout.update(
         barmode="stack",
-        yaxis={"title": {"text": "runs"}, "rangemode": "tozero", "tickformat": "d"},
+        yaxis={"title": {"text": "runs"}, "rangemode": "tozero", **count_ticks(highest)},
         xaxis={"type": "date"},
     )
     return {"data": data, "layout": layout}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, session
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, session
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "Invalid email or password."
 LOGIN_THROTTLED = "Too many sign-in attempts. Wait a minute, then try again."
+#: Production cookies are Secure: over plain HTTP the browser never sends them back, so a
+#: sign-in can only fail (as a bare CSRF error). Say why instead.
+NEEDS_HTTPS = (
+    "This console needs HTTPS: it was reached over plain HTTP, where the browser drops its "
+    "secure session cookie and sign-in cannot work. Open it at its https:// address; behind a "
+    "TLS proxy, have the proxy send X-Forwarded-Proto: https and set CONSOLE_TRUSTED_PROXIES "
+    "(see docs/deployment.md, TLS)."
+)
 
 #: Paths anyone may fetch: the login form, health, static files of Dash and the vendor CSS.
 PUBLIC_PREFIXES = ("/login", "/healthz", "/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
@@ -87,8 +95,29 @@ def _gate() -> Response | None:
     return redirect("/login?" + urlencode({"next": nxt}))
 
 
-def login_view() -> Response | str:
+def plain_http_in_production() -> bool:
+    """A production console reached without TLS (nor a trusted proxy reporting https)."""
+    return current_app.extensions["console.settings"].production and not request.is_secure
+
+
+def login_page(error: str | None, status: int = 200) -> tuple[str, int]:
+    """The sign-in form with ``error`` in ``login-error`` (the submitted email kept)."""
+    email = _login_email() if request.method == "POST" else ""
+    return render_template("login.html", error=error, next=safe_next(request.values.get("next")), email=email), status
+
+
+def _https_first() -> tuple[str, int] | None:
+    """Runs before CSRF: over plain HTTP in production a sign-in is refused with the reason."""
+    if request.path == "/login" and request.method == "POST" and plain_http_in_production():
+        log.warning("event=login_refused reason=plain_http remote=%s", request.remote_addr)
+        return login_page(NEEDS_HTTPS, 400)
+    return None
+
+
+def login_view() -> Response | str | tuple[str, int]:
     nxt = safe_next(request.values.get("next"))
+    if plain_http_in_production():
+        return login_page(NEEDS_HTTPS)
     if request.method == "POST":
         user = authenticate(session=db_session(), email=_login_email(), password=request.form.get("password", ""))
         if user is None:
@@ -132,6 +161,7 @@ def init_app(server: Flask) -> None:
     settings = server.extensions["console.settings"]
     login_manager.init_app(server)
     server.before_request(_gate)
+    server.before_request(_https_first)  # before CSRF (security.init_app registers it later)
     # One Limiter per app: its storage (memory in development, Redis in production) is
     # shared by every worker process only when it is Redis.
     limiter = Limiter(get_remote_address, app=server, storage_uri=settings.ratelimit_storage_url, default_limits=[])

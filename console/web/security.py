@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.exceptions import InternalServerError
 
 from console.errors import ConsoleError, http_answer
+from console.web import auth
 from console.web.payloads import validate_callback_body
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,32 @@ INTERNAL_ERROR_PAGE = (
 
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Flask-WTF's reasons (``CSRFError.description``) -> what the person at the browser can do about it.
+_CSRF_REASONS = {
+    "The referrer header is missing.": (
+        "the request carried no Referer header. Over HTTPS the console accepts a form or callback "
+        "POST only with a Referer naming its own https:// address; a proxy, browser setting or "
+        "extension that strips Referer (or Origin) breaks this (see docs/deployment.md, TLS)."
+    ),
+    "The referrer header is malformed.": "the request's Referer header is not a URL.",
+    "The referrer does not match the host.": (
+        "the Referer names another address than this console's host. Behind a proxy, pass the public "
+        "host in Host (nginx: proxy_set_header Host $http_host) (see docs/deployment.md, TLS)."
+    ),
+    "The CSRF session token is missing.": (
+        "the session carries no CSRF token (cookies blocked, or the session ended). Reload the page."
+    ),
+    "The CSRF token has expired.": "the page's token has expired. Reload the page.",
+}
+CSRF_DEFAULT = "the CSRF token is missing or invalid. Reload the page and try again."
+
+
+def csrf_message(reason: str, *, plain_http: bool) -> str:
+    """The message for a POST refused by the CSRF check: the cause, never only "CSRF"."""
+    if plain_http:
+        return f"CSRF check failed: {auth.NEEDS_HTTPS}"
+    return f"CSRF check failed: {_CSRF_REASONS.get(reason, CSRF_DEFAULT)}"
 
 
 def _same_origin_only() -> tuple[Response, int] | None:
@@ -135,9 +162,12 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
         return response
 
     @server.errorhandler(CSRFError)
-    def _csrf_error(err: CSRFError) -> tuple[Response, int]:
+    def _csrf_error(err: CSRFError) -> tuple[Response, int] | tuple[str, int]:
         log.warning("event=csrf_rejected path=%s reason=%s", request.path, err.description)
-        return jsonify(error="CSRF token missing or invalid"), 400
+        message = csrf_message(str(err.description), plain_http=auth.plain_http_in_production())
+        if request.path == "/login":
+            return auth.login_page(message, 400)
+        return jsonify(error=message), 400
 
     @server.errorhandler(ConsoleError)
     def _console_error(err: ConsoleError) -> tuple[Response, int]:

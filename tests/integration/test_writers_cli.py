@@ -17,6 +17,7 @@ from console.db import Database
 from console.migrate import upgrade
 from console.operations.models import OperationRun
 from console.operations.service import enqueue_run, fail_run
+from console.review_packs.models import ReviewPack
 from tests.integration.worker import REPO, Stack, load_run, make_world, stack_fixture, wait_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
@@ -33,6 +34,7 @@ SHOW_KEYS = [
     "progress",
     "created_at",
     "started_at",
+    "heartbeat_at",
     "completed_at",
 ]
 
@@ -75,7 +77,7 @@ def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(s
     )
     assert view["summary_counts"]["processed"] == view["summary_counts"]["total"] == total
     assert view["progress"] == {"mode": "none", "processed": total, "total": total, "percent": None}
-    for key in ("created_at", "started_at", "completed_at"):
+    for key in ("created_at", "started_at", "heartbeat_at", "completed_at"):
         assert datetime.fromisoformat(view[key]).utcoffset().total_seconds() == 0
 
     text = console("runs", "show", str(run_id), env=stack.env)
@@ -100,6 +102,20 @@ def test_runs_start_prints_only_the_run_id_and_show_prints_the_contract_object(s
     pack_run = wait_run(stack, int(pack.stdout))
     assert pack_run.context["options"] == {"include_operations": False, "include_pii": False}
     assert pack_run.summary_counts["total"] == 4
+    # A review pack run carries its pack; the download path appears once the pack is ready.
+    pack_view = json.loads(console("runs", "show", pack.stdout.strip(), "--json", env=stack.env).stdout)
+    assert list(pack_view) == [*SHOW_KEYS, "review_pack"]
+    with stack.db.session() as s:
+        pack_id, pack_status = s.query(ReviewPack.id, ReviewPack.status).filter_by(operation_run_id=pack_run.id).one()
+    assert pack_status == "ready"
+    assert pack_view["review_pack"] == {
+        "id": pack_id,
+        "status": "ready",
+        "download_url": f"/review-packs/{pack_id}/download",
+    }
+    # runs list --json items are the same objects.
+    listed = json.loads(console("runs", "list", "--json", env=stack.env).stdout)
+    assert pack_view in listed and view in listed
 
 
 def test_runs_start_deduplicates_and_list_filters_active_runs(stack: Stack) -> None:
@@ -130,7 +146,9 @@ def test_runs_start_deduplicates_and_list_filters_active_runs(stack: Stack) -> N
         active_only = json.loads(
             console("runs", "list", "--active", "--json", "--limit", "10000", env=stack.env).stdout
         )
-        assert all(list(item) == SHOW_KEYS for item in listed)
+        assert all(
+            list(item) == SHOW_KEYS + ["review_pack"] * (item["type"] == "review_pack_generate") for item in listed
+        )
         assert active.id in {item["id"] for item in listed} and active.id in {item["id"] for item in active_only}
         assert all(item["status"] in ("queued", "running") for item in active_only)
         assert any(item["status"] == "completed" for item in listed) or len(listed) == len(active_only)
