@@ -680,6 +680,31 @@ def test_resume_attempts_zero_fails_a_stale_run_at_once(database, seed):
     assert reaped == [run_id] and load(database, run_id).outcome == "failed"
 
 
+def test_cancel_and_completion_race_one_winner_and_a_cancelled_run_never_completes(database, seed):
+    cancelled = started_run(database, seed, total=2)
+    assert unit(database, cancelled, "a")
+    with database.session() as s:
+        svc.cancel_run(session=s, run_id=cancelled, user_id=seed.user_id, user_name="Olga")
+    # The last unit arrives after the cancel: refused, so the run cannot complete as succeeded.
+    with database.session() as s:
+        assert svc.record_fanout_unit(session=s, run_id=cancelled, unit_key="b", outcome="succeeded") is False
+        assert svc.maybe_complete_bulk_run(session=s, run_id=cancelled) is False
+    run = load(database, cancelled)
+    assert (run.status, run.outcome, svc.counts_of(run)) == (
+        "completed",
+        "cancelled",
+        {"total": 2, "processed": 1, "succeeded": 1},
+    )
+    assert count(database, OperationRunUnit, OperationRunUnit.run_id == cancelled) == 1
+
+    finished = started_run(database, seed, total=1)
+    with database.session() as s:
+        assert svc.record_fanout_unit(session=s, run_id=finished, unit_key="a", outcome="succeeded")
+        with pytest.raises(InvalidTransition, match="only a queued or running run can be cancelled"):
+            svc.cancel_run(session=s, run_id=finished, user_id=seed.user_id, user_name="Olga")
+    assert load(database, finished).outcome == "succeeded"
+
+
 # ---------------------------------------------------------------- notifications
 
 
