@@ -25,10 +25,11 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
 from console.audit.models import AuditEvent
-from console.backups.models import BackupSetItem
+from console.backups.models import BackupSet, BackupSetItem
 from console.celery_config import celery_config
 from console.config import ConfigError, load_settings
 from console.dispatch import dispatch_config
+from console.inventory.models import Policy
 from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import counts_of
@@ -110,16 +111,38 @@ def test_a_worker_killed_mid_run_and_mid_fan_out_is_redelivered_or_resumed(stack
     counted_world = make_world(stack)
     fan_world, items = backed_up(stack)
     assert items >= 8
-    # Slow units so that the kill lands mid-run: 6 inventory units (3 s, shorter than the
-    # visibility timeout) and ~20 restore children (0.25 s each) on the other three threads.
-    # The restore starts once the sync is under way (on SQLite, writers queue for one lock).
+    with stack.db.session() as s:
+        item_ids = list(
+            s.scalars(
+                select(BackupSetItem.id)
+                .join(BackupSet, BackupSet.id == BackupSetItem.backup_set_id)
+                .where(BackupSet.tenant_id == fan_world.tenant_id)
+                .order_by(BackupSetItem.id)
+            )
+        )
+        types = sorted(
+            {p.policy_type for p in s.scalars(select(Policy).where(Policy.tenant_id == counted_world.tenant_id))}
+        )
+    # The kill lands mid-run whatever the machine's speed: the sync does its first unit and the
+    # restore its first 2 items, then every other unit waits at a gate that opens only after the
+    # kill, for the replacement worker (the honest version of this test: no racing delays).
+    gate = tmp_path / "hold"
+    gate.touch()
     observer = create_engine(stack.database_url, poolclass=NullPool)
-    sync_id = start_with_faults(stack, counted_world, "inventory_sync", {"delay_seconds": 0.5})
+    sync_id = start_with_faults(
+        stack, counted_world, "inventory_sync", {"hold": {"file": str(gate), "units": [f"type:{t}" for t in types[1:]]}}
+    )
     wait_until(lambda: processed(observer, sync_id) >= 1, stack=stack, what="sync under way", interval=0.02)
-    restore_id = start_with_faults(stack, fan_world, "backup_set_restore", {"delay_seconds": 0.25})
+    restore_id = start_with_faults(
+        stack,
+        fan_world,
+        "backup_set_restore",
+        {"hold": {"file": str(gate), "units": [f"item:{i}" for i in item_ids[2:]]}},
+    )
     wait_until(lambda: processed(observer, restore_id) >= 2, stack=stack, what="restore under way", interval=0.02)
     observer.dispose()
     stack.worker.kill()
+    gate.unlink()
     killed_at = time.monotonic()
     before = {run_id: counts_of(load_run(stack, run_id)) for run_id in (sync_id, restore_id)}
     assert all(0 < c["processed"] < c["total"] for c in before.values()), before
