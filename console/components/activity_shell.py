@@ -153,14 +153,21 @@ def render(view: ShellView) -> list:
     return children
 
 
+def started_body(status: str) -> str:
+    """Where the new run is by the time the shell looks (a quick worker may already be on it)."""
+    return {"queued": "Queued.", "running": "Running."}.get(status, "Already finished.")
+
+
 def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
-    """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored)."""
-    verb = "queued" if status == "queued" else "is already running"
+    """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored).
+
+    run-enqueued is fired only for a run the click created, so the header is always
+    "<Type> started" — never "already running", even when the worker picked it up at once."""
     return toast(
         kind="queued",
         run_id=run_id,
-        header=f"{type_label(run_type)} {verb}",
-        body=None,
+        header=f"{type_label(run_type)} started",
+        body=started_body(status),
         color="primary",
     )
 

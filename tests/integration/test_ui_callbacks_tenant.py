@@ -246,9 +246,9 @@ def test_generate_queues_one_pack_dispatches_once_and_dedupes_a_second_press(
 
     second = response_of(post(client, confirm_generate(web_app, a1)))
     assert "run-enqueued" not in second
-    assert "Already in progress" in json.dumps(second[ids.TOAST_AREA]) and f"/admin/operations/{run_id}" in json.dumps(
+    assert "Review pack generation is already running" in json.dumps(
         second[ids.TOAST_AREA]
-    )
+    ) and f"/admin/operations/{run_id}" in json.dumps(second[ids.TOAST_AREA])
 
     assert count(web_app, OperationRun, type="review_pack_generate") == 1
     assert count(web_app, ReviewPack) == 1
