@@ -16,6 +16,8 @@ import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html
 
 from console import ids
+from console.operations import registry
+from console.operations.constants import COMPLETED, QUEUED, STATUS_LABELS
 from console.operations.progress import ACTIVITY, COUNTED, NONE, PHASED, ProgressView
 
 # --------------------------------------------------------------------------- URLs
@@ -96,13 +98,39 @@ def signature(payload: object) -> str:
 # --------------------------------------------------------------------------- progress
 
 
-def progress_text(view: ProgressView) -> str:
-    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
+def finished_text(view: ProgressView, run_type: str) -> str | None:
+    """Words for a finished run where no "N of M processed" can be shown (None otherwise).
+
+    Never "No counts yet" on a terminal run: a counted run that completed with ``total`` 0 says
+    its family's sentence ("Nothing to restore: the backup set has no items"); a run that never
+    counted says why there is no number."""
+    if view.mode != NONE or view.status_label != STATUS_LABELS[COMPLETED] or view.text:
+        return None
+    if not registry.is_counted(run_type):
+        return "This kind of operation records no unit counts."
+    if view.total == 0 and view.outcome in ("succeeded", None):
+        return registry.nothing_to_do(run_type)
+    if view.outcome == "cancelled":
+        return "Cancelled before any unit was counted."
+    if view.outcome == "failed":
+        return "Failed before any unit was counted."
+    if view.total == 0:
+        return registry.nothing_to_do(run_type)
+    return "No units were counted."
+
+
+def progress_text(view: ProgressView, run_type: str | None = None) -> str:
+    """The progress cell in words: "N / M · P%" while counted, the phase, "Waiting for a worker",
+    "N of M processed" or the finished run's sentence (the mode itself is ``data-progress-mode``)."""
     if view.mode == COUNTED:
-        return f"{view.mode} · {view.text} · {view.percent}%"
+        return f"{view.text} · {view.percent}%"
+    if view.mode in (ACTIVITY, PHASED):
+        if view.text:
+            return view.text
+        return "Waiting for a worker" if view.status_label == STATUS_LABELS[QUEUED] else "Working"
     if view.text:
-        return f"{view.mode} · {view.text}"
-    return view.mode
+        return view.text
+    return (finished_text(view, run_type) if run_type is not None else None) or "—"
 
 
 def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:

@@ -26,6 +26,7 @@ from console.accounts.models import Tenant
 from console.accounts.queries import workspace_names
 from console.components import charts, operation_buttons, poll_guard, review_pack_card
 from console.components.display import (
+    finished_text,
     format_age,
     format_time,
     not_found_page,
@@ -177,7 +178,8 @@ def recent_row(run: RunRow, now: datetime) -> dict[str, Any]:
         "status_label": view.status_label,
         "outcome": view.outcome_label or "",
         "mode": view.mode,
-        "text": view.text,
+        # a finished run without "N of M processed" says why (never "No counts yet")
+        "text": view.text or finished_text(view, run.type),
         "percent": view.percent,
         "created": format_time(run.created_at),
     }
