@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html
@@ -24,6 +26,25 @@ from console.operations.progress import ACTIVITY, COUNTED, NONE, PHASED, Progres
 
 OPERATIONS_HREF: Final = "/admin/operations"
 OVERVIEW_HREF: Final = "/"
+#: The operations list as CSV (same filters, same access rules: console.web.exports).
+OPERATIONS_CSV_HREF: Final = "/admin/operations.csv"
+
+
+#: The operations list's query-string filters, in the order a URL lists them (a public contract:
+#: ``tenant``, ``type``, ``status``, ``outcome``, ``q``; ``from``/``to`` are the created-date range).
+FILTER_KEYS: Final = ("tenant", "type", "status", "outcome", "q", "from", "to")
+
+
+def operations_query(filters: Mapping[str, object]) -> str:
+    """``?tenant=3&status=running`` for the filters that are set ("" when none is): the one
+    way every link into the list, the list's own URL and its CSV link are written."""
+    pairs = [(k, str(filters[k])) for k in FILTER_KEYS if filters.get(k) not in (None, "", "all")]
+    return "?" + urlencode(pairs, quote_via=quote) if pairs else ""
+
+
+def operations_href(**filters: object) -> str:
+    """The operations list filtered, e.g. ``operations_href(tenant=3, outcome="failed")``."""
+    return OPERATIONS_HREF + operations_query(filters)
 
 
 def run_href(run_id: int) -> str:

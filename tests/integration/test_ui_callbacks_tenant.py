@@ -161,14 +161,15 @@ def rows_request(
     tenant: Any = "",
     start: Any = None,
     end: Any = None,
+    q: Any = None,
 ) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.OPERATIONS_TABLE, output="getRowsResponse")
-    return body(web_app, key, [request], [type_, status, outcome, tenant, start, end])
+    return body(web_app, key, [request], [type_, status, outcome, tenant, start, end, q])
 
 
 def ops_poll(web_app, request: Any, shown: Any, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=operations_table.POLL, output=operations_table.REFRESH)
-    return body(web_app, key, [1], [request, "", "", "", "", None, None, shown, policy])
+    return body(web_app, key, [1], [request, "", "", "", "", None, None, "", shown, policy])
 
 
 FIRST_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
