@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -223,6 +223,26 @@ def render_progress(
     if element_id:
         kwargs["id"] = element_id
     return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
+
+
+# --------------------------------------------------------------------------- navigation
+
+
+def breadcrumbs(items: Sequence[tuple[str, str | None]]) -> html.Nav:
+    """``Overview › Tenant › Run #N``: each (label, href) a link, the last (href None) the page itself."""
+    crumbs: list[Any] = []
+    for i, (label, href) in enumerate(items):
+        last = i == len(items) - 1
+        crumbs.append(
+            html.Li(
+                dcc.Link(label, href=href) if href and not last else label,
+                className="breadcrumb-item" + (" active" if last else ""),
+                **({"aria-current": "page"} if last else {}),
+            )
+        )
+    return html.Nav(
+        html.Ol(crumbs, className="breadcrumb small mb-1"), id=ids.BREADCRUMBS, **{"aria-label": "breadcrumb"}
+    )
 
 
 # --------------------------------------------------------------------------- toasts

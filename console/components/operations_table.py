@@ -44,7 +44,7 @@ from console.operations import registry
 from console.operations.cadence import table_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
 from console.operations.progress import progress_for_run
-from console.operations.queries import DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
+from console.operations.queries import ACTIVE_FILTER, DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
 from console.operations.registry import type_label
 from console.web.context import db_session, principal
 
@@ -122,7 +122,7 @@ def parse_filters(
         raise BadRequest("filter from must not be after to")
     return RunFilters(
         type=_choice("type", type, frozenset(registry.types())),
-        status=_choice("status", status, STATUSES),
+        status=_choice("status", status, STATUSES | {ACTIVE_FILTER}),
         outcome=_choice("outcome", outcome, OUTCOMES),
         tenant_id=tenant_id,
         date_from=start,
@@ -321,7 +321,10 @@ def layout(**query: object) -> html.Div:
             _select(
                 FILTER_STATUS,
                 "Status",
-                [{"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")],
+                [
+                    {"label": "Active (queued or running)", "value": ACTIVE_FILTER},
+                    *({"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")),
+                ],
                 values["status"],
             ),
             _select(

@@ -30,9 +30,11 @@ from console import ids
 from console.access import Principal, require_operation, require_run
 from console.components import poll_guard
 from console.components.display import (
+    OVERVIEW_HREF,
     PACK_STATUS_LABELS,
     QUEUE_UNREACHABLE,
     append_toast,
+    breadcrumbs,
     finished_text,
     format_duration,
     format_timestamp,
@@ -398,7 +400,12 @@ def render(view: RunView) -> list:
             ),
         ]
     )
+    trail: list[tuple[str, str | None]] = [("Overview", OVERVIEW_HREF)]
+    if view.tenant_id is not None:
+        trail.append((view.tenant_label, tenant_href(view.tenant_id)))
+    trail.append((f"Run #{view.run_id}", None))
     parts: list[Any] = [
+        breadcrumbs(trail),
         html.H2(view.title, className="h3"),
         render_actions(view),
         dbc_card([details]),

@@ -49,6 +49,9 @@ class RunFilters:
     q: str | None = None
 
 
+#: The list's status filter value for "queued or running" (what the overview's "Active" links to).
+ACTIVE_FILTER: Final = "active"
+
 SORTABLE: Final = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
 DEFAULT_SORT: Final[tuple[tuple[str, str], ...]] = (("created_at", "desc"),)
 
@@ -155,7 +158,9 @@ def _filter_clauses(filters: RunFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.type:
         clauses.append(OperationRun.type == filters.type)
-    if filters.status:
+    if filters.status == ACTIVE_FILTER:
+        clauses.append(OperationRun.status.in_(sorted(ACTIVE_STATUSES)))
+    elif filters.status:
         clauses.append(OperationRun.status == filters.status)
     if filters.outcome:
         clauses.append(OperationRun.outcome == filters.outcome)

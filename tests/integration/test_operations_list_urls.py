@@ -158,3 +158,18 @@ def test_csv_holds_exactly_the_runs_the_list_shows_and_no_formula(web_app, clien
     client.post("/logout", headers={"X-CSRFToken": client.get_cookie("_csrf_token").value})
     login(client, "stranger@test.example")  # member of no workspace: the header, nothing else
     assert _csv(client) == [["run_id", "type", "tenant", "status", "outcome", "progress", "created_at", "completed_at"]]
+
+
+def test_pages_link_into_the_filtered_list_and_show_where_you_are(web_app, client, world) -> None:
+    a1 = world.tenant_ids[0]
+    failed = add_run(web_app, world.workspace_id, a1, outcome="failed")
+    login(client, "operator@test.example")
+    dashboard = json.dumps(json.loads(page(client, f"/admin/tenants/{a1}")))
+    assert f'"href": "/admin/operations?tenant={a1}"' in dashboard  # "All operations"
+    assert '"id": "breadcrumbs"' in dashboard and '"href": "/"' in dashboard
+    viewer = json.dumps(json.loads(page(client, f"/admin/operations/{failed}")))
+    assert '"id": "breadcrumbs"' in viewer and f'"href": "/admin/tenants/{a1}"' in viewer
+    assert f"Run #{failed}" in viewer
+    home = json.dumps(json.loads(page(client, "/")))
+    assert f"/admin/operations?tenant={a1}&outcome=failed&from=" in home
+    assert f"/admin/operations?tenant={a1}&status=active" in home
