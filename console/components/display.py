@@ -225,6 +225,14 @@ def render_progress(
     return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
 
 
+# --------------------------------------------------------------------------- notifications
+
+
+def notification_header(title: str, tenant_name: str | None) -> str:
+    """A notification names its tenant: "Inventory sync failed · Contoso" (a workspace-level run: the title)."""
+    return f"{title} · {tenant_name}" if tenant_name else title
+
+
 # --------------------------------------------------------------------------- navigation
 
 
@@ -251,12 +259,22 @@ TOAST_MS: Final = 8_000
 
 
 def toast(
-    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
+    *,
+    kind: str,
+    run_id: int | None,
+    header: str,
+    body: str | None,
+    color: str,
+    key: str | None = None,
+    pack_href: str | None = None,
 ) -> html.Div:
-    """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there is a run)."""
+    """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there
+    is a run, and the review pack's download link when it is ready)."""
     content: list[Any] = [html.Div(body)] if body else []
     if run_id is not None:
         content.append(dcc.Link(f"View run #{run_id}", href=run_href(run_id), className="toast-run-link"))
+    if pack_href is not None:
+        content.append(html.A("Download review pack", href=pack_href, className="toast-pack-link ms-3", download=""))
     return html.Div(
         dbc.Toast(
             content,
