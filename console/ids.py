@@ -50,3 +50,6 @@ NOTIFICATIONS_BELL = "notifications-bell"
 NOTIFICATIONS_COUNT = "notifications-count"
 PAGE_VISIBILITY = "page-visibility"
 TENANT_ID_STORE = "tenant-id"
+
+# navigation (breadcrumbs on the tenant dashboard and the run viewer: Overview › Tenant › Run #N)
+BREADCRUMBS = "breadcrumbs"

@@ -26,7 +26,13 @@ from dash import Input, Output, Patch, State, dcc, html
 from console import ids
 from console.access import Principal, require_run, require_tenant
 from console.components import notifications, poll_guard
-from console.components.display import render_progress, run_href, signature, toast
+from console.components.display import (
+    notification_header,
+    render_progress,
+    run_href,
+    signature,
+    toast,
+)
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.service import notification_marks, notifications_after
@@ -34,6 +40,7 @@ from console.operations.cadence import shell_poll_interval
 from console.operations.progress import ProgressView, progress_view
 from console.operations.queries import RunRow, active_runs
 from console.operations.registry import type_label
+from console.review_packs.service import download_url
 
 ACTIVITY_POLICY = "activity-policy"
 ACTIVITY_FINGERPRINT = "activity-fingerprint"
@@ -153,27 +160,45 @@ def render(view: ShellView) -> list:
     return children
 
 
+def started_body(status: str) -> str:
+    """Where the new run is by the time the shell looks (a quick worker may already be on it)."""
+    return {"queued": "Queued.", "running": "Running."}.get(status, "Already finished.")
+
+
 def queued_toast(*, run_id: int, run_type: str, status: str) -> html.Div:
-    """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored)."""
-    verb = "queued" if status == "queued" else "is already running"
+    """Shown when the page fires run-enqueued (the queued toast is ephemeral: nothing is stored).
+
+    run-enqueued is fired only for a run the click created, so the header is always
+    "<Type> started" — never "already running", even when the worker picked it up at once."""
     return toast(
         kind="queued",
         run_id=run_id,
-        header=f"{type_label(run_type)} {verb}",
-        body=None,
+        header=f"{type_label(run_type)} started",
+        body=started_body(status),
         color="primary",
     )
 
 
-def terminal_toast(*, notification_id: int, run_id: int | None, title: str, body: str | None, kind: str) -> html.Div:
-    """Shown for a persisted notification: a run the user started reached a terminal state."""
+def terminal_toast(
+    *,
+    notification_id: int,
+    run_id: int | None,
+    title: str,
+    body: str | None,
+    kind: str,
+    tenant_name: str | None = None,
+    ready_pack_id: int | None = None,
+) -> html.Div:
+    """Shown for a persisted notification: a run the user started reached a terminal state. It
+    names the tenant and links to the run (and to the pack download when the pack is ready)."""
     return toast(
         kind="terminal",
         run_id=run_id,
-        header=title,
+        header=notification_header(title, tenant_name),
         body=body,
         color="danger" if kind == "run_failed" else "success",
         key=f"toast-notification-{notification_id}",
+        pack_href=download_url(ready_pack_id) if ready_pack_id is not None else None,
     )
 
 
@@ -263,7 +288,15 @@ def refresh(
         elif newest > seen:
             for n in notifications_after(session=session, user_id=who.user_id, after_id=seen, limit=TOASTS_PER_REFRESH):
                 toasts.append(
-                    terminal_toast(notification_id=n.id, run_id=n.run_id, title=n.title, body=n.body, kind=n.kind)
+                    terminal_toast(
+                        notification_id=n.id,
+                        run_id=n.run_id,
+                        title=n.title,
+                        body=n.body,
+                        kind=n.kind,
+                        tenant_name=n.tenant_name,
+                        ready_pack_id=n.ready_pack_id,
+                    )
                 )
             seen_out, count_out, count_class = newest, str(unread), notifications.count_class(unread)
 

@@ -9,19 +9,42 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html
 
 from console import ids
+from console.operations import registry
+from console.operations.constants import COMPLETED, QUEUED, STATUS_LABELS
 from console.operations.progress import ACTIVITY, COUNTED, NONE, PHASED, ProgressView
 
 # --------------------------------------------------------------------------- URLs
 
 OPERATIONS_HREF: Final = "/admin/operations"
 OVERVIEW_HREF: Final = "/"
+#: The operations list as CSV (same filters, same access rules: console.web.exports).
+OPERATIONS_CSV_HREF: Final = "/admin/operations.csv"
+
+
+#: The operations list's query-string filters, in the order a URL lists them (a public contract:
+#: ``tenant``, ``type``, ``status``, ``outcome``, ``q``; ``from``/``to`` are the created-date range).
+FILTER_KEYS: Final = ("tenant", "type", "status", "outcome", "q", "from", "to")
+
+
+def operations_query(filters: Mapping[str, object]) -> str:
+    """``?tenant=3&status=running`` for the filters that are set ("" when none is): the one
+    way every link into the list, the list's own URL and its CSV link are written."""
+    pairs = [(k, str(filters[k])) for k in FILTER_KEYS if filters.get(k) not in (None, "", "all")]
+    return "?" + urlencode(pairs, quote_via=quote) if pairs else ""
+
+
+def operations_href(**filters: object) -> str:
+    """The operations list filtered, e.g. ``operations_href(tenant=3, outcome="failed")``."""
+    return OPERATIONS_HREF + operations_query(filters)
 
 
 def run_href(run_id: int) -> str:
@@ -96,13 +119,39 @@ def signature(payload: object) -> str:
 # --------------------------------------------------------------------------- progress
 
 
-def progress_text(view: ProgressView) -> str:
-    """The progress cell: the contract's mode, then what it shows ("N / M · P%", a phase, "N of M processed")."""
+def finished_text(view: ProgressView, run_type: str) -> str | None:
+    """Words for a finished run where no "N of M processed" can be shown (None otherwise).
+
+    Never "No counts yet" on a terminal run: a counted run that completed with ``total`` 0 says
+    its family's sentence ("Nothing to restore: the backup set has no items"); a run that never
+    counted says why there is no number."""
+    if view.mode != NONE or view.status_label != STATUS_LABELS[COMPLETED] or view.text:
+        return None
+    if not registry.is_counted(run_type):
+        return "This kind of operation records no unit counts."
+    if view.total == 0 and view.outcome in ("succeeded", None):
+        return registry.nothing_to_do(run_type)
+    if view.outcome == "cancelled":
+        return "Cancelled before any unit was counted."
+    if view.outcome == "failed":
+        return "Failed before any unit was counted."
+    if view.total == 0:
+        return registry.nothing_to_do(run_type)
+    return "No units were counted."
+
+
+def progress_text(view: ProgressView, run_type: str | None = None) -> str:
+    """The progress cell in words: "N / M · P%" while counted, the phase, "Waiting for a worker",
+    "N of M processed" or the finished run's sentence (the mode itself is ``data-progress-mode``)."""
     if view.mode == COUNTED:
-        return f"{view.mode} · {view.text} · {view.percent}%"
+        return f"{view.text} · {view.percent}%"
+    if view.mode in (ACTIVITY, PHASED):
+        if view.text:
+            return view.text
+        return "Waiting for a worker" if view.status_label == STATUS_LABELS[QUEUED] else "Working"
     if view.text:
-        return f"{view.mode} · {view.text}"
-    return view.mode
+        return view.text
+    return (finished_text(view, run_type) if run_type is not None else None) or "—"
 
 
 def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
@@ -176,18 +225,56 @@ def render_progress(
     return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
 
 
+# --------------------------------------------------------------------------- notifications
+
+
+def notification_header(title: str, tenant_name: str | None) -> str:
+    """A notification names its tenant: "Inventory sync failed · Contoso" (a workspace-level run: the title)."""
+    return f"{title} · {tenant_name}" if tenant_name else title
+
+
+# --------------------------------------------------------------------------- navigation
+
+
+def breadcrumbs(items: Sequence[tuple[str, str | None]]) -> html.Nav:
+    """``Overview › Tenant › Run #N``: each (label, href) a link, the last (href None) the page itself."""
+    crumbs: list[Any] = []
+    for i, (label, href) in enumerate(items):
+        last = i == len(items) - 1
+        crumbs.append(
+            html.Li(
+                dcc.Link(label, href=href) if href and not last else label,
+                className="breadcrumb-item" + (" active" if last else ""),
+                **({"aria-current": "page"} if last else {}),
+            )
+        )
+    return html.Nav(
+        html.Ol(crumbs, className="breadcrumb small mb-1"), id=ids.BREADCRUMBS, **{"aria-label": "breadcrumb"}
+    )
+
+
 # --------------------------------------------------------------------------- toasts
 
 TOAST_MS: Final = 8_000
 
 
 def toast(
-    *, kind: str, run_id: int | None, header: str, body: str | None, color: str, key: str | None = None
+    *,
+    kind: str,
+    run_id: int | None,
+    header: str,
+    body: str | None,
+    color: str,
+    key: str | None = None,
+    pack_href: str | None = None,
 ) -> html.Div:
-    """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there is a run)."""
+    """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there
+    is a run, and the review pack's download link when it is ready)."""
     content: list[Any] = [html.Div(body)] if body else []
     if run_id is not None:
         content.append(dcc.Link(f"View run #{run_id}", href=run_href(run_id), className="toast-run-link"))
+    if pack_href is not None:
+        content.append(html.A("Download review pack", href=pack_href, className="toast-pack-link ms-3", download=""))
     return html.Div(
         dbc.Toast(
             content,

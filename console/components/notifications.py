@@ -13,9 +13,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from console import ids
-from console.components.display import format_timestamp, run_href
+from console.components.display import format_timestamp, notification_header, run_href
 from console.errors import NotFound
 from console.notifications.service import NotificationRow, list_notifications, mark_read, unread_count
+from console.review_packs.service import download_url
 
 NOTIFICATIONS_MODAL = "notifications-modal"
 NOTIFICATIONS_LIST = "notifications-list"
@@ -79,7 +80,7 @@ def render_list(rows: list[NotificationRow]) -> list:
     items: list[Any] = []
     for n in rows:
         unread = n.read_at is None
-        head: list[Any] = [html.Strong(n.title)]
+        head: list[Any] = [html.Strong(notification_header(n.title, getattr(n, "tenant_name", None)))]
         if unread:
             head.append(html.Span("new", className="badge text-bg-primary ms-2"))
         children: list[Any] = [
@@ -88,8 +89,22 @@ def render_list(rows: list[NotificationRow]) -> list:
         ]
         if n.body:
             children.append(html.Div(n.body, className="small"))
+        links: list[Any] = []
         if n.run_id is not None:
-            children.append(dcc.Link(f"View run #{n.run_id}", href=run_href(n.run_id), className="small"))
+            links.append(dcc.Link(f"View run #{n.run_id}", href=run_href(n.run_id), className="small me-3"))
+        pack_id = getattr(n, "ready_pack_id", None)
+        if pack_id is not None:
+            # A plain link: a download is not a page (dcc.Link would route it inside the app).
+            links.append(
+                html.A(
+                    "Download review pack",
+                    href=download_url(pack_id),
+                    className="small notification-pack-link",
+                    download="",
+                )
+            )
+        if links:
+            children.append(html.Div(links))
         items.append(
             html.Li(
                 children,

@@ -58,14 +58,14 @@ def pending_type(value: object) -> str:
 
 
 def deduplicated_toast(*, run_id: int, operation_type: str) -> html.Div:
-    """'Already in progress: <type> — view run': the start found the same operation active."""
+    """'<Type> is already running — view run #N': an active run of this type existed before the click."""
     return html.Div(
         dbc.Toast(
             [
-                f"Already in progress: {type_label(operation_type)} — ",
-                dcc.Link("view run", href=run_href(run_id), className="toast-run-link"),
+                f"{type_label(operation_type)} is already running — ",
+                dcc.Link(f"view run #{run_id}", href=run_href(run_id), className="toast-run-link"),
             ],
-            header="Operation already in progress",
+            header="Already running",
             icon="info",
             dismissable=True,
             duration=TOAST_MS,
@@ -79,8 +79,9 @@ def started_feedback(run_id: int, operation_type: str, *, created: bool) -> tupl
     """(toast-area output, run-enqueued output) after a start.
 
     A new run fires run-enqueued: the activity shell starts polling at once and shows the
-    queued toast ("<Type> queued", "View run #N") — one toast, not two. A deduplicated
-    start changes nothing the shell would notice, so this page says so itself."""
+    started toast ("<Type> started", "View run #N") — one toast, not two. Only a start that
+    found an active run (``created`` false: it existed before the click) says "already
+    running"; the shell never does, however fast the worker picked the new run up."""
     if created:
         return no_update, {"run_id": run_id}
     return append_toast(deduplicated_toast(run_id=run_id, operation_type=operation_type)), no_update

@@ -13,6 +13,7 @@ server whether the page changed and only then refreshes the grid (unchanged -> n
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -27,15 +28,23 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import Principal, parse_id, visible_tenants
 from console.accounts.queries import workspace_names
-from console.components import poll_guard
-from console.components.display import format_time, progress_text, run_href, signature
+from console.components import operations_csv, poll_guard
+from console.components.display import (
+    FILTER_KEYS,
+    OPERATIONS_CSV_HREF,
+    format_time,
+    operations_query,
+    progress_text,
+    run_href,
+    signature,
+)
 from console.db import utcnow
-from console.errors import BadRequest
+from console.errors import BadRequest, NotFound
 from console.operations import registry
 from console.operations.cadence import table_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
 from console.operations.progress import progress_for_run
-from console.operations.queries import DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
+from console.operations.queries import ACTIVE_FILTER, DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
 from console.operations.registry import type_label
 from console.web.context import db_session, principal
 
@@ -51,6 +60,15 @@ FILTER_OUTCOME = "ops-filter-outcome"
 FILTER_TENANT = "ops-filter-tenant"
 FILTER_DATES = "ops-filter-dates"
 FILTER_CLEAR = "ops-filter-clear"
+FILTER_Q = "ops-filter-q"
+#: The page's own location: filters are written to its ``search`` (callback-nav: the layout is
+#: rebuilt from the URL, so a shared link, a reload and the back button all show the same list).
+URL = "operations-url"
+SUBTITLE = "operations-subtitle"
+FILTER_MESSAGE = "operations-filter-message"
+EMPTY = "operations-empty"
+CSV_LINK = "operations-csv"
+MAX_Q = 200
 
 PAGE_SIZE = 25
 MAX_BLOCK = 200  # largest block a (forged) request may ask for
@@ -92,6 +110,7 @@ def parse_filters(
     tenant: object = None,  # noqa: A002
     date_from: object = None,
     date_to: object = None,
+    q: object = None,
 ) -> RunFilters:
     """Validate the filter controls' values (untrusted: they arrive in a callback payload).
 
@@ -103,12 +122,84 @@ def parse_filters(
         raise BadRequest("filter from must not be after to")
     return RunFilters(
         type=_choice("type", type, frozenset(registry.types())),
-        status=_choice("status", status, STATUSES),
+        status=_choice("status", status, STATUSES | {ACTIVE_FILTER}),
         outcome=_choice("outcome", outcome, OUTCOMES),
         tenant_id=tenant_id,
         date_from=start,
         date_to=end,
+        q=_text("q", q),
     )
+
+
+def _text(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"filter {name} must be text")
+    text = " ".join(value.split())
+    if len(text) > MAX_Q or any(ord(c) < 32 for c in text):
+        raise BadRequest(f"filter {name} must be at most {MAX_Q} characters of plain text")
+    return text or None
+
+
+def filters_from_query(query: Mapping[str, object]) -> tuple[dict[str, Any], list[str]]:
+    """The controls' values from the URL's query string, and a message per rejected filter.
+
+    Each filter is checked on its own: a bad one is dropped (and said), the others still apply."""
+    values: dict[str, Any] = {
+        "tenant": ALL,
+        "type": ALL,
+        "status": ALL,
+        "outcome": ALL,
+        "q": "",
+        "from": None,
+        "to": None,
+    }
+    messages: list[str] = []
+    keyword = {"tenant": "tenant", "type": "type", "status": "status", "outcome": "outcome", "q": "q"}
+    for key in FILTER_KEYS:
+        raw = query.get(key)
+        if raw in _NO_FILTER:
+            continue
+        try:
+            if key in keyword:
+                parse_filters(**{keyword[key]: raw})
+            else:
+                _date(key, raw)
+        except BadRequest as exc:
+            messages.append(f"A filter was ignored: {exc}.")
+            continue
+        except NotFound:
+            messages.append("The tenant filter was ignored: no tenant you can see has that id.")
+            continue
+        values[key] = raw
+    if values["from"] and values["to"] and values["from"] > values["to"]:
+        messages.append("The date filter was ignored: from must not be after to.")
+        values["from"] = values["to"] = None
+    return values, messages
+
+
+_SORT_WORDS = {
+    "created_at": ("oldest first", "newest first"),
+    "completed_at": ("earliest completed first", "latest completed first"),
+}
+
+
+def subtitle(*, total: int, sort: Sequence[tuple[str, str]], filtered: bool) -> str:
+    """What the list shows, in the order it shows it (never "newest first" after a re-sort)."""
+    key, direction = sort[0] if sort else DEFAULT_SORT[0]
+    if key in _SORT_WORDS:
+        order = _SORT_WORDS[key][direction == "desc"]
+    else:
+        header = next((c["headerName"] for c in COLUMNS if c["field"] == key), key)
+        order = f"sorted by {header.lower()} ({'descending' if direction == 'desc' else 'ascending'})"
+    runs = "1 run" if total == 1 else f"{total} runs"
+    scope = "match these filters" if filtered else "you may see"
+    return f"{runs} {scope}, {order}. Rows refresh every 10 s while one on this page is active."
+
+
+def empty_text(filtered: bool) -> str:
+    return "No operations you can see match these filters." if filtered else "No operations you can see yet."
 
 
 def parse_rows_request(request: object) -> RowsRequest:
@@ -149,7 +240,7 @@ def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, 
         "tenant": run.tenant_name or "—",
         "status": view.status_label,
         "outcome": view.outcome_label or "",
-        "progress": progress_text(view),
+        "progress": progress_text(view, run.type),
         "progress_mode": view.mode,
         "created_at": format_time(run.created_at),
         "completed_at": format_time(run.completed_at),
@@ -181,11 +272,17 @@ COLUMNS = [
 ]
 
 
-def _select(id_: str, label: str, options: list[dict[str, str]]) -> dbc.Col:
+def _select(id_: str, label: str, options: list[dict[str, str]], value: str = ALL) -> dbc.Col:
+    allowed = {o["value"] for o in options}
     return dbc.Col(
         [
             dbc.Label(label, html_for=id_, className="small mb-0"),
-            dbc.Select(id=id_, options=[{"label": "All", "value": ALL}, *options], value=ALL, size="sm"),
+            dbc.Select(
+                id=id_,
+                options=[{"label": "All", "value": ALL}, *options],
+                value=value if value in allowed else ALL,
+                size="sm",
+            ),
         ],
         md=2,
     )
@@ -203,28 +300,70 @@ def _tenant_options(session: Any, who: Principal) -> list[dict[str, str]]:
     ]
 
 
-def layout(**_query: object) -> html.Div:
+def layout(**query: object) -> html.Div:
+    """The list as the URL's query string says (``tenant``, ``type``, ``status``, ``outcome``,
+    ``q``, ``from``, ``to``): a shared link, a reload and the back button show the same list."""
     session, who = db_session(), principal()
+    values, messages = filters_from_query(query)
+    tenant_options = _tenant_options(session, who)
+    if values["tenant"] != ALL and values["tenant"] not in {o["value"] for o in tenant_options}:
+        messages.append("The tenant filter was ignored: no tenant you can see has that id.")
+        values["tenant"] = ALL
+    filtered = any(values[k] not in (ALL, "", None) for k in FILTER_KEYS)
     filters = dbc.Row(
         [
-            _select(FILTER_TYPE, "Type", [{"label": spec.label, "value": spec.type} for spec in registry.specs()]),
+            _select(
+                FILTER_TYPE,
+                "Type",
+                [{"label": spec.label, "value": spec.type} for spec in registry.specs()],
+                values["type"],
+            ),
             _select(
                 FILTER_STATUS,
                 "Status",
-                [{"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")],
+                [
+                    {"label": "Active (queued or running)", "value": ACTIVE_FILTER},
+                    *({"label": STATUS_LABELS[s], "value": s} for s in ("queued", "running", "completed")),
+                ],
+                values["status"],
             ),
             _select(
-                FILTER_OUTCOME, "Outcome", [{"label": label, "value": key} for key, label in OUTCOME_LABELS.items()]
+                FILTER_OUTCOME,
+                "Outcome",
+                [{"label": label, "value": key} for key, label in OUTCOME_LABELS.items()],
+                values["outcome"],
             ),
-            _select(FILTER_TENANT, "Tenant", _tenant_options(session, who)),
+            _select(FILTER_TENANT, "Tenant", tenant_options, values["tenant"]),
             dbc.Col(
                 [
                     dbc.Label("Created between", html_for=FILTER_DATES, className="small mb-0 d-block"),
-                    dcc.DatePickerRange(id=FILTER_DATES, display_format="YYYY-MM-DD", clearable=True, minimum_nights=0),
+                    dcc.DatePickerRange(
+                        id=FILTER_DATES,
+                        display_format="YYYY-MM-DD",
+                        clearable=True,
+                        minimum_nights=0,
+                        start_date=values["from"],
+                        end_date=values["to"],
+                    ),
                 ],
                 md=3,
             ),
             dbc.Col(dbc.Button("Clear", id=FILTER_CLEAR, color="link", size="sm", className="mt-3"), md=1),
+            dbc.Col(
+                [
+                    dbc.Label("Search", html_for=FILTER_Q, className="small mb-0"),
+                    dbc.Input(
+                        id=FILTER_Q,
+                        type="search",
+                        value=values["q"],
+                        debounce=True,  # Enter or leaving the field: one URL change, not one per key
+                        maxLength=MAX_Q,
+                        placeholder="Run id, type, who started it, failure text",
+                        size="sm",
+                    ),
+                ],
+                md=4,
+            ),
         ],
         className="g-2 mb-2 align-items-end",
         id="operations-filters",
@@ -245,14 +384,43 @@ def layout(**_query: object) -> html.Div:
         },
         style={"height": "720px"},
     )
+    search = operations_query(values)
     return html.Div(
         [
-            html.H2("Operations"),
+            dcc.Location(id=URL, refresh="callback-nav"),
+            html.Div(
+                [
+                    html.H2("Operations", className="me-auto"),
+                    html.A(
+                        "Download CSV",
+                        id=CSV_LINK,
+                        href=f"{OPERATIONS_CSV_HREF}{search}",
+                        className="btn btn-outline-secondary btn-sm",
+                        download="operations.csv",
+                    ),
+                ],
+                className="d-flex align-items-center",
+            ),
             html.P(
-                "Every run you may see, newest first. Rows refresh every 10 s while one on this page is active.",
+                "Rows refresh every 10 s while one on this page is active.",
+                id=SUBTITLE,
                 className="text-muted small",
             ),
+            html.Div(
+                [html.Div(m) for m in messages],
+                id=FILTER_MESSAGE,
+                className="alert alert-warning py-1 small",
+                role="status",
+                hidden=not messages,
+            ),
             filters,
+            html.P(
+                empty_text(filtered),
+                id=EMPTY,
+                className="text-muted",
+                hidden=True,
+                **{"data-filtered": "true" if filtered else "false"},
+            ),
             grid,
             *poll_guard.poll_components(POLL, POLL_POLICY, None),
             dcc.Store(id=SIGNATURE, data=None),
@@ -271,40 +439,59 @@ _FILTER_STATES = [
     State(FILTER_TENANT, "value"),
     State(FILTER_DATES, "start_date"),
     State(FILTER_DATES, "end_date"),
+    State(FILTER_Q, "value"),
 ]
 
-# Filters changed -> back to page one and drop the cache (the grid asks again with the new
-# filters); a poll found a change -> refresh the cached blocks in place (no flicker).
+# A poll found a change -> refresh the cached blocks in place (no flicker). (A filter change
+# rebuilds the page from its new URL, grid included: nothing to purge.)
 _GRID_SYNC_JS = """
-function(type_, status, outcome, tenant, start, end, refresh) {
-    var ctx = window.dash_clientside.callback_context;
-    var trig = (ctx && ctx.triggered && ctx.triggered.length) ? ctx.triggered[0].prop_id : "";
+function(refresh) {
     var api = null;
     try { api = window.dash_ag_grid.getApi("__GRID__"); } catch (e) { api = null; }
-    if (!api) { return window.dash_clientside.no_update; }
-    if (trig.indexOf("__REFRESH__.") === 0) {
-        api.refreshInfiniteCache();
-    } else {
-        api.paginationGoToFirstPage();
-        api.purgeInfiniteCache();
-    }
+    if (api) { api.refreshInfiniteCache(); }
     return window.dash_clientside.no_update;
 }
-""".replace("__GRID__", ids.OPERATIONS_TABLE).replace("__REFRESH__", REFRESH)
+""".replace("__GRID__", ids.OPERATIONS_TABLE)
+
+# Filters -> the page's URL (the same order and encoding as display.operations_query). A date
+# range waits for its end date: rebuilding the page between the two clicks would close the picker.
+_URL_JS = """
+function(type_, status, outcome, tenant, start, end, q) {
+    if (start && !end) { return window.dash_clientside.no_update; }
+    var values = {tenant: tenant, type: type_, status: status, outcome: outcome, q: q,
+                  from: start ? String(start).slice(0, 10) : null, to: end ? String(end).slice(0, 10) : null};
+    var parts = [];
+    __KEYS__.forEach(function (key) {
+        var v = values[key];
+        if (v === null || v === undefined || v === "" || v === "__ALL__") { return; }
+        parts.push(key + "=" + encodeURIComponent(String(v).trim().split(/\\s+/).join(" ")));
+    });
+    var search = parts.length ? "?" + parts.join("&") : "";
+    if (search === window.location.search) { return window.dash_clientside.no_update; }
+    return search;
+}
+""".replace("__KEYS__", json.dumps(list(FILTER_KEYS))).replace("__ALL__", ALL)
 
 
 def _filters_from(values: Sequence[object]) -> RunFilters:
-    type_, status, outcome, tenant, start, end = values
-    return parse_filters(type=type_, status=status, outcome=outcome, tenant=tenant, date_from=start, date_to=end)
+    type_, status, outcome, tenant, start, end, q = values
+    return parse_filters(type=type_, status=status, outcome=outcome, tenant=tenant, date_from=start, date_to=end, q=q)
+
+
+def _is_filtered(filters: RunFilters) -> bool:
+    return filters != RunFilters()
 
 
 def register_callbacks(app: dash.Dash) -> None:
     poll_guard.register_guard(app, interval_id=POLL, policy_id=POLL_POLICY)
+    operations_csv.init_app(app.server)  # the same list as CSV, next to the list it exports
 
     @app.callback(
         Output(ids.OPERATIONS_TABLE, "getRowsResponse"),
         Output(POLL_POLICY, "data"),
         Output(SIGNATURE, "data"),
+        Output(SUBTITLE, "children"),
+        Output(EMPTY, "hidden"),
         Input(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         prevent_initial_call=True,
@@ -321,6 +508,8 @@ def register_callbacks(app: dash.Dash) -> None:
             {"rowData": rows, "rowCount": total},
             poll_guard.policy(table_poll_interval(statuses)),
             signature([rows, total]),
+            subtitle(total=total, sort=rows_request.sort, filtered=_is_filtered(filters)),
+            total > 0,
         )
 
     @app.callback(
@@ -352,13 +541,20 @@ def register_callbacks(app: dash.Dash) -> None:
     app.clientside_callback(
         _GRID_SYNC_JS,
         Output(GRID_SYNC, "data"),
+        Input(REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+
+    app.clientside_callback(
+        _URL_JS,
+        Output(URL, "search"),
         Input(FILTER_TYPE, "value"),
         Input(FILTER_STATUS, "value"),
         Input(FILTER_OUTCOME, "value"),
         Input(FILTER_TENANT, "value"),
         Input(FILTER_DATES, "start_date"),
         Input(FILTER_DATES, "end_date"),
-        Input(REFRESH, "data"),
+        Input(FILTER_Q, "value"),
         prevent_initial_call=True,
     )
 
@@ -369,8 +565,9 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(FILTER_TENANT, "value"),
         Output(FILTER_DATES, "start_date"),
         Output(FILTER_DATES, "end_date"),
+        Output(FILTER_Q, "value"),
         Input(FILTER_CLEAR, "n_clicks"),
         prevent_initial_call=True,
     )
     def _clear(_n):
-        return ALL, ALL, ALL, ALL, None, None
+        return ALL, ALL, ALL, ALL, None, None, ""

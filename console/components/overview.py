@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -16,9 +16,9 @@ from dash import dcc, html
 from console.access import Principal, visible_tenants
 from console.accounts.models import Tenant
 from console.accounts.queries import workspace_names
-from console.components.display import PACK_STATUS_LABELS, tenant_href
+from console.components.display import PACK_STATUS_LABELS, operations_href, tenant_href
 from console.db import utcnow
-from console.operations.queries import tenant_run_counts
+from console.operations.queries import ACTIVE_FILTER, tenant_run_counts
 from console.review_packs.queries import latest_pack_statuses
 from console.web.context import db_session, principal
 
@@ -100,7 +100,17 @@ def _num(value: int | None) -> str:
     return "—" if value is None else str(value)
 
 
-def table(rows: list[TenantRow]) -> dbc.Table:
+def _count_link(value: int | None, href: str, kind: str) -> Any:
+    """A count that opens the operations list filtered to exactly the runs it counts."""
+    if value is None:
+        return "—"
+    return html.Span(dcc.Link(str(value), href=href, className="overview-count-link"), **{"data-count-kind": kind})
+
+
+def table(rows: list[TenantRow], *, today: date) -> dbc.Table:
+    """The tenants; their counts link to the operations list filtered to that tenant and count
+    (the failed window is whole days in the list's date filter: since ``today`` - 7 days)."""
+    since = (today - timedelta(days=FAILED_WINDOW.days)).isoformat()
     body = []
     for r in rows:
         label, colour = _HEALTH[r.health]
@@ -110,8 +120,18 @@ def table(rows: list[TenantRow]) -> dbc.Table:
                     html.Td(dcc.Link(r.name, href=tenant_href(r.tenant_id))),
                     html.Td(r.workspace),
                     html.Td(html.Span(label, className=f"badge text-bg-{colour}")),
-                    html.Td(_num(r.active), className="text-end"),
-                    html.Td(_num(r.failed_7d), className="text-end"),
+                    html.Td(
+                        _count_link(r.active, operations_href(tenant=r.tenant_id, status=ACTIVE_FILTER), "active"),
+                        className="text-end",
+                    ),
+                    html.Td(
+                        _count_link(
+                            r.failed_7d,
+                            operations_href(**{"tenant": r.tenant_id, "outcome": "failed", "from": since}),
+                            "failed",
+                        ),
+                        className="text-end",
+                    ),
                     html.Td(r.pack or "—"),
                 ],
                 **{"data-tenant-id": str(r.tenant_id), "data-health": r.health},
@@ -136,8 +156,9 @@ def layout(**_query: object) -> html.Div:
     session, who = db_session(), principal()
     if not who.roles:
         return html.Div([html.H2("Overview"), dbc.Alert(NO_WORKSPACE, color="info", id=EMPTY)])
-    rows = read_rows(session=session, who=who, now=utcnow())
-    body = table(rows) if rows else dbc.Alert(NO_TENANTS, color="info", id=EMPTY)
+    now = utcnow()
+    rows = read_rows(session=session, who=who, now=now)
+    body = table(rows, today=now.date()) if rows else dbc.Alert(NO_TENANTS, color="info", id=EMPTY)
     return html.Div(
         [
             html.H2("Overview"),

@@ -30,9 +30,12 @@ from console import ids
 from console.access import Principal, require_operation, require_run
 from console.components import poll_guard
 from console.components.display import (
+    OVERVIEW_HREF,
     PACK_STATUS_LABELS,
     QUEUE_UNREACHABLE,
     append_toast,
+    breadcrumbs,
+    finished_text,
     format_duration,
     format_timestamp,
     render_progress,
@@ -48,7 +51,7 @@ from console.operations import registry
 from console.operations.cadence import run_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, COMPLETED, RESUME_ATTEMPTS_KEY, RETRYABLE_OUTCOMES
 from console.operations.launch import cancel_operation, retry_operation, retry_plan
-from console.operations.progress import COUNTED, ProgressView, phase_label, progress_view
+from console.operations.progress import COUNTED, NONE, ProgressView, phase_label, progress_view
 from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
 from console.operations.registry import type_label
 from console.review_packs.service import download_url
@@ -200,6 +203,7 @@ class RunView:
     can_retry: bool = False  # failed / partially succeeded / cancelled, and the viewer may
     retry_of: int | None = None  # "Retry of #N"
     retried_as: int | None = None  # "Retried as #M"
+    finished_text: str | None = None  # a terminal run without "N of M processed": why (display.finished_text)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -271,6 +275,7 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         can_retry=snapshot.may_act and snapshot.status == COMPLETED and snapshot.outcome in RETRYABLE_OUTCOMES,
         retry_of=_run_ref(snapshot.context.get("retry_of")),
         retried_as=_run_ref(snapshot.context.get("retried_as")),
+        finished_text=finished_text(progress, snapshot.type),
     )
 
 
@@ -290,8 +295,10 @@ def resumed_text(context: object) -> str | None:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_badges(badges: tuple[Badge, ...]) -> html.Div:
-    """Outcome counters as badges (never as a bar)."""
+def render_badges(badges: tuple[Badge, ...], *, finished: bool = False) -> html.Div:
+    """Outcome counters as badges (never as a bar); without any: "No counts yet" only while the
+    run is active (a finished run's progress line already says why it has no number)."""
+    empty: list[Any] = [] if finished else [html.Span("No counts yet", className="text-muted small")]
     return html.Div(
         [
             html.Span(
@@ -301,7 +308,7 @@ def render_badges(badges: tuple[Badge, ...]) -> html.Div:
             )
             for b in badges
         ]
-        or [html.Span("No counts yet", className="text-muted small")],
+        or empty,
         id=ids.RUN_COUNTS,
         className="run-counts",
     )
@@ -329,7 +336,13 @@ def _units_table(view: RunView) -> html.Div | None:
             className="table table-sm table-hover",
         )
         if rows
-        else html.P("No units recorded yet.", id=RUN_UNITS, className="text-muted"),
+        else html.P(
+            (view.finished_text or "No units were recorded.")
+            if view.progress.mode == NONE
+            else "No units recorded yet.",
+            id=RUN_UNITS,
+            className="text-muted",
+        ),
     ]
     if view.units_more:
         body.append(html.P(f"and {view.units_more} more (failures are listed first)", className="text-muted small"))
@@ -378,12 +391,21 @@ def render(view: RunView) -> list:
                 ],
                 className="mb-3",
             ),
-            render_progress(p),
+            # A finished run without "N of M processed" says why in the same place (display.finished_text).
+            render_progress(replace(p, text=view.finished_text) if view.finished_text else p),
             html.Div(view.eta_text, id=RUN_ETA, className="text-muted small mt-1") if view.eta_text else None,
-            html.Div(render_badges(view.badges), className="mt-3"),
+            html.Div(
+                render_badges(view.badges, finished=p.mode == NONE),
+                className="mt-3",
+            ),
         ]
     )
+    trail: list[tuple[str, str | None]] = [("Overview", OVERVIEW_HREF)]
+    if view.tenant_id is not None:
+        trail.append((view.tenant_label, tenant_href(view.tenant_id)))
+    trail.append((f"Run #{view.run_id}", None))
     parts: list[Any] = [
+        breadcrumbs(trail),
         html.H2(view.title, className="h3"),
         render_actions(view),
         dbc_card([details]),

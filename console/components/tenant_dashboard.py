@@ -26,9 +26,13 @@ from console.accounts.models import Tenant
 from console.accounts.queries import workspace_names
 from console.components import charts, operation_buttons, poll_guard, review_pack_card
 from console.components.display import (
+    OVERVIEW_HREF,
+    breadcrumbs,
+    finished_text,
     format_age,
     format_time,
     not_found_page,
+    operations_href,
     progress_indicator,
     run_href,
     signature,
@@ -38,7 +42,7 @@ from console.errors import NotFound
 from console.operations import queries, registry
 from console.operations.cadence import table_poll_interval
 from console.operations.progress import progress_for_run
-from console.operations.queries import RunBrief, RunRow, TenantHealth
+from console.operations.queries import ACTIVE_FILTER, RunBrief, RunRow, TenantHealth
 from console.operations.registry import type_label
 from console.operations.staleness import was_reaped
 from console.review_packs.queries import PackBrief, expiring_packs, latest_pack
@@ -47,6 +51,7 @@ from console.web.context import db_session, principal, settings
 # ids of this page (the contract ids are in console/ids.py)
 DASHBOARD = "tenant-dashboard"
 KPIS = "tenant-kpis"
+ALL_OPERATIONS = "tenant-all-operations"
 ATTENTION_BODY = "needs-attention-body"
 RECENT = "tenant-operations"
 POLL = "dashboard-poll"
@@ -71,6 +76,7 @@ class Kpi:
     label: str
     value: str
     hint: str
+    href: str | None = None  # the operations list filtered to what the number counts
 
 
 def success_rate(health: TenantHealth) -> int | None:
@@ -80,8 +86,9 @@ def success_rate(health: TenantHealth) -> int | None:
     return (100 * health.succeeded_30d) // health.completed_30d
 
 
-def kpis(health: TenantHealth | None) -> list[Kpi]:
-    """The header's four numbers ('—' where the user may not see operations or nothing exists)."""
+def kpis(health: TenantHealth | None, *, tenant_id: int | None = None, today: date | None = None) -> list[Kpi]:
+    """The header's four numbers ('—' where the user may not see operations or nothing exists);
+    with ``tenant_id`` the run counts link to the operations list filtered to what they count."""
     if health is None:
         return [
             Kpi(k, label, "—", "")
@@ -94,14 +101,28 @@ def kpis(health: TenantHealth | None) -> list[Kpi]:
         ]
     rate = success_rate(health)
     return [
-        Kpi("kpi-runs-30d", "Runs (30 d)", str(health.runs_30d), "runs created in the last 30 days"),
+        Kpi(
+            "kpi-runs-30d",
+            "Runs (30 d)",
+            str(health.runs_30d),
+            "runs created in the last 30 days",
+            operations_href(**{"tenant": tenant_id, "from": (today - timedelta(days=30)).isoformat()})
+            if tenant_id is not None and today is not None
+            else None,
+        ),
         Kpi(
             "kpi-success-rate",
             "Success rate (30 d)",
             "—" if rate is None else f"{rate}%",
             f"{health.succeeded_30d} of {health.completed_30d} completed runs succeeded",
         ),
-        Kpi("kpi-active-runs", "Active runs", str(health.active), "queued or running now"),
+        Kpi(
+            "kpi-active-runs",
+            "Active runs",
+            str(health.active),
+            "queued or running now",
+            operations_href(tenant=tenant_id, status=ACTIVE_FILTER) if tenant_id is not None else None,
+        ),
         Kpi(
             "kpi-last-inventory-sync",
             "Last inventory sync",
@@ -177,7 +198,8 @@ def recent_row(run: RunRow, now: datetime) -> dict[str, Any]:
         "status_label": view.status_label,
         "outcome": view.outcome_label or "",
         "mode": view.mode,
-        "text": view.text,
+        # a finished run without "N of M processed" says why (never "No counts yet")
+        "text": view.text or finished_text(view, run.type),
         "percent": view.percent,
         "created": format_time(run.created_at),
     }
@@ -270,14 +292,19 @@ def load(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_a
 # --------------------------------------------------------------------------- rendering
 
 
-def kpi_cards(health: TenantHealth | None) -> list[Any]:
+def kpi_cards(health: TenantHealth | None, *, tenant_id: int | None = None, today: date | None = None) -> list[Any]:
     return [
         dbc.Col(
             dbc.Card(
                 dbc.CardBody(
                     [
                         html.Div(k.label, className="text-muted small"),
-                        html.Div(k.value, id=k.id, className="fs-4 fw-semibold", title=k.hint),
+                        html.Div(
+                            dcc.Link(k.value, href=k.href, className="kpi-link") if k.href else k.value,
+                            id=k.id,
+                            className="fs-4 fw-semibold",
+                            title=k.hint,
+                        ),
                     ]
                 ),
                 className="h-100",
@@ -286,7 +313,7 @@ def kpi_cards(health: TenantHealth | None) -> list[Any]:
             sm=6,
             className="mb-3",
         )
-        for k in kpis(health)
+        for k in kpis(health, tenant_id=tenant_id, today=today)
     ]
 
 
@@ -413,11 +440,12 @@ def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale
     )
     header = html.Div(
         [
+            breadcrumbs([("Overview", OVERVIEW_HREF), (tenant.name, None)]),
             html.H2(tenant.name, className="mb-0"),
             html.Div(
                 [
                     html.Span(workspace or "", className="me-3"),
-                    dcc.Link("All operations", href="/admin/operations"),
+                    dcc.Link("All operations", href=operations_href(tenant=tenant.id), id=ALL_OPERATIONS),
                 ],
                 className="text-muted small",
             ),
@@ -428,7 +456,7 @@ def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale
         [
             dcc.Store(id=ids.TENANT_ID_STORE, data=tenant.id),
             header,
-            dbc.Row(kpi_cards(data.health), id=KPIS),
+            dbc.Row(kpi_cards(data.health, tenant_id=tenant.id, today=now.date()), id=KPIS),
             dbc.Row(
                 [
                     dbc.Col(pack_section, lg=5, className="mb-3"),
@@ -504,7 +532,7 @@ def register_callbacks(app: dash.Dash) -> None:
             return poll_guard.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
         per_day_fig, duration_fig = figures(data)
         return (
-            kpi_cards(data.health),
+            kpi_cards(data.health, tenant_id=tenant.id, today=now.date()),
             attention_list(data.attention),
             recent_table(data.recent),
             per_day_fig,

@@ -9,12 +9,16 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from console.accounts.models import Tenant
 from console.db import utcnow
 from console.notifications.models import Notification
 from console.operations.constants import CANCELLED, FAILED, PARTIALLY_SUCCEEDED, SUCCEEDED
 from console.operations.models import OperationRun
 from console.operations.registry import type_label
 from console.operations.summary import normalize_counts
+from console.review_packs.models import ReviewPack
+
+PACK_READY = "ready"
 
 RUN_COMPLETED = "run_completed"
 RUN_FAILED = "run_failed"
@@ -71,8 +75,28 @@ class NotificationRow:
     run_id: int | None
     created_at: datetime
     read_at: datetime | None
+    #: The run's tenant (None: a workspace-level run), read with the row: a notification names it.
+    tenant_name: str | None = None
+    #: The run's review pack when it is ready now (an expired or failed pack gets no link).
+    ready_pack_id: int | None = None
 
 
+# Correlated subqueries, so the list (and the shell's toasts) stay one statement each.
+_TENANT_NAME = (
+    select(Tenant.name)
+    .join(OperationRun, OperationRun.tenant_id == Tenant.id)
+    .where(OperationRun.id == Notification.run_id)
+    .correlate(Notification)
+    .scalar_subquery()
+)
+_READY_PACK = (
+    select(ReviewPack.id)
+    .where(ReviewPack.operation_run_id == Notification.run_id, ReviewPack.status == PACK_READY)
+    .correlate(Notification)
+    .order_by(ReviewPack.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 _ROW_COLUMNS = (
     Notification.id,
     Notification.kind,
@@ -81,6 +105,8 @@ _ROW_COLUMNS = (
     Notification.run_id,
     Notification.created_at,
     Notification.read_at,
+    _TENANT_NAME.label("tenant_name"),
+    _READY_PACK.label("ready_pack_id"),
 )
 
 

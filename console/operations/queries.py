@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, run_visible
@@ -44,7 +44,13 @@ class RunFilters:
     tenant_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    #: Free text: a run id ("42" or "#42"), or part of the type label, the initiator's name or
+    #: the failure text (case-insensitive).
+    q: str | None = None
 
+
+#: The list's status filter value for "queued or running" (what the overview's "Active" links to).
+ACTIVE_FILTER: Final = "active"
 
 SORTABLE: Final = ("id", "type", "tenant", "status", "outcome", "created_at", "completed_at")
 DEFAULT_SORT: Final[tuple[tuple[str, str], ...]] = (("created_at", "desc"),)
@@ -152,7 +158,9 @@ def _filter_clauses(filters: RunFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.type:
         clauses.append(OperationRun.type == filters.type)
-    if filters.status:
+    if filters.status == ACTIVE_FILTER:
+        clauses.append(OperationRun.status.in_(sorted(ACTIVE_STATUSES)))
+    elif filters.status:
         clauses.append(OperationRun.status == filters.status)
     if filters.outcome:
         clauses.append(OperationRun.outcome == filters.outcome)
@@ -162,7 +170,31 @@ def _filter_clauses(filters: RunFilters) -> list[ColumnElement[bool]]:
         clauses.append(
             OperationRun.created_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         )
+    if filters.q:
+        clauses.append(_search_clause(filters.q))
     return clauses
+
+
+def _search_clause(q: str) -> ColumnElement[bool]:
+    """Free text over run id, type label, initiator name and failure text — one clause of the
+    same statement (the initiator is a subquery: no extra statement, and only runs the
+    visibility filter already admits can match)."""
+    text = q.strip()
+    needle = text.lower()
+    matches: list[ColumnElement[bool]] = [
+        func.lower(OperationRun.failure_summary).contains(needle, autoescape=True),
+        OperationRun.initiator_user_id.in_(
+            select(User.id).where(func.lower(User.name).contains(needle, autoescape=True))
+        ),
+    ]
+    digits = text.removeprefix("#")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        matches.append(OperationRun.id == int(digits))
+    # Labels live in the registry, not the database: match them here, filter by type there.
+    types = [spec.type for spec in registry.specs() if needle in spec.label.lower() or needle in spec.type]
+    if types:
+        matches.append(OperationRun.type.in_(types))
+    return or_(*matches)
 
 
 def _sort_column(key: str) -> ColumnElement[Any]:

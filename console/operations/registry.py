@@ -111,6 +111,9 @@ class OperationSpec:
     retry_units: bool = True
     #: Relative share of the demo history (``console seed-demo``).
     seed_weight: int = 1
+    #: What a counted run that completed with ``total`` 0 says (the family's own words, e.g.
+    #: "Nothing to restore: the backup set has no items"); None: a generic sentence.
+    nothing_to_do: str | None = None
 
     def validate_options(self, *, session: Any, tenant_id: int, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options typed and checked; unknown keys or bad values are BadRequest."""
@@ -218,6 +221,16 @@ def type_label(type_: object) -> str:
     return text[:1].upper() + text[1:] if text else "Operation"
 
 
+#: A counted run with nothing to do, for a type without its own sentence.
+NOTHING_TO_DO: Final = "Nothing to do: there were no items."
+
+
+def nothing_to_do(type_: object) -> str:
+    """The sentence of a counted run that completed with ``total`` 0."""
+    spec = find(type_)
+    return (spec.nothing_to_do if spec is not None else None) or NOTHING_TO_DO
+
+
 def capabilities() -> dict[str, str]:
     """type -> the capability that starts it."""
     return {s.type: s.capability for s in _SPECS.values()}
@@ -236,6 +249,7 @@ for _spec in (
         task="tasks.inventory.run_inventory_sync",
         description="Read every policy from the provider and update the tenant's inventory.",
         seed_weight=1,
+        nothing_to_do="Nothing to sync: the provider reported no policies.",
     ),
     OperationSpec(
         type=REVIEW_PACK_GENERATE,
@@ -249,6 +263,7 @@ for _spec in (
         options=(Option("include_operations", "flag", True), Option("include_pii", "flag", False)),
         prepare="console.review_packs.service:ensure_pack_for_run",
         on_fail="console.review_packs.service:fail_pack_for_run",
+        nothing_to_do="Nothing to pack: the tenant has no items to include.",
     ),
     OperationSpec(
         type=EVIDENCE_SNAPSHOT_GENERATE,
@@ -258,6 +273,7 @@ for _spec in (
         task="tasks.evidence.generate_evidence_snapshot",
         description="Capture an evidence snapshot of the tenant's current configuration.",
         on_fail="console.evidence.service:fail_snapshot_for_run",
+        nothing_to_do="Nothing to capture: the tenant has no configuration items.",
     ),
     OperationSpec(
         type=BACKUP_SET_ADD_POLICIES,
@@ -267,6 +283,7 @@ for _spec in (
         task="tasks.backups.add_policies_to_backup_set",
         description="Add all active policies to a new backup set.",
         options=(_BACKUP_SET, Option("policy_ids", "id_list")),
+        nothing_to_do="Nothing to back up: the tenant has no active policies.",
     ),
     OperationSpec(
         type=BACKUP_SET_RESTORE,
@@ -277,6 +294,7 @@ for _spec in (
         description="Restore the tenant's latest backup set that has items.",
         fans_out=True,
         options=(_BACKUP_SET,),
+        nothing_to_do="Nothing to restore: the backup set has no items.",
     ),
     OperationSpec(
         type=BASELINE_CAPTURE,

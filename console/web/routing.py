@@ -14,12 +14,13 @@ from console.web.context import db_session, principal
 
 OVERVIEW = "/"
 OPERATIONS = "/admin/operations"
+OPERATIONS_CSV = "/admin/operations.csv"  # a Flask route, not a page (console.components.operations_csv)
 RUN_VIEWER = "/admin/operations/<run_id>"
 TENANT_DASHBOARD = "/admin/tenants/<tenant_id>"
 
 _RUN = re.compile(r"^/admin/operations/([^/]+)/?$")
 _TENANT = re.compile(r"^/admin/tenants/([^/]+)/?$")
-NOT_PAGES = ("/_dash-", "/assets/", "/vendor/", "/login", "/healthz", "/review-packs/", "/_favicon")
+NOT_PAGES = ("/_dash-", "/assets/", "/vendor/", "/login", "/healthz", "/review-packs/", "/_favicon", OPERATIONS_CSV)
 
 
 def is_page_path(path: str) -> bool:

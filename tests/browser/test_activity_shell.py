@@ -51,7 +51,7 @@ def test_shell_starts_on_run_enqueued_shows_toasts_and_stops_when_runs_finish(da
     until(lambda: _items(dash_duo) == [(str(run_id), "activity")], timeout=3)
     assert time.monotonic() - t_event < 2.0  # at once, not at some later tick
     toast = dash_duo.wait_for_element(f"#toast-area [data-toast-kind=queued][data-run-id='{run_id}']", timeout=2)
-    assert "Inventory sync queued" in toast.text
+    assert "Inventory sync started" in toast.text
     assert toast.find_element("css selector", "a").get_attribute("href").endswith(f"/admin/operations/{run_id}")
     item_link = dash_duo.find_element(f"#activity-shell [data-run-id='{run_id}'] a")
     assert item_link.get_attribute("href").endswith(f"/admin/operations/{run_id}")
@@ -115,7 +115,7 @@ def test_shell_shows_five_newest_runs_in_scope_and_a_count_of_the_rest(dash_duo,
         "window.dash_clientside.set_props('run-enqueued', {data: {run_id: arguments[0]}})", phased
     )
     toast = dash_duo.wait_for_element(f"#toast-area [data-toast-kind=queued][data-run-id='{phased}']", timeout=3)
-    assert "Baseline capture is already running" in toast.text
+    assert "Baseline capture started" in toast.text
 
     # On a tenant dashboard the shell narrows to that tenant's runs.
     goto(dash_duo, f"/admin/tenants/{world.tenant_ids[1]}", "#activity-shell")

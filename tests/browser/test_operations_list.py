@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import Select
 from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import complete_run
-from tests.support.browser import browser_login, count, interval_state, set_visibility, text
+from tests.support.browser import browser_login, count, interval_state, open_page, props, set_visibility, text
 
 ROWS = "#operations-table .ag-center-cols-container .ag-row"
 
@@ -68,6 +68,19 @@ def progress_cells(dash_duo) -> list[str]:
     )
 
 
+def search(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return window.location.search;")
+
+
+def choose(dash_duo, select_id: str, value: str, expected_search: str) -> None:
+    """Pick a filter, then wait until the URL says so and the page was rebuilt from it (the new
+    select shows the value): a filter change is a navigation, and the next action must not
+    touch the page it replaced."""
+    Select(dash_duo.find_element(f"#{select_id}")).select_by_value(value)
+    until(lambda: search(dash_duo) == expected_search, timeout=5)
+    until(lambda: props(dash_duo, select_id, "value") == {"value": value}, timeout=5)
+
+
 def wait_rows(dash_duo, expected: list[int] | set[int], timeout: float = 8) -> None:
     want = expected if isinstance(expected, list) else sorted(expected)
     until(
@@ -115,18 +128,19 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
     assert "a2" not in [o.text for o in Select(dash_duo.find_element("#ops-filter-tenant")).options]
 
     # The running row: the contract's counted progress as text; the page polls at 10 s.
-    until(lambda: "counted · 3 / 8 · 37%" in progress_cells(dash_duo), timeout=5)
+    until(lambda: "3 / 8 · 37%" in progress_cells(dash_duo), timeout=5)
     until(lambda: interval_state(dash_duo, "operations-poll") == (False, 10_000), timeout=5)
 
-    Select(dash_duo.find_element("#ops-filter-type")).select_by_value("baseline_compare")
+    choose(dash_duo, "ops-filter-type", "baseline_compare", "?type=baseline_compare")
     wait_rows(dash_duo, [visible[1]])
-    Select(dash_duo.find_element("#ops-filter-type")).select_by_value("all")
-    Select(dash_duo.find_element("#ops-filter-status")).select_by_value("completed")
+    choose(dash_duo, "ops-filter-type", "all", "")
+    choose(dash_duo, "ops-filter-status", "completed", "?status=completed")
     wait_rows(dash_duo, [visible[0], visible[1], visible[3]])
     until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # nothing active on this page
-    Select(dash_duo.find_element("#ops-filter-tenant")).select_by_value(str(a1))
+    choose(dash_duo, "ops-filter-tenant", str(a1), f"?tenant={a1}&status=completed")
     wait_rows(dash_duo, [visible[0], visible[1]])
     dash_duo.find_element("#ops-filter-clear").click()
+    until(lambda: search(dash_duo) == "", timeout=5)
     wait_rows(dash_duo, visible)
 
     # The run completes; a hidden-then-visible tab refreshes at once: the row says so, polling stops.
@@ -135,7 +149,7 @@ def test_operator_sees_only_visible_runs_filters_them_and_opens_the_viewer(dash_
     set_visibility(dash_duo, "hidden")
     until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)  # no polling while hidden
     set_visibility(dash_duo, "visible")
-    until(lambda: "none · 3 of 8 processed" in progress_cells(dash_duo), timeout=8)
+    until(lambda: "3 of 8 processed" in progress_cells(dash_duo), timeout=8)
     until(lambda: interval_state(dash_duo, "operations-poll")[0] is True, timeout=5)
 
     click(dash_duo, f"{ROWS} a[href='/admin/operations/{running}']")
@@ -160,3 +174,66 @@ def test_paging_and_sorting_happen_on_the_server(dash_duo, console_app) -> None:
     wait_rows(dash_duo, sorted(created)[:25])
     assert count(dash_duo, f"{ROWS}") == 25
     assert dash_duo.get_logs() == []
+
+
+def test_filters_live_in_the_query_string_and_the_back_button_restores_them(dash_duo, console_app) -> None:
+    w = console_app.world
+    a1, a2 = w.tenant_ids
+    synced, compared, other = add_runs(
+        console_app,
+        [
+            {"workspace_id": w.workspace_id, "tenant_id": a1},
+            {
+                "workspace_id": w.workspace_id,
+                "tenant_id": a1,
+                "type": "baseline_compare",
+                "outcome": "failed",
+                "failure_summary": "provider quota exceeded",
+            },
+            {"workspace_id": w.workspace_id, "tenant_id": a2, "outcome": "failed"},
+        ],
+    )
+    dash_duo.start_server(console_app, navigate=False)
+    # A shared link opens the list as it was shared.
+    browser_login(dash_duo, "manager@test.example", path="/admin/operations?outcome=failed")
+    wait_rows(dash_duo, [compared, other])
+    assert props(dash_duo, "ops-filter-outcome", "value") == {"value": "failed"}
+    assert text(dash_duo, "#operations-subtitle").startswith("2 runs match these filters, newest first.")
+
+    choose(dash_duo, "ops-filter-tenant", str(a1), f"?tenant={a1}&outcome=failed")
+    wait_rows(dash_duo, [compared])
+    query = dash_duo.find_element("#ops-filter-q")
+    query.send_keys("quota\n")  # Enter: one URL change
+    until(lambda: search(dash_duo) == f"?tenant={a1}&outcome=failed&q=quota", timeout=5)
+    wait_rows(dash_duo, [compared])
+    assert attr_href(dash_duo) == f"/admin/operations.csv?tenant={a1}&outcome=failed&q=quota"
+
+    # Back restores each earlier list: the URL, the controls and the rows.
+    dash_duo.driver.back()
+    until(lambda: search(dash_duo) == f"?tenant={a1}&outcome=failed", timeout=5)
+    until(lambda: props(dash_duo, "ops-filter-q", "value") == {"value": ""}, timeout=5)
+    wait_rows(dash_duo, [compared])
+    dash_duo.driver.back()
+    until(lambda: search(dash_duo) == "?outcome=failed", timeout=5)
+    until(lambda: props(dash_duo, "ops-filter-tenant", "value") == {"value": "all"}, timeout=5)
+    wait_rows(dash_duo, [compared, other])
+    dash_duo.driver.forward()
+    until(lambda: props(dash_duo, "ops-filter-tenant", "value") == {"value": str(a1)}, timeout=5)
+    wait_rows(dash_duo, [compared])
+
+    # Re-sorting changes the subtitle (never "newest first" then).
+    click(dash_duo, "#operations-table .ag-header-cell[col-id='type'] .ag-header-cell-label")
+    until(lambda: "sorted by type" in (text(dash_duo, "#operations-subtitle") or ""), timeout=5)
+
+    # Nothing matches: the list says so. A rejected filter: a message, the rest still applies.
+    open_page(dash_duo, "/admin/operations?type=inventory_sync&outcome=cancelled", "#operations-empty")
+    until(lambda: count(dash_duo, "#operations-empty:not([hidden])") == 1, timeout=5)
+    assert text(dash_duo, "#operations-empty") == "No operations you can see match these filters."
+    open_page(dash_duo, "/admin/operations?status=exploded&type=inventory_sync", "#operations-filter-message")
+    assert "filter status must be one of" in text(dash_duo, "#operations-filter-message")
+    wait_rows(dash_duo, [synced, other])
+    assert dash_duo.get_logs() == []
+
+
+def attr_href(dash_duo) -> str | None:
+    return dash_duo.driver.execute_script("return document.querySelector('#operations-csv').getAttribute('href');")

@@ -64,7 +64,7 @@ def test_op_start_opens_one_confirm_modal_and_confirming_twice_creates_one_run(d
             dash_duo.wait_for_element(f"#tenant-operations tr[data-run-id='{run_id}'][data-status='queued']")
             until(lambda: interval_state(dash_duo, "dashboard-poll") == (False, 10_000), timeout=5)
     dash_duo.wait_for_contains_text(
-        "#toast-area [data-toast-kind='deduplicated']", "Already in progress: Inventory sync"
+        "#toast-area [data-toast-kind='deduplicated']", "Inventory sync is already running — view run #"
     )
     assert len(runs_of(console_app, "inventory_sync")) == 1
     assert console_app.server.extensions["console.dispatcher"].sent == [

@@ -164,6 +164,7 @@ def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
                 ("ops-filter-tenant", "value", ""),
                 ("ops-filter-dates", "start_date", None),
                 ("ops-filter-dates", "end_date", None),
+                ("ops-filter-q", "value", ""),
                 ("operations-signature", "data", "shown"),
                 ("operations-poll-policy", "data", policy),
             ],

@@ -301,6 +301,17 @@ def test_shell_refresh_lists_active_runs_then_204_and_forged_kicks_are_refused(w
         shell_refresh(client, web_app, kick={"run_id": mine, "at": 1}, changed=("activity-kick.data",), **state)
     )
     assert f"/admin/operations/{mine}" in json.dumps(kicked["toast-area"]["children"])  # the queued toast
+    # The worker picked the new run up before the shell looked: still "started", never "already running".
+    with web_app.server.extensions["console.db"].session() as s:
+        from console.operations.service import mark_running
+
+        mark_running(session=s, run_id=mine)
+    quick = json.dumps(
+        _response(
+            shell_refresh(client, web_app, kick={"run_id": mine, "at": 2}, changed=("activity-kick.data",), **state)
+        )["toast-area"]["children"]
+    )
+    assert "Inventory sync started" in quick and "Running." in quick and "already running" not in quick
     for kick, status in (
         ({"run_id": foreign}, 404),
         ({"run_id": "abc"}, 404),

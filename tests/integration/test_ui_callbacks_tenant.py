@@ -161,14 +161,15 @@ def rows_request(
     tenant: Any = "",
     start: Any = None,
     end: Any = None,
+    q: Any = None,
 ) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.OPERATIONS_TABLE, output="getRowsResponse")
-    return body(web_app, key, [request], [type_, status, outcome, tenant, start, end])
+    return body(web_app, key, [request], [type_, status, outcome, tenant, start, end, q])
 
 
 def ops_poll(web_app, request: Any, shown: Any, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=operations_table.POLL, output=operations_table.REFRESH)
-    return body(web_app, key, [1], [request, "", "", "", "", None, None, shown, policy])
+    return body(web_app, key, [1], [request, "", "", "", "", None, None, "", shown, policy])
 
 
 FIRST_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
@@ -246,9 +247,9 @@ def test_generate_queues_one_pack_dispatches_once_and_dedupes_a_second_press(
 
     second = response_of(post(client, confirm_generate(web_app, a1)))
     assert "run-enqueued" not in second
-    assert "Already in progress" in json.dumps(second[ids.TOAST_AREA]) and f"/admin/operations/{run_id}" in json.dumps(
+    assert "Review pack generation is already running" in json.dumps(
         second[ids.TOAST_AREA]
-    )
+    ) and f"/admin/operations/{run_id}" in json.dumps(second[ids.TOAST_AREA])
 
     assert count(web_app, OperationRun, type="review_pack_generate") == 1
     assert count(web_app, ReviewPack) == 1
@@ -502,7 +503,7 @@ def test_operations_rows_are_only_the_visible_runs_and_filters_narrow_them(web_a
 
     resp = response_of(post(client, rows_request(web_app, FIRST_PAGE, status="running")))
     (row,) = resp[ids.OPERATIONS_TABLE]["getRowsResponse"]["rowData"]
-    assert (row["progress_mode"], row["progress"]) == ("counted", "counted · 4 / 10 · 40%")
+    assert (row["progress_mode"], row["progress"]) == ("counted", "4 / 10 · 40%")
     assert row["id"] == f"[#{row['run_id']}](/admin/operations/{row['run_id']})"
     assert resp[operations_table.POLL_POLICY]["data"] == {"interval": 10_000}
     quiet = response_of(post(client, rows_request(web_app, FIRST_PAGE, status="completed")))

@@ -117,8 +117,8 @@ def run_count(web_app) -> int:
         return int(s.scalar(select(func.count()).select_from(OperationRun)))
 
 
-def page(client, path: str) -> str:
-    """The page content the pages callback renders for ``path`` (as JSON text)."""
+def page(client, path: str, search: str = "") -> str:
+    """The page content the pages callback renders for ``path`` and its query string (as JSON text)."""
     r = client.post(
         CALLBACK,
         json={
@@ -126,7 +126,7 @@ def page(client, path: str) -> str:
             "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
             "inputs": [
                 {"id": "_pages_location", "property": "pathname", "value": path},
-                {"id": "_pages_location", "property": "search", "value": ""},
+                {"id": "_pages_location", "property": "search", "value": search},
             ],
             "changedPropIds": ["_pages_location.pathname"],
             "state": [],

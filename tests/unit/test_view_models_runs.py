@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import dash
 import pytest
 from dash import dcc, html
 
@@ -381,13 +382,32 @@ def test_empty_shell_renders_a_zero_count_and_no_items() -> None:
 def test_toasts_link_to_their_run() -> None:
     queued = activity_shell.queued_toast(run_id=12, run_type="inventory_sync", status="queued")
     assert attr(queued, "data-toast-kind") == "queued" and attr(queued, "data-run-id") == "12"
-    assert "Inventory sync queued" in str(queued.to_plotly_json())
+    assert "Inventory sync started" in str(queued.to_plotly_json())
     assert [c.href for c in walk(queued) if isinstance(c, dcc.Link)] == ["/admin/operations/12"]
     terminal = activity_shell.terminal_toast(
         notification_id=3, run_id=12, title="Inventory sync failed", body="stale", kind="run_failed"
     )
     assert attr(terminal, "data-toast-kind") == "terminal"
     assert [c.href for c in walk(terminal) if isinstance(c, dcc.Link)] == ["/admin/operations/12"]
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "completed"])
+def test_a_new_run_is_announced_as_started_never_as_already_running(status: str) -> None:
+    """run-enqueued fires only for a run the click created: a quick worker changes the body, not the claim."""
+    text = str(activity_shell.queued_toast(run_id=12, run_type="inventory_sync", status=status).to_plotly_json())
+    assert "Inventory sync started" in text and "already" not in text.replace("Already finished", "")
+
+
+def test_only_a_deduplicated_start_says_already_running() -> None:
+    from console.components import operation_buttons
+
+    toast, enqueued = operation_buttons.started_feedback(7, "inventory_sync", created=True)
+    assert toast is dash.no_update and enqueued == {"run_id": 7}
+    toast = operation_buttons.deduplicated_toast(run_id=7, operation_type="inventory_sync")
+    _, enqueued = operation_buttons.started_feedback(7, "inventory_sync", created=False)
+    assert enqueued is dash.no_update
+    text = str(toast.to_plotly_json())
+    assert "Inventory sync is already running" in text and "view run #7" in text and "/admin/operations/7" in text
 
 
 def test_scope_is_the_first_workspace_unless_on_a_visible_tenant_dashboard() -> None:

@@ -174,9 +174,9 @@ def test_nothing_to_report_is_an_empty_list() -> None:
     [
         (
             {"status": "running", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}},
-            "counted · 3 / 8 · 37%",
+            "3 / 8 · 37%",
         ),
-        ({"status": "queued", "type": "inventory_sync", "summary_counts": {}}, "activity"),
+        ({"status": "queued", "type": "inventory_sync", "summary_counts": {}}, "Waiting for a worker"),
         (
             {
                 "status": "running",
@@ -184,7 +184,7 @@ def test_nothing_to_report_is_an_empty_list() -> None:
                 "summary_counts": {},
                 "context": {"phase": "Reading policies"},
             },
-            "phased · Reading policies",
+            "Reading policies",
         ),
         (
             {
@@ -193,17 +193,17 @@ def test_nothing_to_report_is_an_empty_list() -> None:
                 "summary_counts": {"total": 8, "processed": 8},
                 "outcome": "succeeded",
             },
-            "none · 8 of 8 processed",
+            "8 of 8 processed",
         ),
         (
             {"status": "completed", "type": "inventory_sync", "summary_counts": {"failed": 2}, "outcome": "failed"},
-            "none",
+            "Failed before any unit was counted.",
         ),
-        ({"status": "paused", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}}, "none"),
+        ({"status": "paused", "type": "inventory_sync", "summary_counts": {"total": 8, "processed": 3}}, "—"),
     ],
 )
-def test_the_progress_cell_names_the_contract_mode_and_never_a_percent_outside_counted(kw, text) -> None:
-    assert progress_text(progress_view(**kw)) == text
+def test_the_progress_cell_is_words_and_never_a_percent_outside_counted(kw, text) -> None:
+    assert progress_text(progress_view(**kw), kw["type"]) == text
 
 
 def test_filters_accept_the_controls_values_and_all_means_no_filter() -> None:
