@@ -256,7 +256,8 @@ def test_a_forged_session_cookie_is_not_a_session(web_app, client, world) -> Non
 
 
 def test_the_per_email_limit_stops_a_guesser_spread_over_many_addresses(web_app, world, monkeypatch) -> None:
-    """Per IP: 10/min (test_auth_http.py). Per email: 30/h, whatever the address."""
+    """Per IP: 10 failures/min (test_auth_http.py). Per email: 30 failures/h, whatever the address
+    (successes count for nothing: test_login_throttling.py)."""
     instant_password_checks(monkeypatch)
     statuses = []
     for i in range(31):
