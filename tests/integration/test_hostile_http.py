@@ -635,8 +635,8 @@ def test_paths_that_match_nothing_are_404_not_a_shell_or_a_500(web_app, client, 
         "/_dash-component-suites/dash/../../x.js",
         "/_dash-component-suites/nope/x.js",
         "/_dash-component-suites/dash/deps/nope.js",
-        "/assets/../console/app.py",
-        "/assets/%2e%2e/console/app.py",
+        "/assets/../app.py",
+        "/assets/%2e%2e/app.py",
     ):
         for c in (client, anonymous):
             r = c.get(path)
