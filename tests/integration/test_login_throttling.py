@@ -43,11 +43,11 @@ def test_two_hundred_successful_sign_ins_from_one_address_all_succeed(web_app, w
     """A browser suite signs in hundreds of times from one address: none of it is throttled, and
     the address keeps its whole failure budget afterwards (10 failures, then 429)."""
     instant_password_checks(monkeypatch)
-    started = time.monotonic()
+    # Were successes counted, the 11th (a second or two in: the window starts at the first hit)
+    # would already be 429, however long the 200 take on a loaded machine.
     statuses = [_attempt(web_app, "owner@test.example", PASSWORD).status_code for _ in range(200)]
     assert statuses == [302] * 200
     failures = [_attempt(web_app, "owner@test.example", "wrong-password") for _ in range(11)]
-    assert time.monotonic() - started < 60, "the budget is per minute: this test must run within one"
     assert [r.status_code for r in failures] == [401] * 10 + [429]
     assert login_error(failures[0]) == LOGIN_FAILED
     assert login_error(failures[10]) == LOGIN_THROTTLED
