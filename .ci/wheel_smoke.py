@@ -56,7 +56,8 @@ def check(condition: bool, message: str) -> None:
 def main() -> None:
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="console-wheel-smoke-"))
-    build_dir_existed = (REPO / "build").exists()
+    # What building in the checkout leaves behind, removed afterwards unless it was there before.
+    leftovers = [p for p in (REPO / "build", REPO / "tenant_operations_console.egg-info") if not p.exists()]
     server = None
     try:
         step("building the wheel")
@@ -199,8 +200,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-        if not build_dir_existed:
-            shutil.rmtree(REPO / "build", ignore_errors=True)
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":
