@@ -400,8 +400,17 @@ def console_env(database_url: str, instance_dir: Path, broker_url: str = DEFAULT
 class Gunicorn:
     """``gunicorn console.wsgi:server`` with N workers x T threads (gthread) on a free port."""
 
-    def __init__(self, database_url: str, *, workers: int = 2, threads: int = 8, cwd: Path = REPO) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 2,
+        threads: int = 8,
+        cwd: Path = REPO,
+        app: str = "console.wsgi:server",
+    ) -> None:
         self.database_url = database_url
+        self.app = app
         self.cwd = cwd
         self.workers = workers
         self.threads = threads
@@ -420,7 +429,7 @@ class Gunicorn:
             sys.executable,
             "-m",
             "gunicorn",
-            "console.wsgi:server",
+            self.app,
             "--workers",
             str(self.workers),
             "--worker-class",
@@ -449,7 +458,9 @@ class Gunicorn:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
             try:
-                urllib.request.urlopen(self.url + "/login", timeout=2).read()
+                urllib.request.urlopen(
+                    self.url + ("/login" if self.app.startswith("console.") else "/"), timeout=2
+                ).read()
                 if len(children_pids(self.proc.pid)) >= self.workers:
                     return self
             except Exception:

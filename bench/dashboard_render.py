@@ -203,10 +203,10 @@ def breakdown(world: BenchWorld, repeat: int) -> dict[str, float] | None:
     try:
         with db.session() as s:
             tenant = s.get(Tenant, world.tenant_ids[0])
-            caps = load_principal(session=s, user_id=world.manager_id).capabilities_for(tenant)
+            who = load_principal(session=s, user_id=world.manager_id)
 
             def reads():
-                return td.load(session=s, tenant=tenant, caps=caps, now=utcnow(), stale_after_seconds=900)
+                return td.load(session=s, who=who, tenant=tenant, now=utcnow(), stale_after_seconds=900)
 
             data = reads()
             t_reads, t_figs = [], []

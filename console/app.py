@@ -20,7 +20,8 @@ from console.web import auth, context, downloads, routing, security
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
-ASSETS_DIR = PACKAGE_DIR.parent / "assets"
+#: Shipped inside the package (package-data): a wheel install serves the same JS and CSS.
+ASSETS_DIR = PACKAGE_DIR / "assets"
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -54,23 +54,53 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+#: SQLite's pool: connections are kept (a poll no longer opens a file and runs three PRAGMAs).
+SQLITE_POOL_SIZE = 10
+SQLITE_MAX_OVERFLOW = 10
+
+
+def _file_identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE (writers queue, never 'locked')."""
+    """An engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE (writers queue, never 'locked').
+
+    Both backends pool their connections. SQLite's (a QueuePool of 10 + 10: a connection is used by
+    one thread at a time, handed between threads by the pool, hence ``check_same_thread=False``)
+    checks at every checkout that the database path still names the file the connection opened
+    (one ``stat``): when the volume is gone or the file was replaced the connection is dropped and
+    a new one is opened, so an unreachable file is an outage ("unable to open database file"),
+    exactly as when every request opened its own connection."""
     if url.startswith("sqlite"):
         kw.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
             raise ValueError("in-memory SQLite is not supported: workers need a file")
-        kw.setdefault("poolclass", NullPool)
+        if "poolclass" not in kw:
+            kw.setdefault("pool_size", SQLITE_POOL_SIZE)
+            kw.setdefault("max_overflow", SQLITE_MAX_OVERFLOW)
         engine = create_engine(url, **kw)
+        path = make_url(url).database
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        def _on_connect(dbapi_conn: Any, rec: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            rec.info["sqlite_file"] = _file_identity(path)
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(_dbapi_conn: Any, rec: Any, _proxy: Any) -> None:
+            try:
+                same = _file_identity(path) == rec.info.get("sqlite_file")
+            except OSError:
+                same = False
+            if not same:
+                raise sa_exc.DisconnectionError("the SQLite database file is gone or was replaced")
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:

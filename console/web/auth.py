@@ -146,6 +146,15 @@ def logout_view() -> Response:
     return redirect("/login")
 
 
+#: Failed sign-ins allowed per email (from any address) before it is throttled.
+LOGIN_EMAIL_RATE_LIMIT = "30 per hour"
+
+
+def _failed(response: Response) -> bool:
+    """A failed sign-in (wrong email or password): the only answer that counts against a budget."""
+    return response.status_code == 401
+
+
 def _email_key() -> str:
     return "login-email:" + (request.form.get("email") or "").strip().lower()[:320]
 
@@ -165,8 +174,11 @@ def init_app(server: Flask) -> None:
     # One Limiter per app: its storage (memory in development, Redis in production) is
     # shared by every worker process only when it is Redis.
     limiter = Limiter(get_remote_address, app=server, storage_uri=settings.ratelimit_storage_url, default_limits=[])
-    view = limiter.limit(settings.login_rate_limit, methods=["POST"])(login_view)
-    view = limiter.limit("30 per hour", methods=["POST"], key_func=_email_key)(view)
+    # Only failed sign-ins (401) use up a budget: the limit is tested before the view and
+    # deducted after it only when the answer was a failure, so any number of successful
+    # sign-ins from one address (a browser suite, an office behind one NAT) never throttles.
+    view = limiter.limit(settings.login_rate_limit, methods=["POST"], deduct_when=_failed)(login_view)
+    view = limiter.limit(LOGIN_EMAIL_RATE_LIMIT, methods=["POST"], key_func=_email_key, deduct_when=_failed)(view)
     server.register_error_handler(RateLimitExceeded, _throttled)
     server.add_url_rule("/login", "login", view, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout_view, methods=["POST"])

@@ -256,7 +256,8 @@ def test_a_forged_session_cookie_is_not_a_session(web_app, client, world) -> Non
 
 
 def test_the_per_email_limit_stops_a_guesser_spread_over_many_addresses(web_app, world, monkeypatch) -> None:
-    """Per IP: 10/min (test_auth_http.py). Per email: 30/h, whatever the address."""
+    """Per IP: 10 failures/min (test_auth_http.py). Per email: 30 failures/h, whatever the address
+    (successes count for nothing: test_login_throttling.py)."""
     instant_password_checks(monkeypatch)
     statuses = []
     for i in range(31):
@@ -634,8 +635,8 @@ def test_paths_that_match_nothing_are_404_not_a_shell_or_a_500(web_app, client, 
         "/_dash-component-suites/dash/../../x.js",
         "/_dash-component-suites/nope/x.js",
         "/_dash-component-suites/dash/deps/nope.js",
-        "/assets/../console/app.py",
-        "/assets/%2e%2e/console/app.py",
+        "/assets/../app.py",
+        "/assets/%2e%2e/app.py",
     ):
         for c in (client, anonymous):
             r = c.get(path)
