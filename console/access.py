@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from console.accounts.models import Tenant, TenantGrant, User, WorkspaceMembership
+from console.db import MAX_ID
 from console.errors import Forbidden, NotFound
 from console.operations import registry
 from console.operations.models import OperationRun
@@ -144,7 +145,7 @@ def parse_id(raw: object) -> int:
         value = int(raw)
     else:
         raise NotFound("invalid id")
-    if not 0 < value < 2**63:
+    if not 0 < value <= MAX_ID:
         raise NotFound("invalid id")
     return value
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
@@ -62,6 +62,11 @@ SQLITE_MAX_OVERFLOW = 10
 def _file_identity(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
+
+
+#: The largest id a table holds: primary keys are INTEGER (PostgreSQL int4). An id beyond it is
+#: refused as input (NotFound / BadRequest) before a query would fail with a DataError.
+MAX_ID: Final = 2**31 - 1
 
 
 def make_engine(url: str, **kw: Any) -> Engine:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from console.db import MAX_ID
 from console.errors import BadRequest, UnknownOperationType
 
 Progress = Literal["counted", "phased", "none"]
@@ -63,9 +64,9 @@ def _flag(name: str, value: Any, default: bool) -> bool:
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise BadRequest(f"option {name} must be a positive whole number")
-    if isinstance(value, int) and 0 < value < 2**63:
+    if isinstance(value, int) and 0 < value <= MAX_ID:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18 and 0 < int(value) <= MAX_ID:
         return int(value)
     raise BadRequest(f"option {name} must be a positive whole number")
 

@@ -245,7 +245,9 @@ def test_member_of_no_workspace_sees_nothing() -> None:
     assert Principal(user_id=1).capabilities_for(GRANTED) == frozenset()
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.5", "", " 1", "9" * 30, None, True, 0, -5, 2**63, [], {}, "١٢"])
+@pytest.mark.parametrize(
+    "raw", ["0", "-1", "abc", "1.5", "", " 1", "9" * 30, None, True, 0, -5, 2**63, 2**31, "2147483648", [], {}, "١٢"]
+)
 def test_invalid_ids_are_not_found(raw: object) -> None:
     with pytest.raises(NotFound):
         parse_id(raw)

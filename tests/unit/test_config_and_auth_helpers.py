@@ -70,3 +70,13 @@ def test_engine_settings_defaults_and_zero_resume_attempts(tmp_path) -> None:
     assert (defaults.fanout_chunk_size, defaults.resume_attempts, defaults.stale_after_seconds) == (100, 3, 120)
     zero = load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_RESUME_ATTEMPTS": "0"})
     assert zero.resume_attempts == 0
+
+
+@pytest.mark.parametrize("raw", [2**31, "2147483648", 2**40])
+def test_an_id_beyond_the_integer_columns_is_refused_before_the_database_sees_it(raw) -> None:
+    """PostgreSQL's INTEGER ids end at 2**31 - 1: a larger one would be a DataError (a 500), not a 404."""
+    from console.errors import BadRequest
+    from console.operations import registry
+
+    with pytest.raises(BadRequest, match="positive whole number"):
+        registry.get("backup_set_restore").validate_options(session=None, tenant_id=1, options={"backup_set_id": raw})
