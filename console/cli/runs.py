@@ -138,46 +138,25 @@ def runs() -> None:
 @click.option("--option", "options", multiple=True, help="key=value, repeatable (e.g. include_pii=false).")
 def runs_start(operation_type: str, tenant_id: str, email: str, options: tuple[str, ...]) -> None:
     """Start an operation; prints the run id."""
-    from console.access import load_principal
-    from console.accounts.models import User
-    from console.accounts.service import normalize_email
     from console.dispatch import CeleryDispatcher
-    from console.errors import DispatchError
     from console.operations.launch import start_operation
 
     if registry.find(operation_type) is None:
         _fail(f"unknown operation type {operation_type!r} (one of: {', '.join(sorted(registry.types()))})")
     parsed = _parse_options(options)
-    try:
-        settings = load_settings()
-        db = Database(settings.database_url)
-        try:
-            with db.session() as session:
-                user = session.scalar(select(User).where(User.email == normalize_email(email)))
-                if user is None or not user.is_active:
-                    _fail(f"no active user {email}")
-                principal = load_principal(session=session, user_id=user.id)
-                launch = start_operation(
-                    session=session,
-                    principal=principal,
-                    tenant_id=tenant_id,
-                    operation_type=operation_type,
-                    options=parsed,
-                    dispatcher=CeleryDispatcher(settings),
-                )
-        finally:
-            db.dispose()
-    except NotFound as exc:
-        _fail(f"not found: {exc} (it does not exist, or {email} may not see it)")
-    except Forbidden as exc:
-        _fail(f"not allowed: {email} lacks the capability {exc}")
-    except DispatchError as exc:
-        _fail(f"not started: {exc}")
-    except ConsoleError as exc:
-        _fail(cli_message(exc))
-    except (ConfigError, ValueError) as exc:
-        _fail(str(exc) or type(exc).__name__)
-    click.echo(launch.run_id)
+    _act_as(
+        email,
+        lambda *, session, principal, user, settings: (
+            start_operation(
+                session=session,
+                principal=principal,
+                tenant_id=tenant_id,
+                operation_type=operation_type,
+                options=parsed,
+                dispatcher=CeleryDispatcher(settings),
+            ).run_id
+        ),
+    )
 
 
 @runs.command("show")
@@ -240,6 +219,7 @@ def _act_as(email: str, action: Callable[..., int]) -> None:
     from console.access import load_principal
     from console.accounts.models import User
     from console.accounts.service import normalize_email
+    from console.errors import DispatchError
 
     try:
         settings = load_settings()
@@ -256,7 +236,9 @@ def _act_as(email: str, action: Callable[..., int]) -> None:
     except NotFound as exc:
         _fail(f"not found: {exc} (it does not exist, or {email} may not see it)")
     except Forbidden as exc:
-        _fail(f"not allowed: {email} may not start, cancel or retry it ({exc})")
+        _fail(f"not allowed: {email} lacks the capability {exc}")
+    except DispatchError as exc:
+        _fail(f"not started: {exc}")
     except ConsoleError as exc:
         _fail(cli_message(exc))
     except (ConfigError, ValueError) as exc:

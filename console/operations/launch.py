@@ -127,7 +127,7 @@ def _run_and_spec(
     run = require_run(session=session, principal=principal, run_id=run_id)
     spec = registry.find(run.type)
     if spec is None or run.tenant_id is None:
-        raise Forbidden("this run's type cannot be cancelled or retried here")
+        raise Forbidden("that starts this run's type (a workspace-level or unknown type: no one can act on it here)")
     require_operation(session=session, principal=principal, tenant_id=run.tenant_id, operation_type=run.type)
     return run, spec
 
