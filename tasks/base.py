@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from celery import Task
@@ -46,10 +45,6 @@ Work = Callable[[Session, Provider], Any]
 #: cleanup(session, reason) stages the family's own failure changes (e.g. the review pack
 #: ``failed``) without committing: they commit together with the run's failure.
 Cleanup = Callable[[Session, str], Any]
-
-
-def _on_fail(hook: Callable[..., Any], run_id: int, session: Session, reason: str) -> None:
-    hook(session=session, run_id=run_id, reason=reason)
 
 
 def database() -> Database:
@@ -163,11 +158,10 @@ class ConsoleTask(Task):
     def _stage_cleanup(self, session: Session, run_id: int, cleanup: Cleanup | None, reason: str) -> None:
         try:
             if cleanup is None:
-                spec = registry.find(get_run(session=session, run_id=run_id).type)
-                if spec is None or spec.on_fail is None:
-                    return
-                cleanup = partial(_on_fail, registry.hook(spec.on_fail), run_id)
-            cleanup(session, reason)
+                run_type = get_run(session=session, run_id=run_id).type
+                registry.clean_up_failed(run_type, session=session, run_id=run_id, reason=reason)
+            else:
+                cleanup(session, reason)
         except Exception as exc:  # the run must still be failed; the clean-up must not mask that
             session.rollback()
             log.error("event=task_cleanup_failed task=%s run_id=%s error=%s", self.name, run_id, type(exc).__name__)

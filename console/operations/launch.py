@@ -104,13 +104,13 @@ def _launch(
             dispatcher.send(spec.task, run.id)
         except DispatchError:
             fail_run(session=session, run_id=run.id, reason=DISPATCH_FAILED)
-            if spec.on_fail:
-                registry.hook(spec.on_fail)(
-                    session=session,
-                    run_id=run.id,
-                    reason="the task queue was unreachable; nothing was generated. Try again.",
-                )
-                session.commit()
+            registry.clean_up_failed(
+                spec.type,
+                session=session,
+                run_id=run.id,
+                reason="the task queue was unreachable; nothing was generated. Try again.",
+            )
+            session.commit()
             raise
     log.info("event=operation_started run_id=%s type=%s tenant_id=%s created=%s", run.id, spec.type, tenant.id, created)
     return Launch(run_id=run.id, created=created, pack_id=artefact_id)

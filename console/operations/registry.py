@@ -189,6 +189,13 @@ def get(type_: object) -> OperationSpec:
     return spec
 
 
+def clean_up_failed(type_: object, *, session: Any, run_id: int, reason: str) -> None:
+    """Stage the type's ``on_fail`` clean-up for a run that failed or was cancelled (no-op without one)."""
+    spec = find(type_)
+    if spec is not None and spec.on_fail:
+        hook(spec.on_fail)(session=session, run_id=run_id, reason=reason)
+
+
 def specs() -> tuple[OperationSpec, ...]:
     """Every entry, in registration (display) order."""
     return tuple(_SPECS.values())

@@ -654,9 +654,7 @@ def cancel_run(*, session: Session, run_id: int, user_id: int | None, user_name:
             session.rollback()
             ended = f"{current.status} ({current.outcome})" if current.outcome else current.status
             raise InvalidTransition(f"run {run_id} is {ended}: only a queued or running run can be cancelled")
-        spec = registry.find(run.type)
-        if spec is not None and spec.on_fail:
-            registry.hook(spec.on_fail)(session=session, run_id=run_id, reason=f"cancelled by {user_name}")
+        registry.clean_up_failed(run.type, session=session, run_id=run_id, reason=f"cancelled by {user_name}")
         record_audit(
             session=session,
             action="run.cancelled",
@@ -824,9 +822,7 @@ def reap_stale(
             if run is not None:
                 # Nothing half-made: the type's own clean-up (a snapshot left collecting, a pack
                 # generating) commits with the run's failure.
-                spec = registry.find(run.type)
-                if spec is not None and spec.on_fail:
-                    registry.hook(spec.on_fail)(session=session, run_id=run_id, reason=reason)
+                registry.clean_up_failed(run.type, session=session, run_id=run_id, reason=reason)
                 reaped.append(run)
         session.commit()
     for run in reaped:
