@@ -16,6 +16,10 @@ class ConfigError(RuntimeError):
     """The environment does not describe a console that may start."""
 
 
+#: A running run silent this long is stale (CONSOLE_STALE_AFTER_SECONDS); workers heartbeat every 10 s.
+DEFAULT_STALE_AFTER_SECONDS = 120
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -23,7 +27,7 @@ class Settings:
     database_url: str
     broker_url: str
     secret_key: str
-    stale_after_seconds: int = 120
+    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS
     queued_stale_after_seconds: int = 3600
     review_pack_ttl_days: int = 14
     ratelimit_storage_url: str = "memory://"
@@ -188,7 +192,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         or env.get("CONSOLE_BROKER_URL")
         or embedded_broker_url(instance_dir),
         secret_key=secret,
-        stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", 120),
+        stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", DEFAULT_STALE_AFTER_SECONDS),
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
         ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",

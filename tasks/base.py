@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from console.db import Database, is_outage
 from console.errors import InvalidTransition, RunNotFound
-from console.operations import registry
+from console.operations import registry, staleness
 from console.operations.failure import sanitize_failure_summary
 from console.operations.service import fail_run, get_run, heartbeat
 from console.providers.base import Provider
@@ -37,8 +37,9 @@ OUTAGE_MAX_RETRIES = 14
 RETRY_BASE_SECONDS = 0.5
 OUTAGE_RETRY_CAP_SECONDS = 5.0
 #: While a task of a run executes, its heartbeat is refreshed this often, however long one unit
-#: (one provider call) takes: CONSOLE_STALE_AFTER_SECONDS (120) is many of these.
-HEARTBEAT_SECONDS = 10.0
+#: (one provider call) takes: CONSOLE_STALE_AFTER_SECONDS (120) is many of these. The pages'
+#: "No progress for …" warning starts at twice this (console.operations.staleness).
+HEARTBEAT_SECONDS = float(staleness.HEARTBEAT_SECONDS)
 
 #: work(session, provider) performs the operation for the run.
 Work = Callable[[Session, Provider], Any]

@@ -8,7 +8,12 @@ import logging
 from console.db import utcnow
 from console.operations import registry
 from console.operations.service import reap_stale, resume_stale
-from console.review_packs.service import expire_packs, fail_orphan_packs, sweep_temporary_files
+from console.review_packs.service import (
+    discard_failed_temporaries,
+    expire_packs,
+    fail_orphan_packs,
+    sweep_temporary_files,
+)
 from console.review_packs.storage import storage_for
 from tasks import app
 from tasks.base import ConsoleTask
@@ -40,7 +45,18 @@ def reap_stale_runs(self: ConsoleTask) -> None:
             queued_stale_after_seconds=settings.queued_stale_after_seconds,
         )
         packs = fail_orphan_packs(session=session)
-    log.info("event=reaper_done resumed=%s reaped=%s packs_failed=%s", len(resumed), len(reaped), len(packs))
+        try:
+            discarded = discard_failed_temporaries(session=session, run_ids=reaped, storage=storage_for(settings))
+        except Exception as exc:  # tidying up never undoes the reaping; the hourly sweep retries
+            discarded = 0
+            log.warning("event=review_pack_temp_discard_failed error=%s", type(exc).__name__)
+    log.info(
+        "event=reaper_done resumed=%s reaped=%s packs_failed=%s temporaries_discarded=%s",
+        len(resumed),
+        len(reaped),
+        len(packs),
+        discarded,
+    )
 
 
 @app.task(bind=True, base=ConsoleTask, name="tasks.maintenance.expire_review_packs")

@@ -11,6 +11,10 @@ lands in the ``activity-kick`` store (assets/guards.js), which refreshes at once
 starts polling — and shows the queued toast. Each refresh also looks for notifications
 newer than the ones the page has seen: a run the user started reached a terminal state,
 so it shows the terminal toast and updates the bell's count.
+
+A running run whose worker has been silent for over twice the heartbeat interval
+(``staleness.quiet``) says "No progress for N" in its item (``data-quiet="true"``); the
+fingerprint holds that step, so the words follow the silence and leave when the heartbeat returns.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from console.components.display import (
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.service import notification_marks, notifications_after
+from console.operations import staleness
 from console.operations.cadence import shell_poll_interval
 from console.operations.progress import ProgressView, progress_view
 from console.operations.queries import RunRow, active_runs
@@ -69,6 +74,7 @@ class ShellItem:
     label: str
     tenant_label: str
     progress: ProgressView
+    quiet: staleness.Quiet | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,11 @@ class ShellView:
 # --------------------------------------------------------------------------- pure parts
 
 
-def build_view(runs: list[RunRow], total_active: int, now: datetime) -> ShellView:
-    """The first ``SHOWN`` runs (already newest first) with their progress, and the rest as a count."""
+def build_view(
+    runs: list[RunRow], total_active: int, now: datetime, stale_after_seconds: int = staleness.DEFAULT_STALE_AFTER
+) -> ShellView:
+    """The first ``SHOWN`` runs (already newest first) with their progress and quiet state, and
+    the rest as a count."""
     items = tuple(
         ShellItem(
             run_id=r.id,
@@ -99,6 +108,7 @@ def build_view(runs: list[RunRow], total_active: int, now: datetime) -> ShellVie
                 started_at=r.started_at,
                 now=now,
             ),
+            quiet=staleness.quiet(r, now=now, stale_after_seconds=stale_after_seconds),
         )
         for r in runs[:SHOWN]
     )
@@ -122,6 +132,7 @@ def fingerprint(view: ShellView) -> str:
                 i.progress.status_label,
                 i.progress.text,
                 i.progress.percent,
+                i.quiet.step if i.quiet is not None else None,
             ]
             for i in view.items
         ]
@@ -146,13 +157,19 @@ def render(view: ShellView) -> list:
                         html.Span(item.label, className="activity-type"),
                         html.Span(item.tenant_label, className="activity-tenant"),
                         render_progress(item.progress, element_id=None, compact=True),
+                        html.Span(item.quiet.text, className="activity-quiet") if item.quiet is not None else None,
                     ],
                     href=run_href(item.run_id),
                     className="activity-link",
-                    title=f"{item.label} · {item.tenant_label} · {item.progress.status_label}",
+                    title=f"{item.label} · {item.tenant_label} · "
+                    + (f"{item.quiet.text} — the worker may be gone" if item.quiet else item.progress.status_label),
                 ),
                 className="activity-item",
-                **{"data-run-id": str(item.run_id), "data-progress-mode": item.progress.mode},
+                **{
+                    "data-run-id": str(item.run_id),
+                    "data-progress-mode": item.progress.mode,
+                    "data-quiet": "true" if item.quiet is not None else "false",
+                },
             )
         )
     if view.more:
@@ -248,7 +265,7 @@ def refresh(
     seen: object,
 ) -> tuple:
     """One shell refresh; returns the six outputs, no_update where nothing changed."""
-    from console.web.context import db_session, principal
+    from console.web.context import db_session, principal, settings
 
     pathname = _optional(pathname, str, "pathname")
     kick = _optional(kick, dict, "activity-kick")
@@ -273,7 +290,7 @@ def refresh(
         if scope.workspace_id is not None
         else ([], 0)
     )
-    view = build_view(runs, total, now)
+    view = build_view(runs, total, now, settings().stale_after_seconds)
     digest = fingerprint(view)
     new_policy = shell_policy(runs, now)
 

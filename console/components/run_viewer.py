@@ -47,13 +47,14 @@ from console.components.display import (
 from console.components.display import not_found_page as not_found_layout
 from console.db import utcnow
 from console.errors import BadRequest, DispatchError, InvalidTransition, NotFound
-from console.operations import registry
+from console.operations import registry, staleness
 from console.operations.cadence import run_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, COMPLETED, RESUME_ATTEMPTS_KEY, RETRYABLE_OUTCOMES
 from console.operations.launch import cancel_operation, retry_operation, retry_plan
 from console.operations.progress import COUNTED, NONE, ProgressView, phase_label, progress_view
 from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
 from console.operations.registry import type_label
+from console.operations.staleness import Quiet
 from console.review_packs.service import download_url
 
 # Ids of this page beyond the public ones in console/ids.py (documented in docs/testing.md).
@@ -68,6 +69,7 @@ RUN_CREATED_AT = "run-created-at"
 RUN_STARTED_AT = "run-started-at"
 RUN_COMPLETED_AT = "run-completed-at"
 RUN_ETA = "run-eta"
+RUN_QUIET = "run-quiet"
 RUN_DURATION = "run-duration"
 RUN_FAILURE = "run-failure"
 RUN_RESUMED = "run-resumed"
@@ -128,8 +130,12 @@ def with_units_loaded(session: Any, snapshot: RunSnapshot) -> RunSnapshot:
     return replace(snapshot, units=run_units(session=session, run_id=snapshot.id, limit=UNITS_SHOWN))
 
 
-def fingerprint(snapshot: RunSnapshot) -> str:
+def fingerprint(snapshot: RunSnapshot, quiet: Quiet | None = None) -> str:
     """A digest of what the page shows, except time-derived text (ETA) and the unit list.
+
+    The one time-derived part it holds is the quiet state's step ("No progress for 40 s",
+    then whole minutes): a silent run re-renders when those words change, and again when the
+    heartbeat returns (and the ETA with it).
 
     Units are left out on purpose: a unit is only ever added together with ``processed``
     (one transaction in record_unit), so the counts already change when the list does —
@@ -154,8 +160,17 @@ def fingerprint(snapshot: RunSnapshot) -> str:
         snapshot.pack_id,
         snapshot.pack_status,
         snapshot.pack_downloadable,
+        quiet.step if quiet is not None else None,
     ]
     return signature(payload)
+
+
+def quiet_words(q: Quiet) -> str:
+    """The run viewer's warning for a quiet run, with the reaper's deadline."""
+    return (
+        f"{q.text} — the worker may be gone. If it stays silent, the console resumes or fails this run "
+        f"at {format_timestamp(q.reaper_at)}."
+    )
 
 
 def poll_policy(snapshot: RunSnapshot, now: datetime) -> dict | None:
@@ -204,6 +219,7 @@ class RunView:
     retry_of: int | None = None  # "Retry of #N"
     retried_as: int | None = None  # "Retried as #M"
     finished_text: str | None = None  # a terminal run without "N of M processed": why (display.finished_text)
+    quiet_text: str | None = None  # "No progress for 2 min — the worker may be gone …" (replaces the ETA)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -219,8 +235,8 @@ def format_eta(seconds: int | None) -> str:
     return f"About {format_duration(seconds)} left"
 
 
-def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
-    """Apply the progress contract and word everything the page shows."""
+def build_view(snapshot: RunSnapshot, now: datetime, quiet: Quiet | None = None) -> RunView:
+    """Apply the progress contract and word everything the page shows (``quiet``: staleness.quiet)."""
     progress = progress_view(
         status=snapshot.status,
         type=snapshot.type,
@@ -258,7 +274,7 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         outcome_text=progress.outcome_label or "—",
         outcome_key=outcome_key,
         outcome_color=OUTCOME_COLORS.get(outcome_key, "light"),
-        eta_text=format_eta(progress.eta_seconds) if progress.mode == COUNTED else None,
+        eta_text=format_eta(progress.eta_seconds) if progress.mode == COUNTED and quiet is None else None,
         duration_text=duration,
         badges=badges,
         failure_summary=snapshot.failure_summary,
@@ -276,6 +292,7 @@ def build_view(snapshot: RunSnapshot, now: datetime) -> RunView:
         retry_of=_run_ref(snapshot.context.get("retry_of")),
         retried_as=_run_ref(snapshot.context.get("retried_as")),
         finished_text=finished_text(progress, snapshot.type),
+        quiet_text=quiet_words(quiet) if quiet is not None else None,
     )
 
 
@@ -394,6 +411,9 @@ def render(view: RunView) -> list:
             # A finished run without "N of M processed" says why in the same place (display.finished_text).
             render_progress(replace(p, text=view.finished_text) if view.finished_text else p),
             html.Div(view.eta_text, id=RUN_ETA, className="text-muted small mt-1") if view.eta_text else None,
+            html.Div(view.quiet_text, id=RUN_QUIET, className="alert alert-warning small mt-2 mb-0")
+            if view.quiet_text
+            else None,
             html.Div(
                 render_badges(view.badges, finished=p.mode == NONE),
                 className="mt-3",
@@ -505,12 +525,13 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
     except NotFound:
         return not_found_layout()
     now = utcnow()
-    view = build_view(snapshot, now)
+    q = _quiet(snapshot, now)
+    view = build_view(snapshot, now, q)
     return html.Div(
         [
             *poll_guard.poll_components(ids.RUN_POLL, RUN_POLL_POLICY, poll_policy(snapshot, now)),
             dcc.Store(id=ids.RUN_ID_STORE, data=snapshot.id),
-            dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot)),
+            dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot, q)),
             html.Div(render(view), id=RUN_VIEW),
             *action_modals(open_cancel=view.can_cancel and _query.get("action") == "cancel"),
         ],
@@ -533,12 +554,19 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     now = utcnow()
     new_policy = poll_policy(snapshot, now)
     policy_out = poll_guard.changed_policy(new_policy, known_policy)
-    digest = fingerprint(snapshot)
+    q = _quiet(snapshot, now)
+    digest = fingerprint(snapshot, q)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
     if registry.fans_out(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
-    return render(build_view(snapshot, now)), digest, policy_out
+    return render(build_view(snapshot, now, q)), digest, policy_out
+
+
+def _quiet(snapshot: RunSnapshot, now: datetime) -> Quiet | None:
+    from console.web.context import settings
+
+    return staleness.quiet(snapshot, now=now, stale_after_seconds=settings().stale_after_seconds)
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -638,7 +666,8 @@ def cancel_and_show(run_id: object) -> tuple[Any, ...]:
     snapshot = load_snapshot(session=session, principal=who, run_id=run_id)
     now = utcnow()
     policy = poll_policy(snapshot, now)
-    return False, render(build_view(snapshot, now)), fingerprint(snapshot), policy, refused
+    q = _quiet(snapshot, now)
+    return False, render(build_view(snapshot, now, q)), fingerprint(snapshot, q), policy, refused
 
 
 def retry_text(run_id: object) -> str:

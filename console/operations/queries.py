@@ -81,6 +81,7 @@ class RunRow:
     completed_at: datetime | None = None
     tenant_id: int | None = None
     workspace_id: int | None = None
+    heartbeat_at: datetime | None = None
 
     def may_act(self, principal: Principal) -> bool:
         """May ``principal`` cancel or retry this run (the capability that starts its type)?"""
@@ -109,6 +110,7 @@ _RUN_COLUMNS: Final = (
     OperationRun.completed_at,
     OperationRun.tenant_id,
     OperationRun.workspace_id,
+    OperationRun.heartbeat_at,
 )
 _NEWEST_FIRST: Final = (OperationRun.created_at.desc(), OperationRun.id.desc())
 
@@ -299,6 +301,7 @@ class RunSnapshot:
     pack_id: int | None = None
     pack_status: str | None = None
     pack_downloadable: bool = False
+    heartbeat_at: datetime | None = None
     units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
     #: The viewer holds the capability that starts this type (so may cancel and retry it).
     may_act: bool = False
@@ -322,6 +325,7 @@ _RUN_ROW = (
         OperationRun.created_at,
         OperationRun.started_at,
         OperationRun.completed_at,
+        OperationRun.heartbeat_at,
         Tenant.workspace_id.label("tenant_workspace_id"),
         Tenant.name.label("tenant_name"),
         User.name.label("initiator_name"),
@@ -373,6 +377,7 @@ def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> R
         pack_id=row.pack_id,
         pack_status=row.pack_status,
         pack_downloadable=downloadable,
+        heartbeat_at=row.heartbeat_at,
         may_act=_may_act(principal, row),
     )
 

@@ -195,6 +195,17 @@ def expire_packs(*, session: Session, now: datetime, storage: PackStorage) -> Ex
     return ExpiryReport(expired=expired, files_deleted=deleted, delete_failed=failed)
 
 
+def discard_failed_temporaries(*, session: Session, run_ids: list[int], storage: PackStorage) -> int:
+    """The reaper failed these runs: remove their packs' temporary files in this host's staging
+    folder now (on other hosts the hourly sweep, ``sweep_temporary_files``, is the backstop)."""
+    if not run_ids:
+        return 0
+    pack_ids = session.scalars(
+        select(ReviewPack.id).where(ReviewPack.operation_run_id.in_(run_ids), ReviewPack.status == "failed")
+    )
+    return sum(storage.discard_temporaries(pack_id) for pack_id in pack_ids)
+
+
 def sweep_temporary_files(*, storage: PackStorage, older_than: float = ORPHAN_TEMP_SECONDS) -> int:
     """Remove temporary pack files left by workers that died (untouched for ``older_than`` s)."""
     return storage.sweep_temporaries(older_than=older_than)

@@ -90,13 +90,15 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def sweep_folder(folder: Path, *, older_than: float, now: float | None = None) -> int:
-    """Remove ``.review-pack-*.tmp`` files in ``folder`` untouched for ``older_than`` seconds."""
+def sweep_folder(folder: Path, *, older_than: float, now: float | None = None, pack_id: int | None = None) -> int:
+    """Remove ``.review-pack-*.tmp`` files in ``folder`` untouched for ``older_than`` seconds
+    (``pack_id``: only that pack's, ``.review-pack-<id>-*.tmp``)."""
     if not folder.is_dir():
         return 0
     cutoff = (time.time() if now is None else now) - older_than
     removed = 0
-    for path in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+    pattern = f"{TEMP_PREFIX}{pack_id}-*{TEMP_SUFFIX}" if pack_id is not None else f"{TEMP_PREFIX}*{TEMP_SUFFIX}"
+    for path in folder.glob(pattern):
         try:
             if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -167,6 +169,11 @@ class PackStorage(ABC):
         """Remove orphan temporary pack files (of workers that died) from the staging folder."""
         # Never creates or insists on the folder: a sweep must not fail what it tidies after.
         return sweep_folder(self._staging_path(), older_than=older_than, now=now)
+
+    def discard_temporaries(self, pack_id: int) -> int:
+        """Remove the temporary files of one pack whose run failed (its writer is gone or stopping:
+        a live writer unlinks its own file in ``finally`` and tolerates it being gone)."""
+        return sweep_folder(self._staging_path(), older_than=0, pack_id=pack_id)
 
     @abstractmethod
     def check(self) -> None:

@@ -548,3 +548,40 @@ def test_forged_cancel_and_retry_answer_404_or_403_and_change_nothing(web_app, c
     for run_id in (foreign, ungranted, mine):
         assert _run_state(web_app, run_id)[:2] == ("running", None)
     assert dispatcher.sent == []
+
+
+def test_a_silent_run_says_no_progress_in_the_viewer_and_the_shell_until_its_heartbeat_returns(
+    web_app, client, world
+) -> None:
+    """Issue #20 item 5, over HTTP: a worker gone quiet hides the ETA (the pages re-render once
+    when the silence starts, then per step) and the ETA returns with the heartbeat."""
+    run_id = _make_run(web_app, world, age_s=300, heartbeat_at=utcnow() - timedelta(seconds=3))
+    login(client, "manager@test.example")
+    first = _response(run_poll(client, web_app, run_id))
+    text = json.dumps(first["run-view"]["children"], ensure_ascii=False)
+    assert "left" in text and "No progress" not in text  # the ETA, while the worker is heard from
+    fingerprint = first["run-fingerprint"]["data"]
+
+    def set_heartbeat(seconds_ago: float) -> None:
+        with web_app.server.extensions["console.db"].session() as s:
+            s.get(OperationRun, run_id).heartbeat_at = utcnow() - timedelta(seconds=seconds_ago)
+            s.commit()
+
+    set_heartbeat(150)  # the worker died 150 s ago; the reaper (limit 120 s here by default) is due
+    quiet = _response(run_poll(client, web_app, run_id, fingerprint, {"interval": 10000}))
+    text = json.dumps(quiet["run-view"]["children"], ensure_ascii=False)
+    assert "No progress for 2 min — the worker may be gone" in text and " left" not in text
+    assert "resumes or fails this run at" in text
+    again = run_poll(client, web_app, run_id, quiet["run-fingerprint"]["data"], {"interval": 10000})
+    assert again.status_code == 204  # the same words: nothing to send
+
+    shell = _response(shell_refresh(client, web_app))
+    item = json.dumps(shell["activity-shell"]["children"])
+    assert f'"data-run-id": "{run_id}"' in item and '"data-quiet": "true"' in item and "No progress for 2 min" in item
+
+    set_heartbeat(1)  # a worker picked it up again
+    back = _response(run_poll(client, web_app, run_id, quiet["run-fingerprint"]["data"], {"interval": 10000}))
+    text = json.dumps(back["run-view"]["children"], ensure_ascii=False)
+    assert "No progress" not in text and "left" in text
+    shell = _response(shell_refresh(client, web_app, fingerprint=shell["activity-fingerprint"]["data"]))
+    assert '"data-quiet": "false"' in json.dumps(shell["activity-shell"]["children"])

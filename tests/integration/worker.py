@@ -185,11 +185,14 @@ def open_stack(backend: str, broker: str, tmp: Path, extra_env: dict[str, str] |
         worker = Worker(env=env, log_path=tmp / "worker.log").start()
         db = Database(database_url)
         dispatcher = CeleryDispatcher(settings)
+        stack = Stack(backend, broker, database_url, broker_url, instance_dir, db, dispatcher, worker, env)
         try:
-            yield Stack(backend, broker, database_url, broker_url, instance_dir, db, dispatcher, worker, env)
+            yield stack
         finally:
             # Every test waited for its runs, so nothing is left to finish: no warm shutdown needed.
+            # A test may have replaced the worker (a kill test): the current one is stopped.
             worker.kill()
+            stack.worker.kill()
             dispatcher.client.close()
             db.dispose()
             if broker == "redis":

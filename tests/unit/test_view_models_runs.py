@@ -364,10 +364,17 @@ def test_shell_policy_follows_the_youngest_run_and_stops_when_none_is_active() -
 
 def test_shell_fingerprint_changes_with_progress_not_with_time() -> None:
     runs = [
-        active(1, status="running", summary_counts={"total": 4, "processed": 1}, started_at=NOW - timedelta(seconds=30))
+        active(
+            1,
+            status="running",
+            summary_counts={"total": 4, "processed": 1},
+            started_at=NOW - timedelta(seconds=30),
+            heartbeat_at=NOW - timedelta(seconds=2),
+        )
     ]
     a = activity_shell.fingerprint(activity_shell.build_view(runs, 1, NOW))
-    assert a == activity_shell.fingerprint(activity_shell.build_view(runs, 1, NOW + timedelta(seconds=40)))
+    # Heard from 2 s and 17 s ago: not quiet either time, so the same fingerprint.
+    assert a == activity_shell.fingerprint(activity_shell.build_view(runs, 1, NOW + timedelta(seconds=15)))
     progressed = [replace(runs[0], summary_counts={"total": 4, "processed": 2})]
     assert a != activity_shell.fingerprint(activity_shell.build_view(progressed, 1, NOW))
     assert a != activity_shell.fingerprint(activity_shell.build_view(runs, 2, NOW))  # "and 1 more"
