@@ -6,14 +6,18 @@ pack expired; 503 while the storage does not answer; 401 without a session (auth
 
 The file always comes through the console from the pack storage (instance folder, shared folder
 or S3), in 1 MiB chunks with its Content-Length: no public bucket, no presigned URL, so the
-console's access rules are the only way to a pack."""
+console's access rules are the only way to a pack.
+
+A browser (its request prefers ``text/html``) gets those refusals as the console's own HTML page
+(``templates/download_error.html``, ``#download-error[data-status]``) with the same status; a
+script (``Accept: application/json`` or ``*/*``, e.g. curl) gets ``{"error": …}``."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.wsgi import FileWrapper
 
 from console.errors import NotFound
@@ -27,18 +31,34 @@ ROUTE = "/review-packs/<pack_id>/download"
 CHUNK_BYTES = 1 << 20
 
 
-def download_pack(pack_id: str) -> Response | tuple[Response, int]:
+#: status -> (the page's title, what to do), for browsers; scripts get the JSON error.
+PAGES = {
+    404: ("Review pack not found", "This review pack does not exist, is not ready, or is not yours to see."),
+    410: ("Review pack expired", "This review pack has expired. Generate a new one from the tenant's dashboard."),
+    503: ("Review pack storage unavailable", "The review pack storage does not answer right now. Try again later."),
+}
+
+
+def refuse(status: int, error: str) -> tuple[Response | str, int]:
+    """The refusal as the console's HTML page for a browser, as JSON otherwise (same status)."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        title, message = PAGES[status]
+        return render_template("download_error.html", status=status, title=title, message=message), status
+    return jsonify(error=error), status
+
+
+def download_pack(pack_id: str) -> Response | tuple[Response | str, int]:
     try:
         pack = pack_download(
             session=db_session(), principal=principal(), pack_id=pack_id, storage=storage_for(settings())
         )
     except NotFound:
-        return jsonify(error="not found"), 404
+        return refuse(404, "not found")
     except PackExpired:
-        return jsonify(error="this review pack has expired; generate a new one"), 410
+        return refuse(410, "this review pack has expired; generate a new one")
     except StorageError as exc:
         log.error("event=review_pack_storage_unavailable pack_id=%s error=%s", pack_id, exc)
-        return jsonify(error="review pack storage is unavailable; try again later"), 503
+        return refuse(503, "review pack storage is unavailable; try again later")
     log.info("event=review_pack_download pack_id=%s user_id=%s", pack_id, principal().user_id)
     # What send_file would answer for a file on disk (headers, 304 and ranges), from any storage.
     response = Response(
@@ -60,10 +80,10 @@ def download_pack(pack_id: str) -> Response | tuple[Response, int]:
     return response
 
 
-def not_a_download(rest: str) -> tuple[Response, int]:
+def not_a_download(rest: str) -> tuple[Response | str, int]:
     # Without this, Dash's catch-all page route would answer e.g. /review-packs/../x/download
     # (a decoded %2F) with its 200 HTML shell.
-    return jsonify(error="not found"), 404
+    return refuse(404, "not found")
 
 
 def init_app(server: Flask) -> None:

@@ -575,6 +575,22 @@ def test_download_path_tricks_foreign_packs_and_expiry(web_app, client, world) -
     r = client.get(f"/review-packs/{overdue}/download")
     assert r.status_code == 410 and "expired" in r.json["error"]
 
+    # A browser (prefers text/html) gets the console's own page with the same status, not raw JSON;
+    # the page names no pack detail either way.
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for url, status, words in (
+        ("/review-packs/999999/download", 404, "Review pack not found"),
+        (f"/review-packs/{foreign}/download", 404, "Review pack not found"),
+        ("/review-packs/%2e%2e/x", 404, "Review pack not found"),
+        (f"/review-packs/{overdue}/download", 410, "Review pack expired"),
+    ):
+        r = client.get(url, headers=browser)
+        page = r.get_data(as_text=True)
+        assert (r.status_code, r.mimetype) == (status, "text/html"), url
+        assert f'id="download-error" class="card card-body shadow-sm" data-status="{status}"' in page, url
+        assert words in page and '<html lang="en">' in page and "<h1" in page, url
+        assert client.get(url, headers={"Accept": "application/json"}).mimetype == "application/json", url
+
     # The outsider (another workspace) and a viewer without review_pack.view learn nothing either.
     with web_app.server.extensions["console.db"].session() as s:
         from console.accounts.models import TenantGrant
