@@ -141,7 +141,7 @@ def fingerprint(snapshot: RunSnapshot, quiet: Quiet | None = None) -> str:
     (one transaction in record_unit), so the counts already change when the list does —
     and an unchanged poll can skip reading the ledger.
     """
-    phase = phase_label(snapshot.context) if "phase" in snapshot.context else None
+    phase = phase_label(snapshot.context, snapshot.type) if "phase" in snapshot.context else None
     payload = [
         _FINGERPRINT_VERSION,
         snapshot.id,

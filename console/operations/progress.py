@@ -64,14 +64,16 @@ class ProgressView:
     eta_seconds: int | None
 
 
-def phase_label(context: object) -> str:
-    """``context.phase`` made safe to show (one line, bounded), or the generic label."""
+def phase_label(context: object, type_: object = None) -> str:
+    """``context.phase`` in words (the type's registered ``phases``, else as a sentence), made
+    safe to show (one line, bounded), or the generic label."""
     phase = context.get("phase") if isinstance(context, dict) else None
     if not isinstance(phase, str):
         return DEFAULT_PHASE_LABEL
     text = " ".join(_CONTROL.sub(" ", phase).split())
     if not text:
         return DEFAULT_PHASE_LABEL
+    text = registry.phase_words(type_, text)
     if len(text) > PHASE_LABEL_MAX:
         text = text[: PHASE_LABEL_MAX - 1].rstrip() + "…"
     return text
@@ -105,7 +107,8 @@ def progress_view(
 
     status_label = STATUS_LABELS[status]
     if status == RUNNING and registry.is_phased(type):
-        return ProgressView(PHASED, status_label, None, None, None, None, None, phase_label(context), badges, None)
+        phase = phase_label(context, type)
+        return ProgressView(PHASED, status_label, None, None, None, None, None, phase, badges, None)
 
     trustworthy = (
         status == RUNNING

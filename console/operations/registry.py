@@ -15,7 +15,7 @@ from __future__ import annotations
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
@@ -115,6 +115,8 @@ class OperationSpec:
     #: What a counted run that completed with ``total`` 0 says (the family's own words, e.g.
     #: "Nothing to restore: the backup set has no items"); None: a generic sentence.
     nothing_to_do: str | None = None
+    #: Phased types: ``context.phase`` keys (what the task writes) -> the words the pages show.
+    phases: Mapping[str, str] = field(default_factory=dict)
 
     def validate_options(self, *, session: Any, tenant_id: int, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options typed and checked; unknown keys or bad values are BadRequest."""
@@ -208,6 +210,14 @@ def types() -> tuple[str, ...]:
 def is_counted(type_: object) -> bool:
     spec = find(type_)
     return spec is not None and spec.progress == "counted"
+
+
+def phase_words(type_: object, phase: str) -> str:
+    """What the pages call ``phase`` of this type: its registered words, else the text as a
+    sentence (first letter upper-case; a key like ``collecting`` never shows as such)."""
+    spec = find(type_)
+    words = spec.phases.get(phase) if spec is not None else None
+    return words if words is not None else phase[:1].upper() + phase[1:]
 
 
 def is_phased(type_: object) -> bool:
@@ -311,6 +321,11 @@ for _spec in (
         capability="baseline.manage",
         task="tasks.baselines.capture_baseline",
         description="Capture a new configuration baseline.",
+        phases={
+            "collecting": "Collecting policies",
+            "normalizing": "Normalizing settings",
+            "storing": "Storing the baseline",
+        },
     ),
     OperationSpec(
         type=BASELINE_COMPARE,
@@ -319,6 +334,11 @@ for _spec in (
         capability="baseline.manage",
         task="tasks.baselines.compare_baseline",
         description="Compare the current configuration with the latest baseline.",
+        phases={
+            "collecting": "Collecting policies",
+            "normalizing": "Normalizing settings",
+            "diffing": "Comparing with the baseline",
+        },
     ),
 ):
     register(_spec)

@@ -125,6 +125,22 @@ def test_phase_label_is_sanitized_and_truncated():
     assert not any(ord(c) < 32 for c in v.text)
 
 
+@pytest.mark.parametrize(
+    ("type_", "phase", "words"),
+    [
+        ("baseline_capture", "collecting", "Collecting policies"),
+        ("baseline_capture", "normalizing", "Normalizing settings"),
+        ("baseline_capture", "storing", "Storing the baseline"),
+        ("baseline_compare", "diffing", "Comparing with the baseline"),
+        ("baseline_compare", "  diffing ", "Comparing with the baseline"),  # the key, once cleaned
+        ("baseline_compare", "reticulating splines", "Reticulating splines"),  # unknown: a sentence
+    ],
+)
+def test_phase_keys_show_as_words(type_, phase, words):
+    """The tasks write keys (``context.phase``); pages never show a lower-case key (issue #14 item 8)."""
+    assert view(type=type_, context={"phase": phase}).text == words
+
+
 def test_queued_phased_run_is_activity():
     assert view(status="queued", type="baseline_capture", context={"phase": "x"}).mode == "activity"
 
