@@ -31,6 +31,7 @@ from console.backups.models import BackupSet, BackupSetItem
 from console.db import utcnow
 from console.errors import BadRequest
 from console.inventory.models import Policy
+from console.inventory.service import policy_names
 from console.operations.constants import RUNNING
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.runner import (
@@ -347,3 +348,35 @@ def record_item_failure(*, session: Session, run_id: int, item_id: int, error: s
     if not counted:
         maybe_complete_bulk_run(session=session, run_id=run_id)
     return bool(counted)
+
+
+def _ids_after(prefix: str, keys: list[str]) -> dict[str, int]:
+    """``{key: id}`` for the keys ``<prefix><int>`` (others ignored)."""
+    out: dict[str, int] = {}
+    for key in keys:
+        rest = key[len(prefix) :] if key.startswith(prefix) else ""
+        if rest.isdigit():
+            out[key] = int(rest)
+    return out
+
+
+def add_policies_unit_labels(*, session: Session, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """``policy:<policy id>`` -> "Policy 'name'" (the registry's ``unit_labels`` hook)."""
+    wanted = _ids_after("policy:", keys)
+    by_id, _ = policy_names(session=session, tenant_id=tenant_id, ids=list(wanted.values()))
+    return {key: f"Policy '{by_id[pid]}'" for key, pid in wanted.items() if pid in by_id}
+
+
+def restore_unit_labels(*, session: Session, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """``item:<backup set item id>`` -> "Policy 'name'" (the policy the item holds a copy of)."""
+    wanted = _ids_after("item:", keys)
+    if not wanted or tenant_id is None:
+        return {}
+    rows = session.execute(
+        select(BackupSetItem.id, BackupSetItem.policy_external_id, Policy.name)
+        .join(BackupSet, BackupSet.id == BackupSetItem.backup_set_id)
+        .outerjoin(Policy, (Policy.tenant_id == tenant_id) & (Policy.external_id == BackupSetItem.policy_external_id))
+        .where(BackupSetItem.id.in_(list(wanted.values())), BackupSet.tenant_id == tenant_id)
+    )
+    names = {item_id: name or external_id for item_id, external_id, name in rows}
+    return {key: f"Policy '{names[item_id]}'" for key, item_id in wanted.items() if item_id in names}

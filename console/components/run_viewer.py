@@ -5,7 +5,8 @@ Three layers, so the rules are testable without a browser:
 * ``load_snapshot`` reads what the page shows with ``console.operations.queries.run_snapshot``:
   **one** prebuilt SQL statement (run + tenant + initiator + review pack, plain columns), access
   re-checked with ``console.access.run_visible`` (``require_run``'s rule) on that row's values.
-  The per-unit ledger is read only for fan-out runs and only when the run row changed.
+  The per-unit ledger is read only for counted runs and only when the run row changed; its
+  units are named by the type's ``unit_labels`` hook ("Policy 'Baseline – Windows'").
 * ``build_view`` turns a snapshot into a ``RunView`` with the progress contract's
   ``progress_for_run`` decisions (no progress maths here) and display texts.
 * ``render`` turns a view into Dash components.
@@ -120,14 +121,17 @@ OUTCOME_COLORS: Final = {
 def load_snapshot(*, session: Any, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
     """The run if the principal may see it (NotFound otherwise), in one statement (+1 for fan-out units)."""
     snapshot = run_snapshot(session=session, principal=principal, run_id=run_id)
-    if with_units and registry.fans_out(snapshot.type):
+    if with_units and registry.is_counted(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
     return snapshot
 
 
 def with_units_loaded(session: Any, snapshot: RunSnapshot) -> RunSnapshot:
     """The snapshot with its ledger page read."""
-    return replace(snapshot, units=run_units(session=session, run_id=snapshot.id, limit=UNITS_SHOWN))
+    units = run_units(
+        session=session, run_id=snapshot.id, limit=UNITS_SHOWN, type_=snapshot.type, tenant_id=snapshot.tenant_id
+    )
+    return replace(snapshot, units=units)
 
 
 def fingerprint(snapshot: RunSnapshot, quiet: Quiet | None = None) -> str:
@@ -337,7 +341,7 @@ def _units_table(view: RunView) -> html.Div | None:
     rows = [
         html.Tr(
             [
-                html.Td(u.unit_key),
+                html.Td(u.label or u.unit_key, title=u.unit_key if u.label else None),
                 html.Td(u.outcome.replace("_", " ").capitalize(), className=f"unit-outcome-{u.outcome}"),
                 html.Td(u.error or ""),
             ],
@@ -558,7 +562,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     digest = fingerprint(snapshot, q)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
-    if registry.fans_out(snapshot.type):
+    if registry.is_counted(snapshot.type):
         snapshot = with_units_loaded(session, snapshot)
     return render(build_view(snapshot, now, q)), digest, policy_out
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from console.db import utcnow
 from console.errors import BadRequest
 from console.evidence.models import EvidenceSnapshot, EvidenceSnapshotItem
+from console.inventory.service import policy_names
 from console.operations.models import OperationRun
 from console.operations.runner import finish_counted_run, lock_run, recorded_units, retry_filter, run_unit
 from console.operations.service import mark_running, set_total
@@ -154,3 +155,10 @@ def fail_snapshot_for_run(*, session: Session, run_id: int, reason: str = "") ->
     snapshot.status = FAILED
     session.flush()
     return True
+
+
+def unit_labels(*, session: Session, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """``item:<policy type>:<external id>`` -> "Policy 'name'" (the registry's ``unit_labels`` hook)."""
+    wanted = {key: key.split(":", 2)[2] for key in keys if key.startswith("item:") and key.count(":") >= 2}
+    _, by_external = policy_names(session=session, tenant_id=tenant_id, external_ids=list(wanted.values()))
+    return {key: f"Policy '{by_external[ext]}'" for key, ext in wanted.items() if ext in by_external}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from console.db import utcnow
 from console.errors import BadRequest
-from console.inventory.models import InventoryItem
+from console.inventory.models import InventoryItem, Policy
 from console.operations.models import OperationRun
 from console.operations.runner import finish_counted_run, recorded_units, retry_filter, run_unit
 from console.operations.service import mark_running, set_total
@@ -100,3 +100,26 @@ def run_inventory_sync(*, session: Session, run_id: int, provider: Provider) -> 
         session.scalar(select(func.count()).select_from(InventoryItem).where(InventoryItem.tenant_id == tenant_id)) or 0
     )
     return finish_counted_run(session=session, run_id=run_id, summary={**changes, "items": int(items)})
+
+
+def unit_labels(*, session: Session, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """``type:<policy type>`` -> "Policies of type 'x'" (the registry's ``unit_labels`` hook)."""
+    return {key: f"Policies of type '{key[len('type:') :]}'" for key in keys if key.startswith("type:")}
+
+
+def policy_names(
+    *, session: Session, tenant_id: int | None, ids: list[int] = (), external_ids: list[str] = ()
+) -> tuple[dict[int, str], dict[str, str]]:
+    """The tenant's policy names by id and by external id (one statement; unknown ones absent)."""
+    if tenant_id is None or (not ids and not external_ids):
+        return {}, {}
+    rows = session.execute(
+        select(Policy.id, Policy.external_id, Policy.name).where(
+            Policy.tenant_id == tenant_id, (Policy.id.in_(list(ids))) | (Policy.external_id.in_(list(external_ids)))
+        )
+    )
+    by_id: dict[int, str] = {}
+    by_external: dict[str, str] = {}
+    for pid, external_id, name in rows:
+        by_id[pid], by_external[external_id] = name, name
+    return by_id, by_external

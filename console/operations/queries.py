@@ -279,6 +279,8 @@ class UnitRow:
     unit_key: str
     outcome: str
     error: str | None
+    #: What the run viewer calls the unit (the type's ``unit_labels``), None: the key itself.
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class RunSnapshot:
     pack_status: str | None = None
     pack_downloadable: bool = False
     heartbeat_at: datetime | None = None
-    units: tuple[UnitRow, ...] | None = None  # None: not a fan-out run (or not loaded)
+    units: tuple[UnitRow, ...] | None = None  # None: not a counted run (or not loaded)
     #: The viewer holds the capability that starts this type (so may cancel and retry it).
     may_act: bool = False
 
@@ -389,8 +391,11 @@ def _may_act(principal: Principal, row: Any) -> bool:
     return spec.capability in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)
 
 
-def run_units(*, session: Session, run_id: int, limit: int) -> tuple[UnitRow, ...]:
-    """The run's ledger rows, failures first, then in the order they were recorded (one statement)."""
+def run_units(
+    *, session: Session, run_id: int, limit: int, type_: str | None = None, tenant_id: int | None = None
+) -> tuple[UnitRow, ...]:
+    """The run's ledger rows, failures first, then in the order they were recorded (one statement;
+    with ``type_``, named by the type's ``unit_labels`` hook: at most one more)."""
     failed_first = case((OperationRunUnit.outcome == "failed", 0), else_=1)
     rows = session.execute(
         select(OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error)
@@ -398,7 +403,9 @@ def run_units(*, session: Session, run_id: int, limit: int) -> tuple[UnitRow, ..
         .order_by(failed_first, OperationRunUnit.id)
         .limit(limit)
     )
-    return tuple(UnitRow(key, outcome, error) for key, outcome, error in rows)
+    units = [UnitRow(key, outcome, error) for key, outcome, error in rows]
+    labels = registry.unit_labels(type_, session=session, tenant_id=tenant_id, keys=[u.unit_key for u in units])
+    return tuple(UnitRow(u.unit_key, u.outcome, u.error, labels.get(u.unit_key)) for u in units)
 
 
 # --------------------------------------------------------------------------- one tenant (the dashboard)

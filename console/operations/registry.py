@@ -115,6 +115,9 @@ class OperationSpec:
     #: What a counted run that completed with ``total`` 0 says (the family's own words, e.g.
     #: "Nothing to restore: the backup set has no items"); None: a generic sentence.
     nothing_to_do: str | None = None
+    #: ``unit_labels(session=, tenant_id=, keys=)`` -> {unit_key: display name} for the keys it
+    #: knows (the run viewer's unit table: "Policy 'Baseline – Windows'" instead of ``item:17``).
+    unit_labels: str | None = None
     #: Phased types: ``context.phase`` keys (what the task writes) -> the words the pages show.
     phases: Mapping[str, str] = field(default_factory=dict)
 
@@ -212,6 +215,14 @@ def is_counted(type_: object) -> bool:
     return spec is not None and spec.progress == "counted"
 
 
+def unit_labels(type_: object, *, session: Any, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """Display names of a run's units (the type's ``unit_labels`` hook); {} without one."""
+    spec = find(type_)
+    if spec is None or spec.unit_labels is None or not keys:
+        return {}
+    return hook(spec.unit_labels)(session=session, tenant_id=tenant_id, keys=keys)
+
+
 def phase_words(type_: object, phase: str) -> str:
     """What the pages call ``phase`` of this type: its registered words, else the text as a
     sentence (first letter upper-case; a key like ``collecting`` never shows as such)."""
@@ -268,6 +279,7 @@ for _spec in (
         description="Read every policy from the provider and update the tenant's inventory.",
         seed_weight=1,
         nothing_to_do="Nothing to sync: the provider reported no policies.",
+        unit_labels="console.inventory.service:unit_labels",
     ),
     OperationSpec(
         type=REVIEW_PACK_GENERATE,
@@ -282,6 +294,7 @@ for _spec in (
         prepare="console.review_packs.service:ensure_pack_for_run",
         on_fail="console.review_packs.service:fail_pack_for_run",
         nothing_to_do="Nothing to pack: the tenant has no items to include.",
+        unit_labels="console.review_packs.generate:unit_labels",
     ),
     OperationSpec(
         type=EVIDENCE_SNAPSHOT_GENERATE,
@@ -292,6 +305,7 @@ for _spec in (
         description="Capture an evidence snapshot of the tenant's current configuration.",
         on_fail="console.evidence.service:fail_snapshot_for_run",
         nothing_to_do="Nothing to capture: the tenant has no configuration items.",
+        unit_labels="console.evidence.service:unit_labels",
     ),
     OperationSpec(
         type=BACKUP_SET_ADD_POLICIES,
@@ -302,6 +316,7 @@ for _spec in (
         description="Add all active policies to a new backup set.",
         options=(_BACKUP_SET, Option("policy_ids", "id_list")),
         nothing_to_do="Nothing to back up: the tenant has no active policies.",
+        unit_labels="console.backups.service:add_policies_unit_labels",
     ),
     OperationSpec(
         type=BACKUP_SET_RESTORE,
@@ -313,6 +328,7 @@ for _spec in (
         fans_out=True,
         options=(_BACKUP_SET,),
         nothing_to_do="Nothing to restore: the backup set has no items.",
+        unit_labels="console.backups.service:restore_unit_labels",
     ),
     OperationSpec(
         type=BASELINE_CAPTURE,

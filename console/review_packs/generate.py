@@ -302,6 +302,11 @@ def entry_unit_key(name: str) -> str:
     return f"entry:{name}"
 
 
+def unit_labels(*, session: Session, tenant_id: int | None, keys: list[str]) -> dict[str, str]:
+    """``entry:<name>`` -> "File name" (the registry's ``unit_labels`` hook; no query)."""
+    return {key: f"File {key[len('entry:') :]}" for key in keys if key.startswith("entry:")}
+
+
 def _zip_info(name: str, now: datetime) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED

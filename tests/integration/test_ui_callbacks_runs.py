@@ -585,3 +585,50 @@ def test_a_silent_run_says_no_progress_in_the_viewer_and_the_shell_until_its_hea
     assert "No progress" not in text and "left" in text
     shell = _response(shell_refresh(client, web_app, fingerprint=shell["activity-fingerprint"]["data"]))
     assert '"data-quiet": "false"' in json.dumps(shell["activity-shell"]["children"])
+
+
+def test_every_counted_family_lists_its_units_by_name(web_app, client, world) -> None:
+    """Issue #14 items 8 and 10: the unit table is there for every counted family, and a unit
+    is named for people ("Policy 'Baseline – Windows'"), its key kept as the title and
+    ``data-unit-key``. A key the type cannot name (or another tenant's item) shows as the key."""
+    from console.backups.models import BackupSet, BackupSetItem
+    from console.inventory.models import Policy
+
+    tenant, other_tenant = world.tenant_ids[0], world.tenant_ids[1]
+    with web_app.server.extensions["console.db"].session() as s:
+        mine = Policy(tenant_id=tenant, external_id="ext-1", name="Baseline – Windows", policy_type="compliance")
+        theirs = Policy(tenant_id=other_tenant, external_id="ext-9", name="Not yours", policy_type="compliance")
+        s.add_all([mine, theirs])
+        s.flush()
+        own_set = BackupSet(tenant_id=tenant, name="set")
+        other_set = BackupSet(tenant_id=other_tenant, name="theirs")
+        s.add_all([own_set, other_set])
+        s.flush()
+        item = BackupSetItem(backup_set_id=own_set.id, policy_external_id="ext-1", policy_type="compliance")
+        foreign = BackupSetItem(backup_set_id=other_set.id, policy_external_id="ext-9", policy_type="compliance")
+        s.add_all([item, foreign])
+        s.commit()
+        policy_id, item_id, foreign_id = mine.id, item.id, foreign.id
+
+    cases = {
+        "backup_set_restore": [(f"item:{item_id}", "Policy 'Baseline – Windows'"), (f"item:{foreign_id}", None)],
+        "backup_set_add_policies": [(f"policy:{policy_id}", "Policy 'Baseline – Windows'")],
+        "evidence_snapshot_generate": [("item:compliance:ext-1", "Policy 'Baseline – Windows'")],
+        "inventory_sync": [("type:compliance", "Policies of type 'compliance'")],
+        "review_pack_generate": [("entry:tenant.json", "File tenant.json"), ("odd-key", None)],
+    }
+    login(client, "manager@test.example")
+    for type_, units in cases.items():
+        run_id = _make_run(web_app, world, type=type_, summary_counts={"total": 5, "processed": 0})
+        with web_app.server.extensions["console.db"].session() as s:
+            for key, _ in units:
+                assert record_unit(session=s, run_id=run_id, unit_key=key, outcome="succeeded")
+        body = json.dumps(_response(run_poll(client, web_app, run_id))["run-view"]["children"], ensure_ascii=False)
+        assert '"id": "run-units"' in body, type_
+        for key, label in units:
+            assert f'"data-unit-key": "{key}"' in body, (type_, key)
+            if label is None:
+                assert f'"children": "{key}"' in body, (type_, key)  # shown as the key
+            else:
+                assert f'"children": "{label}", "title": "{key}"' in body, (type_, key)
+        assert "Not yours" not in body
