@@ -53,7 +53,7 @@ from console.operations.cadence import run_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, COMPLETED, RESUME_ATTEMPTS_KEY, RETRYABLE_OUTCOMES
 from console.operations.launch import cancel_operation, retry_operation, retry_plan
 from console.operations.progress import COUNTED, NONE, ProgressView, phase_label, progress_view
-from console.operations.queries import RunSnapshot, UnitRow, run_snapshot, run_units
+from console.operations.queries import RunSnapshot, TimelineEntry, UnitRow, run_snapshot, run_timeline, run_units
 from console.operations.registry import type_label
 from console.operations.staleness import Quiet
 from console.review_packs.service import download_url
@@ -71,6 +71,7 @@ RUN_STARTED_AT = "run-started-at"
 RUN_COMPLETED_AT = "run-completed-at"
 RUN_ETA = "run-eta"
 RUN_QUIET = "run-quiet"
+RUN_TIMELINE = "run-timeline"
 RUN_DURATION = "run-duration"
 RUN_FAILURE = "run-failure"
 RUN_RESUMED = "run-resumed"
@@ -118,20 +119,25 @@ OUTCOME_COLORS: Final = {
 # --------------------------------------------------------------------------- data
 
 
-def load_snapshot(*, session: Any, principal: Principal, run_id: object, with_units: bool = True) -> RunSnapshot:
-    """The run if the principal may see it (NotFound otherwise), in one statement (+1 for fan-out units)."""
+def load_snapshot(*, session: Any, principal: Principal, run_id: object, with_details: bool = True) -> RunSnapshot:
+    """The run if the principal may see it (NotFound otherwise), in one statement; with its
+    details (timeline, and units for counted runs) unless ``with_details`` is False."""
     snapshot = run_snapshot(session=session, principal=principal, run_id=run_id)
-    if with_units and registry.is_counted(snapshot.type):
-        snapshot = with_units_loaded(session, snapshot)
-    return snapshot
+    return with_details_loaded(session, snapshot) if with_details else snapshot
 
 
-def with_units_loaded(session: Any, snapshot: RunSnapshot) -> RunSnapshot:
-    """The snapshot with its ledger page read."""
-    units = run_units(
-        session=session, run_id=snapshot.id, limit=UNITS_SHOWN, type_=snapshot.type, tenant_id=snapshot.tenant_id
+def with_details_loaded(session: Any, snapshot: RunSnapshot) -> RunSnapshot:
+    """The snapshot with its timeline (one statement) and, for a counted run, its ledger page
+    (one more, + one if the type names its units)."""
+    units = (
+        run_units(
+            session=session, run_id=snapshot.id, limit=UNITS_SHOWN, type_=snapshot.type, tenant_id=snapshot.tenant_id
+        )
+        if registry.is_counted(snapshot.type)
+        else None
     )
-    return replace(snapshot, units=units)
+    timeline = run_timeline(session=session, run_id=snapshot.id, started_at=snapshot.started_at)
+    return replace(snapshot, units=units, timeline=timeline)
 
 
 def fingerprint(snapshot: RunSnapshot, quiet: Quiet | None = None) -> str:
@@ -224,6 +230,7 @@ class RunView:
     retried_as: int | None = None  # "Retried as #M"
     finished_text: str | None = None  # a terminal run without "N of M processed": why (display.finished_text)
     quiet_text: str | None = None  # "No progress for 2 min — the worker may be gone …" (replaces the ETA)
+    timeline: tuple[TimelineEntry, ...] = ()  # what happened to the run, oldest first
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -297,6 +304,7 @@ def build_view(snapshot: RunSnapshot, now: datetime, quiet: Quiet | None = None)
         retried_as=_run_ref(snapshot.context.get("retried_as")),
         finished_text=finished_text(progress, snapshot.type),
         quiet_text=quiet_words(quiet) if quiet is not None else None,
+        timeline=snapshot.timeline or (),
     )
 
 
@@ -457,7 +465,41 @@ def render(view: RunView) -> list:
     units = _units_table(view)
     if units is not None:
         parts.append(units)
+    if view.timeline:
+        parts.append(render_timeline(view.timeline))
     return parts
+
+
+#: Timeline event -> its words (an unknown audit action shows as itself).
+TIMELINE_WORDS: Final = {
+    "queued": "Queued",
+    "started": "Started by a worker",
+    "resumed": "Resumed after the worker was lost",
+    "cancelled": "Cancel requested",
+    "completed": "Completed",
+}
+
+
+def timeline_text(entry: TimelineEntry) -> str:
+    """``Queued by Maria Manager``, ``Completed: Failed``, ``Resumed … (attempt 1 of 3)``."""
+    words = TIMELINE_WORDS.get(entry.event, entry.event)
+    if entry.who:
+        words += f" by {entry.who}"
+    if entry.detail:
+        words += f" ({entry.detail})" if entry.event == "resumed" else f": {entry.detail}"
+    return words
+
+
+def render_timeline(entries: tuple[TimelineEntry, ...]) -> html.Div:
+    """``#run-timeline``: one ``li[data-event]`` per event, its UTC time first."""
+    items = [
+        html.Li(
+            [html.Span(format_timestamp(e.at), className="text-muted me-2 font-monospace small"), timeline_text(e)],
+            **{"data-event": e.event},
+        )
+        for e in entries
+    ]
+    return html.Div([html.H5("Timeline"), html.Ol(items, id=RUN_TIMELINE, className="list-unstyled mb-0")])
 
 
 def render_actions(view: RunView) -> html.Div:
@@ -554,7 +596,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     if known_fingerprint is not None and not isinstance(known_fingerprint, str):
         raise BadRequest("fingerprint must be a string")
     session = db_session()
-    snapshot = load_snapshot(session=session, principal=principal(), run_id=run_id, with_units=False)
+    snapshot = load_snapshot(session=session, principal=principal(), run_id=run_id, with_details=False)
     now = utcnow()
     new_policy = poll_policy(snapshot, now)
     policy_out = poll_guard.changed_policy(new_policy, known_policy)
@@ -562,8 +604,7 @@ def refresh(run_id: object, known_fingerprint: object, known_policy: object) -> 
     digest = fingerprint(snapshot, q)
     if digest == known_fingerprint:
         return dash.no_update, dash.no_update, policy_out
-    if registry.is_counted(snapshot.type):
-        snapshot = with_units_loaded(session, snapshot)
+    snapshot = with_details_loaded(session, snapshot)
     return render(build_view(snapshot, now, q)), digest, policy_out
 
 

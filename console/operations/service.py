@@ -640,8 +640,19 @@ def cancel_run(*, session: Session, run_id: int, user_id: int | None, user_name:
     running, and their unit loops stop at the next unit). The counts stay as they are
     (``processed`` = the units done). The type's ``on_fail`` clean-up (the pack marked failed,
     no file) commits with it, with the initiator's notification and a ``run.cancelled`` audit
-    event naming who cancelled."""
+    event naming who cancelled (written first: the timeline reads the request, then the end)."""
     with _use_case(session):
+        target = _load(session, run_id)
+        record_audit(
+            session=session,
+            action="run.cancelled",
+            target_type="operation_run",
+            target_id=run_id,
+            workspace_id=target.workspace_id,
+            tenant_id=target.tenant_id,
+            user_id=user_id,
+            details={"message": f"cancelled by {user_name}"},
+        )
         run = _complete(
             session,
             run_id=run_id,
@@ -655,16 +666,6 @@ def cancel_run(*, session: Session, run_id: int, user_id: int | None, user_name:
             ended = f"{current.status} ({current.outcome})" if current.outcome else current.status
             raise InvalidTransition(f"run {run_id} is {ended}: only a queued or running run can be cancelled")
         registry.clean_up_failed(run.type, session=session, run_id=run_id, reason=f"cancelled by {user_name}")
-        record_audit(
-            session=session,
-            action="run.cancelled",
-            target_type="operation_run",
-            target_id=run.id,
-            workspace_id=run.workspace_id,
-            tenant_id=run.tenant_id,
-            user_id=user_id,
-            details={"message": f"cancelled by {user_name}"},
-        )
         session.commit()
     _log("run_cancelled", run, by=json.dumps(user_name))
     return run
