@@ -127,15 +127,16 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
             ["_pages_location.pathname"],
         )
 
-    def rows() -> bytes:
+    def rows(status: str = "all", q: str | None = None) -> bytes:
         request = {"startRow": 0, "endRow": 25, "sortModel": [{"colId": "created_at", "sort": "desc"}]}
         states = [
             ("ops-filter-type", "value", "all"),
-            ("ops-filter-status", "value", "all"),
+            ("ops-filter-status", "value", status),
             ("ops-filter-outcome", "value", "all"),
             ("ops-filter-tenant", "value", "all"),
             ("ops-filter-dates", "start_date", None),
             ("ops-filter-dates", "end_date", None),
+            ("ops-filter-q", "value", q),
         ]
         return body(
             grid, [("operations-table", "getRowsRequest", request)], states, ["operations-table.getRowsRequest"]
@@ -161,8 +162,16 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
         ("tenant dashboard layout — operator", operator, page(f"/admin/tenants/{tenant}"), 200),
         ("tenant dashboard 10 s refresh, unchanged — manager", manager, refresh(manager, signature), 200),
         ("operations list layout — manager", manager, page("/admin/operations"), 200),
-        ("operations list first page (25 rows of 100,000) — manager", manager, rows(), 200),
-        ("operations list first page (25 rows of 10,000) — operator", operator, rows(), 200),
+        (f"operations list first page (25 rows of {world.runs:,}) — manager", manager, rows(), 200),
+        (
+            f"operations list first page (25 rows of {world.runs // len(world.tenant_ids) * 5:,}) — operator",
+            operator,
+            rows(),
+            200,
+        ),
+        ("operations list filtered (status = running) — manager", manager, rows(status="running"), 200),
+        ("operations list searched (q = 'timeout') — manager", manager, rows(q="timeout"), 200),
+        ("operations list searched (q = '#<a run id>') — manager", manager, rows(q=f"#{world.active_run_ids[0]}"), 200),
     ]
 
 
@@ -236,7 +245,11 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
         split = breakdown(world, repeat)
     finally:
         app.server.extensions["console.db"].dispose()
-    section = Section("4. Dashboard render (server time, in process, PostgreSQL, 50 tenants × 2,000 runs)")
+    per_tenant = world.runs // len(world.tenant_ids)
+    section = Section(
+        "4. Dashboard render (server time, in process, PostgreSQL, "
+        f"{len(world.tenant_ids)} tenants × {per_tenant:,} runs)"
+    )
     rows = []
     for label in before:
         b, a = before[label], after[label]

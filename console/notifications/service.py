@@ -6,11 +6,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from console.accounts.models import Tenant
-from console.db import utcnow
+from console.db import UTCDateTime, utcnow
 from console.notifications.models import Notification
 from console.operations.constants import CANCELLED, FAILED, PARTIALLY_SUCCEEDED, SUCCEEDED
 from console.operations.models import OperationRun
@@ -89,9 +89,17 @@ _TENANT_NAME = (
     .correlate(Notification)
     .scalar_subquery()
 )
+#: The current time, bound at each execution (the statements are built once).
+_NOW = bindparam("pack_now", callable_=utcnow, type_=UTCDateTime())
 _READY_PACK = (
     select(ReviewPack.id)
-    .where(ReviewPack.operation_run_id == Notification.run_id, ReviewPack.status == PACK_READY)
+    .where(
+        ReviewPack.operation_run_id == Notification.run_id,
+        ReviewPack.status == PACK_READY,
+        # Ready but past expires_at (the expiry pass runs every minute): no link, as on the card.
+        ReviewPack.expires_at.is_(None)
+        | (ReviewPack.expires_at > bindparam("pack_now", callable_=utcnow, type_=UTCDateTime())),
+    )
     .correlate(Notification)
     .order_by(ReviewPack.id.desc())
     .limit(1)

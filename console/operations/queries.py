@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, run_visible
 from console.accounts.models import Tenant, User
 from console.audit.models import AuditEvent
+from console.db import utcnow
 from console.errors import NotFound
 from console.operations import registry, staleness
 from console.operations.constants import (
@@ -392,6 +393,7 @@ _RUN_ROW = (
         User.name.label("initiator_name"),
         _PACK.id.label("pack_id"),
         _PACK.status.label("pack_status"),
+        _PACK.expires_at.label("pack_expires_at"),
     )
     .outerjoin(Tenant, Tenant.id == OperationRun.tenant_id)
     .outerjoin(User, User.id == OperationRun.initiator_user_id)
@@ -417,6 +419,8 @@ def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> R
     downloadable = bool(
         row.pack_id is not None
         and row.pack_status == "ready"
+        # Past expires_at the pack is expired already (the expiry pass runs every minute): no link.
+        and (row.pack_expires_at is None or _utc(row.pack_expires_at) > utcnow())
         and row.tenant_workspace_id is not None
         and "review_pack.view"
         in principal.capabilities_in(workspace_id=row.tenant_workspace_id, tenant_id=row.tenant_id)

@@ -76,3 +76,45 @@ def test_notifications_name_the_tenant_and_link_the_run_and_a_ready_pack(web_app
         default=str,
     )
     assert "a1" in toast and f"/review-packs/{pack_id}/download" in toast and f"/admin/operations/{packed}" in toast
+
+
+def test_a_ready_pack_past_its_expiry_gets_no_download_link_anywhere(web_app, world) -> None:
+    """Between ``expires_at`` and the next expiry pass (≤ 1 min) the pack is still ``ready`` in
+    the database: the card already says Expired, so the bell, the toasts and the run viewer
+    must not offer a link that answers 410 either."""
+    from datetime import timedelta
+
+    from console.db import utcnow
+
+    a1 = world.tenant_ids[0]
+    packed = _finished_run(web_app, world, tenant_id=a1, type_="review_pack_generate")
+    db = web_app.server.extensions["console.db"]
+    with db.session() as s:
+        pack = ReviewPack(
+            tenant_id=a1,
+            operation_run_id=packed,
+            status="ready",
+            options={},
+            ready_at=utcnow() - timedelta(days=15),
+            expires_at=utcnow() + timedelta(minutes=5),
+        )
+        s.add(pack)
+        s.commit()
+        pack_id = pack.id
+    user = world.users["operator"]
+
+    def offered() -> tuple[int | None, bool]:
+        with db.session() as s:
+            row = next(n for n in list_notifications(session=s, user_id=user) if n.run_id == packed)
+        with db.session() as s:
+            from console.access import load_principal
+            from console.operations.queries import run_snapshot
+
+            snap = run_snapshot(session=s, principal=load_principal(session=s, user_id=user), run_id=packed)
+        return row.ready_pack_id, snap.pack_downloadable
+
+    assert offered() == (pack_id, True)
+    with db.session() as s:
+        s.get(ReviewPack, pack_id).expires_at = utcnow() - timedelta(seconds=5)
+        s.commit()
+    assert offered() == (None, False)
