@@ -8,6 +8,7 @@
  *   field), else its footer's first button (Cancel in a confirm dialog), else the close button.
  * - A modal that closes returns focus to the control that opened it, even when that control was
  *   re-rendered meanwhile (it is found again by its id).
+ * - A grid cell holding one link (the operations list's run and action cells) follows it on Enter.
  * - Focus survives a re-render: when the focused element is replaced (a poll re-renders the run
  *   viewer, a filter change rebuilds the operations list from its URL) and focus fell to <body>,
  *   the element with the same id in the new DOM takes it back.
@@ -76,6 +77,29 @@
       } else if (!event.shiftKey && (!inside || active === last)) {
         event.preventDefault();
         first.focus();
+      }
+    },
+    true
+  );
+
+  // ---- links inside grid cells
+  // AG Grid makes each cell one focus stop (arrow keys move between cells), so a link drawn in a
+  // cell (the operations list's "#12" and "Cancel…") is never a Tab stop: Enter on a focused cell
+  // holding exactly one link follows it, as a click would.
+  document.addEventListener(
+    "keydown",
+    function (event) {
+      if (event.key !== "Enter" || event.defaultPrevented) {
+        return;
+      }
+      var cell = event.target;
+      if (!cell || !cell.classList || !cell.classList.contains("ag-cell")) {
+        return;
+      }
+      var links = cell.querySelectorAll("a[href]");
+      if (links.length === 1) {
+        event.preventDefault();
+        links[0].click();
       }
     },
     true

@@ -188,3 +188,18 @@ def test_focus_survives_a_poll_that_re_renders_the_run_viewer(dash_duo, console_
     until(lambda: text(dash_duo, "#run-progress .progress-text") == "5 / 10", timeout=10)
     until(lambda: active(dash_duo)["id"] == "run-cancel", timeout=5)
     assert dash_duo.get_logs() == []
+
+
+def test_a_run_is_opened_from_the_operations_list_with_the_keyboard(dash_duo, console_app) -> None:
+    app = console_app
+    run_id = make_run(app, status="running", summary_counts={"total": 10, "processed": 1})
+    dash_duo.start_server(app, navigate=False)
+    browser_login(dash_duo, "manager@test.example", path="/admin/operations")
+    open_page(dash_duo, "/admin/operations", "#operations-table .ag-row")
+    tab_to(dash_duo, "ops-filter-q")
+    press(dash_duo, Keys.TAB)  # into the grid: its first header cell
+    press(dash_duo, Keys.DOWN)  # the first row's "Run" cell (AG Grid: arrows move between cells)
+    until(lambda: "ag-cell" in str(active(dash_duo).get("cls")), timeout=5)
+    press(dash_duo, Keys.ENTER)  # the cell's one link: "#<id>"
+    dash_duo.wait_for_element(f"#run-viewer[data-run-id='{run_id}']", timeout=8)
+    assert dash_duo.get_logs() == []
