@@ -153,3 +153,23 @@ def test_the_navbar_announces_a_change_in_active_runs_not_the_first_render(dash_
     )
     until(lambda: text(dash_duo, "#activity-live") == "2 operations active.", timeout=10)
     assert dash_duo.get_logs() == []
+
+
+_ANIMATION_JS = "var e = document.querySelector(arguments[0]); return e ? getComputedStyle(e).animationName : null;"
+
+
+def test_indeterminate_bars_stand_still_under_reduced_motion(dash_duo, console_app) -> None:
+    app = console_app
+    run_id = make_run(app, status="queued")
+    dash_duo.start_server(app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    open_page(dash_duo, f"/admin/operations/{run_id}", "#run-progress .indeterminate-bar")
+    bar = "#run-progress .indeterminate-bar"
+    assert dash_duo.driver.execute_script(_ANIMATION_JS, bar) == "console-indeterminate"
+    dash_duo.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]}
+    )
+    until(lambda: dash_duo.driver.execute_script(_ANIMATION_JS, bar) == "none", timeout=5)
+    # ... and the navbar's bar for the same run too.
+    until(lambda: dash_duo.driver.execute_script(_ANIMATION_JS, "#activity-shell .indeterminate-bar") == "none", 8)
+    assert dash_duo.get_logs() == []
