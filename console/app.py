@@ -78,6 +78,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         update_title=None,
         serve_locally=True,
     )
+    app.index_string = with_lang(app.index_string)
     from console.components import shell
 
     app.layout = shell.layout
@@ -85,6 +86,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     _register_component_callbacks(app)
     security.init_app(server, app)
     return app
+
+
+def with_lang(index_string: str, lang: str = "en") -> str:
+    """Dash's page template with ``<html lang>`` (screen readers pick their voice and rules by it)."""
+    if "<html>" not in index_string:
+        raise ValueError("Dash's index_string no longer has a bare <html> tag: set lang another way")
+    return index_string.replace("<html>", f'<html lang="{lang}">', 1)
 
 
 def warn_about_settings(settings: Settings) -> None:

@@ -50,6 +50,9 @@ from console.review_packs.service import download_url
 ACTIVITY_POLICY = "activity-policy"
 ACTIVITY_FINGERPRINT = "activity-fingerprint"
 ACTIVITY_SEEN = "activity-seen"  # the newest notification id this page has accounted for
+#: The shell's polite live region ("2 operations active") and the count it last announced.
+ACTIVITY_LIVE = "activity-live"
+ACTIVITY_ANNOUNCED = "activity-announced"
 #: Dash pages' own location component (dash.dash._ID_LOCATION).
 PAGES_LOCATION = "_pages_location"
 
@@ -156,7 +159,12 @@ def render(view: ShellView) -> list:
                     [
                         html.Span(item.label, className="activity-type"),
                         html.Span(item.tenant_label, className="activity-tenant"),
-                        render_progress(item.progress, element_id=None, compact=True),
+                        render_progress(
+                            item.progress,
+                            element_id=None,
+                            compact=True,
+                            label=f"{item.label} on {item.tenant_label}",
+                        ),
                         html.Span(item.quiet.text, className="activity-quiet") if item.quiet is not None else None,
                     ],
                     href=run_href(item.run_id),
@@ -241,7 +249,16 @@ def layout() -> html.Div:
             *poll_guard.poll_components(ids.ACTIVITY_POLL, ACTIVITY_POLICY, None),
             dcc.Store(id=ACTIVITY_FINGERPRINT, data=None),
             dcc.Store(id=ACTIVITY_SEEN, data=None),
-            html.Div([], id=ids.ACTIVITY_SHELL, className="activity-shell", **{"aria-label": "Active operations"}),
+            dcc.Store(id=ACTIVITY_ANNOUNCED, data=None),
+            html.Div("", id=ACTIVITY_LIVE, role="status", className="visually-hidden", **{"aria-live": "polite"}),
+            # role=group: an aria-label on a plain div names nothing (axe: aria-allowed-attr / ARIA 1.2).
+            html.Div(
+                [],
+                id=ids.ACTIVITY_SHELL,
+                className="activity-shell",
+                role="group",
+                **{"aria-label": "Active operations"},
+            ),
         ],
         className="activity-shell-wrap",
     )
@@ -334,7 +351,35 @@ def refresh(
     )
 
 
+# The shell's count as rendered (its first child's data-active-count): announced when it
+# changes, never on a refresh that changed progress only, and not for the page's first render
+# (that count is the page's content, not news).
+_ANNOUNCE_JS = """
+function(children, announced) {
+    var nu = window.dash_clientside.no_update;
+    var first = Array.isArray(children) && children.length ? children[0] : null;
+    var raw = first && first.props ? first.props["data-active-count"] : null;
+    if (raw === null || raw === undefined) { return [nu, nu]; }
+    var count = parseInt(raw, 10);
+    if (announced === null || announced === undefined) { return [nu, count]; }
+    if (count === announced) { return [nu, nu]; }
+    var words = count === 0 ? "No operations active." :
+        (count === 1 ? "1 operation active." : count + " operations active.");
+    return [words, count];
+}
+"""
+
+
 def register_callbacks(app: dash.Dash) -> None:
+    app.clientside_callback(
+        _ANNOUNCE_JS,
+        Output(ACTIVITY_LIVE, "children"),
+        Output(ACTIVITY_ANNOUNCED, "data"),
+        Input(ids.ACTIVITY_SHELL, "children"),
+        State(ACTIVITY_ANNOUNCED, "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output(ids.ACTIVITY_SHELL, "children"),
         Output(ACTIVITY_FINGERPRINT, "data"),

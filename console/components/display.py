@@ -154,75 +154,136 @@ def progress_text(view: ProgressView, run_type: str | None = None) -> str:
     return (finished_text(view, run_type) if run_type is not None else None) or "—"
 
 
-def progress_indicator(*, mode: str, text: str | None, percent: int | None, queued: bool = False) -> html.Div:
-    """A compact progress element for table cells (data-progress-mode carries the contract's mode)."""
+def progress_name(view: ProgressView, label: str | None) -> str:
+    """The progress element's accessible name: the run, and where it is ("Inventory sync — 12 of 31
+    processed"). ``label`` names the run (its type label; None: the page's heading already does)."""
+    if view.mode == COUNTED:
+        where = f"{view.processed} of {view.total} processed"
+    elif view.mode == PHASED:
+        where = view.text or "In progress"
+    else:
+        where = "Waiting for a worker" if view.status_label == STATUS_LABELS[QUEUED] else "In progress"
+    return f"{label} — {where}" if label else f"Progress — {where}"
+
+
+def counted_bar(*, percent: int, name: str, class_name: str = "progress progress-counted") -> html.Div:
+    """A determinate bar: ``aria-valuenow`` is the percent shown, and the name says "N of M processed"."""
+    return html.Div(
+        html.Div(
+            className="progress-bar",
+            role="progressbar",
+            style={"width": f"{percent}%"},
+            **{
+                "aria-valuenow": str(percent),
+                "aria-valuemin": "0",
+                "aria-valuemax": "100",
+                "aria-label": name,
+            },
+        ),
+        className=class_name,
+    )
+
+
+def indeterminate(name: str, valuetext: str = "In progress") -> html.Div:
+    """An animated indicator that claims no number (activity and phased modes): a progressbar
+    without ``aria-valuenow`` (assistive technology reads it as indeterminate) and with words
+    instead (``aria-valuetext``: "In progress", "Waiting for a worker" or the phase)."""
+    return html.Div(
+        html.Div(className="indeterminate-bar"),
+        className="indeterminate",
+        role="progressbar",
+        **{"aria-label": name, "aria-valuetext": valuetext},
+    )
+
+
+def _valuetext(view: ProgressView) -> str:
+    if view.mode == PHASED:
+        return view.text or "In progress"
+    return "Waiting for a worker" if view.status_label == STATUS_LABELS[QUEUED] else "In progress"
+
+
+def progress_indicator(
+    *, mode: str, text: str | None, percent: int | None, queued: bool = False, name: str | None = None
+) -> html.Div:
+    """A compact progress element for table cells (data-progress-mode carries the contract's mode).
+
+    ``name`` is the bar's accessible name (the run: "Run #12 inventory sync — 3 of 8 processed")."""
+    label = name or "Progress"
     if mode == COUNTED:
         body: list[Any] = [
-            dbc.Progress(value=percent or 0, className="console-progress", style={"height": "6px"}),
+            counted_bar(percent=percent or 0, name=label, class_name="progress console-progress"),
             html.Small(f"{text} · {percent}%", className="text-muted"),
         ]
     elif mode == NONE:
         body = [html.Small(text or "", className="text-muted")]
     else:
-        # activity / phased: indeterminate, never a number
+        # activity / phased: indeterminate, never a number (not even aria-valuenow)
+        words = text or ("Waiting for a worker" if queued else "In progress")
         body = [
-            dbc.Progress(value=100, striped=True, animated=True, className="console-progress", style={"height": "6px"}),
+            indeterminate(label, words),
             html.Small(text or ("Waiting for a worker" if queued else "Working"), className="text-muted"),
         ]
     return html.Div(body, className="console-progress-cell", **{"data-progress-mode": mode})
 
 
-def indeterminate(label: str) -> html.Div:
-    """An animated indicator that claims no number (activity and phased modes)."""
-    return html.Div(
-        html.Div(className="indeterminate-bar"),
-        className="indeterminate",
-        role="progressbar",
-        **{"aria-label": label, "aria-busy": "true"},
-    )
-
-
 def render_progress(
-    progress: ProgressView, *, element_id: str | None = ids.RUN_PROGRESS, compact: bool = False
+    progress: ProgressView,
+    *,
+    element_id: str | None = ids.RUN_PROGRESS,
+    compact: bool = False,
+    label: str | None = None,
 ) -> html.Div:
-    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies."""
+    """The progress element for any surface: ``data-progress-mode`` says which contract mode applies.
+
+    ``label`` names the run for assistive technology (e.g. its type label): the bar's accessible
+    name is "<label> — 12 of 31 processed" (counted) or "<label> — <phase>" (phased)."""
     mode = progress.mode
+    name = progress_name(progress, label)
     children: list[Any]
     if mode == COUNTED:
         children = [
-            html.Div(
-                html.Div(
-                    className="progress-bar",
-                    role="progressbar",
-                    style={"width": f"{progress.percent}%"},
-                    **{"aria-valuenow": str(progress.percent), "aria-valuemin": "0", "aria-valuemax": "100"},
-                ),
-                className="progress progress-counted",
-            ),
+            counted_bar(percent=progress.percent or 0, name=name),
             html.Div(
                 [
                     html.Span(progress.text, className="progress-text"),
                     html.Span(f"{progress.percent}%", className="progress-percent"),
                 ],
                 className="progress-caption",
+                **{"aria-hidden": "true"},  # the bar's name and value already say it
             ),
         ]
     elif mode == ACTIVITY:
         waiting = progress.status_label == "Queued"
         children = [
-            indeterminate("Waiting for a worker" if waiting else "Working"),
+            indeterminate(name, _valuetext(progress)),
             html.Span("Waiting for a worker…" if waiting else "Working…", className="progress-text"),
         ]
         if compact:
             children = children[:1]
     elif mode == PHASED:
-        children = [indeterminate(progress.text or "Working"), html.Span(progress.text, className="progress-phase")]
+        children = [
+            indeterminate(name, _valuetext(progress)),
+            html.Span(progress.text, className="progress-phase"),
+        ]
     else:  # none: never a bar, live or stale
         children = [html.Span(progress.text, className="progress-text")] if progress.text else []
     kwargs: dict[str, Any] = {"data-progress-mode": mode}
     if element_id:
         kwargs["id"] = element_id
     return html.Div(children, className=f"run-progress run-progress-{mode}" + (" compact" if compact else ""), **kwargs)
+
+
+# --------------------------------------------------------------------------- dialogs
+
+
+def modal_title_id(modal_id: str) -> str:
+    return f"{modal_id}-title"
+
+
+def modal_header(modal_id: str, title: str) -> dbc.ModalHeader:
+    """A modal's header whose title names the dialog (the modal passes ``labelledby=modal_title_id(id)``):
+    an ``h2`` styled as before, so headings stay in order inside the dialog."""
+    return dbc.ModalHeader(dbc.ModalTitle(title, id=modal_title_id(modal_id), tag="h2", className="h5"))
 
 
 # --------------------------------------------------------------------------- notifications
@@ -299,7 +360,7 @@ def not_found_page() -> html.Div:
     """The console's not-found page (the HTTP status is set by web.routing's gate)."""
     return html.Div(
         [
-            html.H2("Not found", id=NOT_FOUND),
+            html.H1("Not found", id=NOT_FOUND, className="h2"),
             html.P("This page does not exist, or you do not have access to it."),
             dcc.Link("Back to the overview", href=OVERVIEW_HREF),
         ]

@@ -13,7 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from console import ids
-from console.components.display import format_timestamp, notification_header, run_href
+from console.components.display import (
+    format_timestamp,
+    modal_header,
+    modal_title_id,
+    notification_header,
+    run_href,
+)
 from console.errors import NotFound
 from console.notifications.service import NotificationRow, list_notifications, mark_read, unread_count
 from console.review_packs.service import download_url
@@ -50,7 +56,7 @@ def bell(unread: int) -> html.Button:
 def modal() -> dbc.Modal:
     return dbc.Modal(
         [
-            dbc.ModalHeader(dbc.ModalTitle("Notifications"), close_button=True),
+            modal_header(NOTIFICATIONS_MODAL, "Notifications"),
             dbc.ModalBody(html.Div(id=NOTIFICATIONS_LIST)),
             dbc.ModalFooter(
                 [
@@ -68,6 +74,7 @@ def modal() -> dbc.Modal:
             ),
         ],
         id=NOTIFICATIONS_MODAL,
+        labelledby=modal_title_id(NOTIFICATIONS_MODAL),
         is_open=False,
         scrollable=True,
     )

@@ -21,7 +21,7 @@ from dash.exceptions import PreventUpdate
 from console import ids
 from console.access import require_operation
 from console.components import poll_guard
-from console.components.display import QUEUE_UNREACHABLE, append_toast, run_href
+from console.components.display import QUEUE_UNREACHABLE, append_toast, modal_header, modal_title_id, run_href
 from console.db import utcnow
 from console.errors import BadRequest, DispatchError
 from console.operations import registry
@@ -127,7 +127,7 @@ def actions(types: list[str]) -> html.Div:
     ]
     modal = dbc.Modal(
         [
-            dbc.ModalHeader(dbc.ModalTitle("Start operation")),
+            modal_header(ids.OP_CONFIRM_MODAL, "Start operation"),
             dbc.ModalBody(id=OP_CONFIRM_TEXT),
             dbc.ModalFooter(
                 [
@@ -137,6 +137,7 @@ def actions(types: list[str]) -> html.Div:
             ),
         ],
         id=ids.OP_CONFIRM_MODAL,
+        labelledby=modal_title_id(ids.OP_CONFIRM_MODAL),
         is_open=False,
         centered=True,
     )

@@ -58,7 +58,12 @@ FILTER_TYPE = "ops-filter-type"
 FILTER_STATUS = "ops-filter-status"
 FILTER_OUTCOME = "ops-filter-outcome"
 FILTER_TENANT = "ops-filter-tenant"
+#: The created-date range: a fieldset ("Created between") holding two native date inputs. It
+#: replaced dcc.DatePickerRange, whose markup fails WCAG (aria-expanded/aria-haspopup on a div
+#: without a role, aria-labelledby naming "undefined", a clear link without href or role).
 FILTER_DATES = "ops-filter-dates"
+FILTER_FROM = "ops-filter-from"
+FILTER_TO = "ops-filter-to"
 FILTER_CLEAR = "ops-filter-clear"
 FILTER_Q = "ops-filter-q"
 #: The page's own location: filters are written to its ``search`` (callback-nav: the layout is
@@ -268,7 +273,7 @@ COLUMNS = [
     {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
     {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 180},
     {"field": "completed_at", "headerName": "Completed", "width": 180},
-    {"field": "actions", "headerName": "", "cellRenderer": "markdown", "sortable": False, "width": 110},
+    {"field": "actions", "headerName": "Actions", "cellRenderer": "markdown", "sortable": False, "width": 110},
 ]
 
 
@@ -285,6 +290,42 @@ def _select(id_: str, label: str, options: list[dict[str, str]], value: str = AL
             ),
         ],
         md=2,
+    )
+
+
+def _date_input(id_: str, label: str, value: object) -> html.Div:
+    return html.Div(
+        [
+            dbc.Label(label, html_for=id_, className="small mb-0"),
+            # A native date input: labelled, keyboard-operable, the browser's own accessible picker.
+            # debounce: applied on Enter or when leaving the field (like the search box), not
+            # on each typed digit of the year (each change rebuilds the page from its URL).
+            dcc.Input(
+                id=id_,
+                type="date",
+                value=value,
+                debounce=True,
+                min="2000-01-01",
+                max="2999-12-31",
+                className="form-control form-control-sm",
+            ),
+        ],
+        className="flex-fill",
+    )
+
+
+def _date_range(start: object, end: object) -> html.Fieldset:
+    """ "Created between" From / To (either may be empty): a fieldset names the pair."""
+    return html.Fieldset(
+        [
+            html.Legend("Created between", className="small mb-0 float-none w-auto fs-6 fw-normal"),
+            html.Div(
+                [_date_input(FILTER_FROM, "From", start), _date_input(FILTER_TO, "To", end)],
+                className="d-flex gap-1",
+            ),
+        ],
+        id=FILTER_DATES,
+        className="mb-0",
     )
 
 
@@ -334,21 +375,8 @@ def layout(**query: object) -> html.Div:
                 values["outcome"],
             ),
             _select(FILTER_TENANT, "Tenant", tenant_options, values["tenant"]),
-            dbc.Col(
-                [
-                    dbc.Label("Created between", html_for=FILTER_DATES, className="small mb-0 d-block"),
-                    dcc.DatePickerRange(
-                        id=FILTER_DATES,
-                        display_format="YYYY-MM-DD",
-                        clearable=True,
-                        minimum_nights=0,
-                        start_date=values["from"],
-                        end_date=values["to"],
-                    ),
-                ],
-                md=3,
-            ),
-            dbc.Col(dbc.Button("Clear", id=FILTER_CLEAR, color="link", size="sm", className="mt-3"), md=1),
+            dbc.Col(_date_range(values["from"], values["to"]), md=3),
+            dbc.Col(dbc.Button("Clear filters", id=FILTER_CLEAR, color="link", size="sm", className="mt-3 px-0"), md=1),
             dbc.Col(
                 [
                     dbc.Label("Search", html_for=FILTER_Q, className="small mb-0"),
@@ -390,7 +418,7 @@ def layout(**query: object) -> html.Div:
             dcc.Location(id=URL, refresh="callback-nav"),
             html.Div(
                 [
-                    html.H2("Operations", className="me-auto"),
+                    html.H1("Operations", className="h2 me-auto"),
                     html.A(
                         "Download CSV",
                         id=CSV_LINK,
@@ -437,8 +465,8 @@ _FILTER_STATES = [
     State(FILTER_STATUS, "value"),
     State(FILTER_OUTCOME, "value"),
     State(FILTER_TENANT, "value"),
-    State(FILTER_DATES, "start_date"),
-    State(FILTER_DATES, "end_date"),
+    State(FILTER_FROM, "value"),
+    State(FILTER_TO, "value"),
     State(FILTER_Q, "value"),
 ]
 
@@ -453,11 +481,10 @@ function(refresh) {
 }
 """.replace("__GRID__", ids.OPERATIONS_TABLE)
 
-# Filters -> the page's URL (the same order and encoding as display.operations_query). A date
-# range waits for its end date: rebuilding the page between the two clicks would close the picker.
+# Filters -> the page's URL (the same order and encoding as display.operations_query). Either
+# date bound may be set alone (the KPI links use ``from`` alone).
 _URL_JS = """
 function(type_, status, outcome, tenant, start, end, q) {
-    if (start && !end) { return window.dash_clientside.no_update; }
     var values = {tenant: tenant, type: type_, status: status, outcome: outcome, q: q,
                   from: start ? String(start).slice(0, 10) : null, to: end ? String(end).slice(0, 10) : null};
     var parts = [];
@@ -552,8 +579,8 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(FILTER_STATUS, "value"),
         Input(FILTER_OUTCOME, "value"),
         Input(FILTER_TENANT, "value"),
-        Input(FILTER_DATES, "start_date"),
-        Input(FILTER_DATES, "end_date"),
+        Input(FILTER_FROM, "value"),
+        Input(FILTER_TO, "value"),
         Input(FILTER_Q, "value"),
         prevent_initial_call=True,
     )
@@ -563,11 +590,11 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(FILTER_STATUS, "value"),
         Output(FILTER_OUTCOME, "value"),
         Output(FILTER_TENANT, "value"),
-        Output(FILTER_DATES, "start_date"),
-        Output(FILTER_DATES, "end_date"),
+        Output(FILTER_FROM, "value"),
+        Output(FILTER_TO, "value"),
         Output(FILTER_Q, "value"),
         Input(FILTER_CLEAR, "n_clicks"),
         prevent_initial_call=True,
     )
     def _clear(_n):
-        return ALL, ALL, ALL, ALL, None, None, ""
+        return ALL, ALL, ALL, ALL, "", "", ""

@@ -155,13 +155,13 @@ def table(rows: list[TenantRow], *, today: date) -> dbc.Table:
 def layout(**_query: object) -> html.Div:
     session, who = db_session(), principal()
     if not who.roles:
-        return html.Div([html.H2("Overview"), dbc.Alert(NO_WORKSPACE, color="info", id=EMPTY)])
+        return html.Div([html.H1("Overview", className="h2"), dbc.Alert(NO_WORKSPACE, color="info", id=EMPTY)])
     now = utcnow()
     rows = read_rows(session=session, who=who, now=now)
     body = table(rows, today=now.date()) if rows else dbc.Alert(NO_TENANTS, color="info", id=EMPTY)
     return html.Div(
         [
-            html.H2("Overview"),
+            html.H1("Overview", className="h2"),
             html.P("The tenants you may see. Open one for its dashboard.", className="text-muted small"),
             body,
         ]

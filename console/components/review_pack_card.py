@@ -26,6 +26,8 @@ from console.components.display import (
     QUEUE_UNREACHABLE,
     append_toast,
     format_time,
+    modal_header,
+    modal_title_id,
     run_href,
     signature,
 )
@@ -207,7 +209,7 @@ def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
 def options_modal() -> dbc.Modal:
     return dbc.Modal(
         [
-            dbc.ModalHeader(dbc.ModalTitle("Generate review pack")),
+            modal_header(ids.REVIEW_PACK_MODAL, "Generate review pack"),
             dbc.ModalBody(
                 [
                     dbc.Switch(id=ids.REVIEW_PACK_INCLUDE_OPERATIONS, label="Include recent operations", value=True),
@@ -227,6 +229,7 @@ def options_modal() -> dbc.Modal:
             ),
         ],
         id=ids.REVIEW_PACK_MODAL,
+        labelledby=modal_title_id(ids.REVIEW_PACK_MODAL),
         is_open=False,
         centered=True,
     )
@@ -238,7 +241,7 @@ def card(view: PackCardView, *, can_generate: bool) -> html.Div:
         [
             dbc.Card(
                 [
-                    dbc.CardHeader(html.H5("Review pack", className="mb-0")),
+                    dbc.CardHeader(html.H2("Review pack", className="h5 mb-0")),
                     dbc.CardBody(card_body(view, can_generate=can_generate), id=BODY),
                 ],
                 id=ids.REVIEW_PACK_CARD,

@@ -39,6 +39,8 @@ from console.components.display import (
     finished_text,
     format_duration,
     format_timestamp,
+    modal_header,
+    modal_title_id,
     render_progress,
     run_href,
     signature,
@@ -89,6 +91,9 @@ RUN_NAV = "run-nav"
 RUN_UNITS = "run-units"
 RUN_PACK = "run-pack"
 RUN_PACK_DOWNLOAD = "run-pack-download"
+#: The polite live region that announces a status change once, and the last status it announced.
+RUN_LIVE = "run-live"
+RUN_ANNOUNCED = "run-announced"
 
 #: Runs whose units are worth listing one by one (a parent that fans out to one task per unit).
 #: The ledger can be large; the page lists failures first and stops here.
@@ -358,7 +363,7 @@ def _units_table(view: RunView) -> html.Div | None:
         for u in view.units
     ]
     body: list[Any] = [
-        html.H5("Units"),
+        html.H2("Units", className="h5"),
         html.Table(
             [html.Thead(html.Tr([html.Th("Unit"), html.Th("Outcome"), html.Th("Error")])), html.Tbody(rows)],
             id=RUN_UNITS,
@@ -421,7 +426,7 @@ def render(view: RunView) -> list:
                 className="mb-3",
             ),
             # A finished run without "N of M processed" says why in the same place (display.finished_text).
-            render_progress(replace(p, text=view.finished_text) if view.finished_text else p),
+            render_progress(replace(p, text=view.finished_text) if view.finished_text else p, label=view.type_label),
             html.Div(view.eta_text, id=RUN_ETA, className="text-muted small mt-1") if view.eta_text else None,
             html.Div(view.quiet_text, id=RUN_QUIET, className="alert alert-warning small mt-2 mb-0")
             if view.quiet_text
@@ -438,7 +443,7 @@ def render(view: RunView) -> list:
     trail.append((f"Run #{view.run_id}", None))
     parts: list[Any] = [
         breadcrumbs(trail),
-        html.H2(view.title, className="h3"),
+        html.H1(view.title, className="h3"),
         render_actions(view),
         dbc_card([details]),
         dbc_card([state]),
@@ -499,7 +504,30 @@ def render_timeline(entries: tuple[TimelineEntry, ...]) -> html.Div:
         )
         for e in entries
     ]
-    return html.Div([html.H5("Timeline"), html.Ol(items, id=RUN_TIMELINE, className="list-unstyled mb-0")])
+    return html.Div(
+        [html.H2("Timeline", className="h5"), html.Ol(items, id=RUN_TIMELINE, className="list-unstyled mb-0")]
+    )
+
+
+def status_key(status_label: str, outcome_text: str) -> str:
+    """What the live region compares: the status and outcome as shown (not counts, not times)."""
+    return f"{status_label}|{outcome_text}"
+
+
+# A re-rendered body brings new run-status / run-outcome texts; the live region speaks only
+# when they differ from what it last announced — never on a poll that changed counts only, and
+# without a server round trip.
+_ANNOUNCE_JS = """
+function(status, outcome, announced) {
+    var nu = window.dash_clientside.no_update;
+    if (!status) { return [nu, nu]; }
+    var key = status + "|" + (outcome || "");
+    if (key === announced) { return [nu, nu]; }
+    var words = "Status: " + status + ".";
+    if (outcome && outcome !== "\u2014") { words += " Outcome: " + outcome + "."; }
+    return [words, key];
+}
+"""
 
 
 def render_actions(view: RunView) -> html.Div:
@@ -523,7 +551,7 @@ def action_modals(*, open_cancel: bool = False) -> list[Any]:
     return [
         dbc.Modal(
             [
-                dbc.ModalHeader(dbc.ModalTitle("Cancel this run?")),
+                modal_header(RUN_CANCEL_MODAL, "Cancel this run?"),
                 dbc.ModalBody(
                     "Units already done stay done and counted; the run stops before its next unit "
                     "(within a few seconds) and ends Cancelled. A unit in progress finishes first.",
@@ -536,12 +564,13 @@ def action_modals(*, open_cancel: bool = False) -> list[Any]:
                 ),
             ],
             id=RUN_CANCEL_MODAL,
+            labelledby=modal_title_id(RUN_CANCEL_MODAL),
             is_open=open_cancel,
             centered=True,
         ),
         dbc.Modal(
             [
-                dbc.ModalHeader(dbc.ModalTitle("Retry this run?")),
+                modal_header(RUN_RETRY_MODAL, "Retry this run?"),
                 dbc.ModalBody(id=RUN_RETRY_TEXT),
                 dbc.ModalFooter(
                     [
@@ -551,6 +580,7 @@ def action_modals(*, open_cancel: bool = False) -> list[Any]:
                 ),
             ],
             id=RUN_RETRY_MODAL,
+            labelledby=modal_title_id(RUN_RETRY_MODAL),
             is_open=False,
             centered=True,
         ),
@@ -579,6 +609,10 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
             dcc.Store(id=ids.RUN_ID_STORE, data=snapshot.id),
             dcc.Store(id=RUN_FINGERPRINT, data=fingerprint(snapshot, q)),
             html.Div(render(view), id=RUN_VIEW),
+            # Outside the re-rendered body, present from the start (a live region must exist
+            # before its text changes to be announced); written only when the status changes.
+            html.Div("", id=RUN_LIVE, role="status", className="visually-hidden", **{"aria-live": "polite"}),
+            dcc.Store(id=RUN_ANNOUNCED, data=status_key(view.progress.status_label, view.outcome_text)),
             *action_modals(open_cancel=view.can_cancel and _query.get("action") == "cancel"),
         ],
         id=RUN_VIEWER,
@@ -629,6 +663,15 @@ def register_callbacks(app: dash.Dash) -> None:
         return poll_guard.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
 
     poll_guard.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)
+
+    app.clientside_callback(
+        _ANNOUNCE_JS,
+        Output(RUN_LIVE, "children"),
+        Output(RUN_ANNOUNCED, "data"),
+        Input(ids.RUN_STATUS, "children"),
+        Input(ids.RUN_OUTCOME, "children"),
+        State(RUN_ANNOUNCED, "data"),
+    )
 
     @app.callback(
         Output(RUN_CANCEL_MODAL, "is_open"),

@@ -15,6 +15,9 @@ from console.components import activity_shell, notifications, poll_guard
 #: A rendered element next to the guards' stores: assets/guards.js waits for it before it
 #: writes to the stores (a dcc.Store renders no DOM node of its own).
 GUARDS_READY = "polling-guards"
+#: The page's <main> landmark and the skip link that jumps to it.
+MAIN = "main-content"
+SKIP_LINK = "skip-to-content"
 
 
 def _logout_form() -> html.Form:
@@ -65,7 +68,9 @@ def layout() -> html.Div:
     )
     return html.Div(
         [
-            navbar,
+            # First in the tab order: keyboard users jump over the navbar (visible when focused).
+            html.A("Skip to content", href=f"#{MAIN}", id=SKIP_LINK, className="skip-link visually-hidden-focusable"),
+            html.Header(navbar),
             html.Div(
                 [
                     dcc.Store(id=ids.PAGE_VISIBILITY, data="visible"),
@@ -92,8 +97,12 @@ def layout() -> html.Div:
                     "zIndex": 2000,
                 },
             ),
-            html.Div([], id=ids.TOAST_AREA, className="toast-area", **{"aria-live": "polite"}),
-            dbc.Container(dash.page_container, fluid=True, className="pb-5"),
+            # A labelled section is a landmark: toasts are not "content outside landmarks".
+            html.Section(
+                [], id=ids.TOAST_AREA, className="toast-area", **{"aria-live": "polite", "aria-label": "Messages"}
+            ),
+            # The page itself: the one <main> (the skip link's target; tabIndex -1 so it takes focus).
+            html.Main(dbc.Container(dash.page_container, fluid=True, className="pb-5"), id=MAIN, tabIndex="-1"),
         ]
     )
 

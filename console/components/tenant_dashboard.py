@@ -34,6 +34,7 @@ from console.components.display import (
     not_found_page,
     operations_href,
     progress_indicator,
+    progress_name,
     run_href,
     signature,
 )
@@ -201,6 +202,8 @@ def recent_row(run: RunRow, now: datetime) -> dict[str, Any]:
         # a finished run without "N of M processed" says why (never "No counts yet")
         "text": view.text or finished_text(view, run.type),
         "percent": view.percent,
+        # the bar's accessible name: "Run #12 Inventory sync — 3 of 8 processed"
+        "progress_name": progress_name(view, f"Run #{run.id} {type_label(run.type)}"),
         "created": format_time(run.created_at),
     }
 
@@ -351,7 +354,11 @@ def recent_table(rows: list[dict[str, Any]] | None) -> Any:
 
     def cell(row: dict[str, Any]) -> Any:
         return progress_indicator(
-            mode=row["mode"], text=row["text"], percent=row["percent"], queued=row["status"] == "queued"
+            mode=row["mode"],
+            text=row["text"],
+            percent=row["percent"],
+            queued=row["status"] == "queued",
+            name=row["progress_name"],
         )
 
     return dbc.Table(
@@ -402,7 +409,7 @@ def _section(
     kwargs = {"id": id_} if id_ else {}
     body_kwargs = {"id": body_id} if body_id else {}
     return dbc.Card(
-        [dbc.CardHeader(html.H5(title, className="mb-0")), dbc.CardBody(body, **body_kwargs)],
+        [dbc.CardHeader(html.H2(title, className="h5 mb-0")), dbc.CardBody(body, **body_kwargs)],
         className=class_name,
         **kwargs,
     )
@@ -441,7 +448,7 @@ def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale
     header = html.Div(
         [
             breadcrumbs([("Overview", OVERVIEW_HREF), (tenant.name, None)]),
-            html.H2(tenant.name, className="mb-0"),
+            html.H1(tenant.name, className="h2 mb-0"),
             html.Div(
                 [
                     html.Span(workspace or "", className="me-3"),

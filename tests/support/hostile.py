@@ -211,6 +211,8 @@ def legit_value(dep: dict, scene: Scene) -> Any:
         "_pages_store.data": {"title": "x", "description": ""},
         "operations-table.getRowsRequest": {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}},
         "ops-filter-tenant.value": str(scene.own_tenant),
+        "ops-filter-from.value": None,  # a date, or empty: "all" is no date
+        "ops-filter-to.value": None,
         "op-pending.data": "inventory_sync",
         "review-pack-include-operations.value": True,
         "review-pack-include-pii.value": False,

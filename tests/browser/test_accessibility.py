@@ -1,0 +1,195 @@
+"""axe-core (WCAG 2.0/2.1 A and AA, plus best-practice) on every page state of the console:
+zero violations. The engine is the npm package `.ci/test` installs (tests/support/axe.py);
+a missing engine fails these tests, it never skips them.
+
+Adding a page is one line in PAGE_STATES (or NO_RUN_STATES): a name, who is signed in, the
+path, what to wait for, and optionally a control to click first (a modal to open)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dash.testing.wait import until
+
+from console.db import utcnow
+from tests.support.axe import run_axe, violation_lines
+from tests.support.browser import browser_login, make_run, open_page
+
+
+@dataclass(frozen=True)
+class PageState:
+    name: str
+    path: str  # formatted with the scene: {tenant}, {counted}, {queued}, {phased}, {failed}, {unknown}
+    wait_for: str
+    click: str | None = None  # then click this ...
+    then_wait_for: str | None = None  # ... and wait for this (a modal's content)
+
+
+#: Signed in as a manager, with runs active (every progress mode is on screen somewhere).
+PAGE_STATES = [
+    PageState("overview", "/", "#overview-tenants"),
+    PageState("tenant dashboard", "/admin/tenants/{tenant}", "#tenant-operations tr[data-run-id]"),
+    PageState(
+        "tenant dashboard, start-operation modal",
+        "/admin/tenants/{tenant}",
+        "#op-start-inventory_sync",
+        click="#op-start-inventory_sync",
+        then_wait_for="#op-confirm-modal #op-confirm",
+    ),
+    PageState(
+        "tenant dashboard, review-pack modal",
+        "/admin/tenants/{tenant}",
+        "#review-pack-generate",
+        click="#review-pack-generate",
+        then_wait_for="#review-pack-modal #review-pack-confirm",
+    ),
+    PageState("operations list", "/admin/operations", "#operations-table .ag-row"),
+    PageState(
+        "operations list, filters set and a rejected one",
+        "/admin/operations?status=active&from=2020-01-01&to=2999-01-01&outcome=bogus",
+        "#operations-table .ag-row",
+    ),
+    PageState("run viewer, counted", "/admin/operations/{counted}", "#run-progress[data-progress-mode=counted]"),
+    PageState("run viewer, queued", "/admin/operations/{queued}", "#run-progress[data-progress-mode=activity]"),
+    PageState("run viewer, phased", "/admin/operations/{phased}", "#run-progress[data-progress-mode=phased]"),
+    PageState("run viewer, completed", "/admin/operations/{failed}", "#run-progress[data-progress-mode=none]"),
+    PageState("run viewer, unknown status", "/admin/operations/{unknown}", "#run-progress[data-progress-mode=none]"),
+    PageState(
+        "run viewer, cancel modal",
+        "/admin/operations/{counted}",
+        "#run-cancel",
+        click="#run-cancel",
+        then_wait_for="#run-cancel-modal #run-cancel-confirm",
+    ),
+    PageState(
+        "run viewer, retry modal",
+        "/admin/operations/{failed}",
+        "#run-retry",
+        click="#run-retry",
+        then_wait_for="#run-retry-modal #run-retry-text",
+    ),
+    PageState(
+        "notifications",
+        "/",
+        "#notifications-bell",
+        click="#notifications-bell",
+        then_wait_for="#notifications-modal #notifications-close",
+    ),
+    PageState("not-found page", "/admin/operations/999999", "#not-found"),
+]
+
+#: The same surfaces on a fresh instance: nothing active, no runs at all.
+NO_RUN_STATES = [
+    PageState("overview", "/", "#overview-tenants"),
+    PageState("tenant dashboard", "/admin/tenants/{tenant}", "#review-pack-card"),
+    PageState("operations list", "/admin/operations", "#operations-empty:not([hidden])"),
+    PageState(
+        "notifications",
+        "/",
+        "#notifications-bell",
+        click="#notifications-bell",
+        then_wait_for="#notifications-modal #notifications-empty",
+    ),
+    PageState("not-found page", "/no/such/page", "#not-found"),
+]
+
+#: An operator (granted capabilities on one tenant) sees other controls: each modal, audited.
+OPERATOR_STATES = [
+    PageState("tenant dashboard (operator)", "/admin/tenants/{tenant}", "#tenant-operations"),
+    PageState(
+        "tenant dashboard (operator), start-operation modal",
+        "/admin/tenants/{tenant}",
+        "#op-start-baseline_capture",
+        click="#op-start-baseline_capture",
+        then_wait_for="#op-confirm-modal #op-confirm",
+    ),
+    PageState(
+        "tenant dashboard (operator), review-pack modal",
+        "/admin/tenants/{tenant}",
+        "#review-pack-generate",
+        click="#review-pack-generate",
+        then_wait_for="#review-pack-modal #review-pack-confirm",
+    ),
+]
+
+_SETTLED_JS = """
+var s = window.store && window.store.getState();
+if (!s || (s.pendingCallbacks && s.pendingCallbacks.length)) { return false; }
+var m = document.querySelector('.modal');
+if (m && (!m.classList.contains('show') || getComputedStyle(m).opacity !== '1')) { return false; }
+return true;
+"""
+
+
+def scene(app, *, active: bool = True) -> dict[str, int]:
+    """A run in each progress mode (and an unknown status) on tenant a1."""
+    values = {"tenant": app.world.tenant_ids[0]}
+    if active:
+        values.update(
+            counted=make_run(app, status="running", summary_counts={"total": 31, "processed": 12}),
+            queued=make_run(app, status="queued", type="evidence_snapshot_generate"),
+            phased=make_run(app, status="running", type="baseline_capture", context={"phase": "collecting"}),
+            failed=make_run(
+                app,
+                age_s=120,
+                status="completed",
+                outcome="failed",
+                summary_counts={"total": 3, "processed": 2, "succeeded": 1, "failed": 1},
+                completed_at=utcnow() - timedelta(seconds=60),
+            ),
+            unknown=make_run(app, status="teleporting"),
+        )
+    return values
+
+
+def audit_states(dash_duo, states: list[PageState], values: dict[str, int]) -> list[str]:
+    """Every state's violations, as lines naming the state (empty: all clean)."""
+    failures: list[str] = []
+    for state in states:
+        open_page(dash_duo, state.path.format(**values), state.wait_for)
+        if state.click:
+            dash_duo.find_element(state.click).click()
+            dash_duo.wait_for_element(state.then_wait_for, timeout=8)
+        until(lambda: dash_duo.driver.execute_script(_SETTLED_JS), timeout=8)
+        failures += [f"[{state.name}] {line}" for line in violation_lines(run_axe(dash_duo))]
+    return failures
+
+
+def assert_clean(failures: list[str]) -> None:
+    assert not failures, "axe-core violations:\n  " + "\n  ".join(failures)
+
+
+def unexpected_logs(dash_duo) -> list[dict]:
+    """The browser log, minus the not-found page's own HTTP 404 (the contract: a 404 status)."""
+    return [e for e in dash_duo.get_logs() if "status of 404 (NOT FOUND)" not in e["message"]]
+
+
+def test_login_page_has_no_axe_violations(dash_duo, console_app) -> None:
+    dash_duo.start_server(console_app, navigate=False)
+    open_page(dash_duo, "/login", "#login-submit")
+    assert_clean([f"[login] {line}" for line in violation_lines(run_axe(dash_duo))])
+
+
+def test_every_page_state_with_runs_active_has_no_axe_violations(dash_duo, console_app) -> None:
+    values = scene(console_app)
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    assert_clean(audit_states(dash_duo, PAGE_STATES, values))
+    assert unexpected_logs(dash_duo) == []
+
+
+def test_every_page_state_without_runs_has_no_axe_violations(dash_duo, console_app) -> None:
+    values = scene(console_app, active=False)
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    assert_clean(audit_states(dash_duo, NO_RUN_STATES, values))
+    assert unexpected_logs(dash_duo) == []
+
+
+def test_operator_dashboard_and_its_modals_have_no_axe_violations(dash_duo, console_app) -> None:
+    values = scene(console_app)
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "operator@test.example")
+    assert_clean(audit_states(dash_duo, OPERATOR_STATES, values))
+    assert dash_duo.get_logs() == []
