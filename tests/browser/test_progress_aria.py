@@ -75,8 +75,8 @@ def test_each_progress_mode_carries_its_aria_on_every_surface(dash_duo, console_
 
     open_page(dash_duo, f"/admin/operations/{ids_['phased']}", "#run-progress[data-progress-mode=phased]")
     (phased,) = bars(dash_duo, "#run-progress")
-    assert phased["aria-valuenow"] is None and phased["aria-valuetext"] == "collecting"  # context.phase
-    assert phased["aria-label"] == "Baseline capture — collecting"
+    assert phased["aria-valuenow"] is None and phased["aria-valuetext"] == "Collecting policies"  # context.phase, in words
+    assert phased["aria-label"] == "Baseline capture — Collecting policies"
 
     open_page(dash_duo, f"/admin/operations/{ids_['done']}", "#run-progress[data-progress-mode=none]")
     assert bars(dash_duo, "#run-progress") == []  # terminal: no progressbar, live or stale
@@ -87,13 +87,13 @@ def test_each_progress_mode_carries_its_aria_on_every_surface(dash_duo, console_
     shell = {b["aria-label"]: b for b in bars(dash_duo, "#activity-shell")}
     assert shell["Inventory sync on a1 — 12 of 31 processed"]["aria-valuenow"] == "38"
     assert shell["Evidence snapshot on a1 — Waiting for a worker"]["aria-valuenow"] is None
-    assert shell["Baseline capture on a1 — collecting"]["aria-valuenow"] is None
+    assert shell["Baseline capture on a1 — Collecting policies"]["aria-valuenow"] is None
 
     # The tenant dashboard's table: the striped bar no longer claims "100".
     open_page(dash_duo, TENANT_PAGE.format(app.world.tenant_ids[0]), "#tenant-operations tr[data-run-id]")
     table = {b["aria-label"]: b for b in bars(dash_duo, "#tenant-operations")}
     assert table[f"Run #{ids_['counted']} Inventory sync — 12 of 31 processed"]["aria-valuenow"] == "38"
-    for key, words in (("queued", "Waiting for a worker"), ("phased", "collecting")):
+    for key, words in (("queued", "Waiting for a worker"), ("phased", "Collecting policies")):
         row = next(b for label, b in table.items() if label.startswith(f"Run #{ids_[key]} "))
         assert row["aria-valuenow"] is None and row["aria-valuetext"] == words, row
         assert row["aria-label"].endswith(f" — {words}"), row
