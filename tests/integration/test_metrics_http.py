@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from console.app import create_app
+from console.config import embedded_broker_url
 from console.db import utcnow
 from console.migrate import upgrade
 from console.operations import registry
@@ -31,6 +32,8 @@ from console.operations.service import (
 from console.web import metrics
 from tests.factories import build_world
 from tests.integration.test_ui_callbacks_runs import run_poll, shell_refresh
+from tests.integration.worker import flush_redis
+from tests.support.db import BROKER_URL
 from tests.support.web import RecordingDispatcher, login
 
 TOKEN = "s3cret-metrics-token"
@@ -55,8 +58,7 @@ def make_app(url: str, tmp_path: Path, *, world: bool = True, **overrides):
             "instance_dir": tmp_path / "instance",
             "database_url": url,
             "secret_key": "test-secret",
-            "dispatcher": RecordingDispatcher(),
-            **overrides,
+            **{"dispatcher": RecordingDispatcher(), **overrides},
         }
     )
     if world:
@@ -332,3 +334,39 @@ def test_poll_answers_of_several_processes_add_up_in_multiprocess_mode(app, tmp_
     assert value(samples, "console_poll_requests_total", surface="operations", answer="changed") == 2
     # The database figures are there too, exactly once.
     assert len(samples["console_oldest_active_run_age_seconds"]) == 1
+
+
+# --------------------------------------------------------------------------- the broker's queue
+
+
+@pytest.mark.parametrize("broker", ["embedded"] + (["redis"] if BROKER_URL else []))
+def test_the_broker_queue_length_counts_the_messages_no_worker_took_yet(empty_db_url, tmp_path, broker) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    broker_url = BROKER_URL if broker == "redis" else embedded_broker_url(instance)
+    if broker == "redis":
+        flush_redis(broker_url)
+    app = make_app(empty_db_url, tmp_path, world=False, metrics_token=TOKEN, broker_url=broker_url, dispatcher=None)
+    dispatcher = app.server.extensions["console.dispatcher"]
+    try:
+        assert value(scrape(app), "console_broker_queue_length", queue="celery") == 0
+        for run_id in (1, 2, 3):  # no worker listens: the messages wait
+            dispatcher.send("tasks.inventory.run_inventory_sync", run_id)
+        assert dispatcher.queue_lengths() == {"celery": 3}
+        assert value(scrape(app), "console_broker_queue_length", queue="celery") == 3
+    finally:
+        dispatcher.client.close()
+        app.server.extensions["console.db"].dispose()
+        if broker == "redis":
+            flush_redis(broker_url)
+
+
+def test_a_broker_that_does_not_answer_leaves_the_queue_length_out(app, monkeypatch) -> None:
+    class Down(RecordingDispatcher):
+        def queue_lengths(self) -> dict[str, int]:
+            raise ConnectionRefusedError("test")
+
+    app.server.extensions["console.dispatcher"] = Down()
+    samples = scrape(app)
+    assert "console_broker_queue_length" not in samples
+    assert "console_runs_active" in samples  # the rest of the scrape still answers
