@@ -86,11 +86,14 @@ def record_poll(surface: str, *, changed: bool) -> None:
     POLLS.labels(surface=surface, answer=POLL_ANSWERS[0] if changed else POLL_ANSWERS[1]).inc()
 
 
-def clear_cache(server: Flask) -> None:
-    """Forget the cached figures (the next scrape queries; the settled runs stay summed)."""
+def clear_cache(server: Flask, *, settled: bool = False) -> None:
+    """Forget the cached figures (the next scrape queries); with ``settled`` also the sums of
+    settled runs (the next scrape costs what a fresh process's first one does)."""
     state = _state(server)
     with state.lock:
         state.figures, state.queues, state.read_at = None, None, float("-inf")
+        if settled:
+            state.settled = SettledRuns()
 
 
 def _current(state: _State) -> tuple[RunFigures, dict[str, int] | None]:
