@@ -4,6 +4,7 @@ database's — runs created in known states through the run service, as the writ
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -31,7 +32,6 @@ from console.operations.service import (
 )
 from console.web import metrics
 from tests.factories import build_world
-from tests.integration.test_ui_callbacks_runs import run_poll, shell_refresh
 from tests.integration.worker import flush_redis
 from tests.support.db import BROKER_URL
 from tests.support.web import RecordingDispatcher, login
@@ -284,6 +284,45 @@ def test_figures_are_cached_for_a_few_seconds_per_process(app, monkeypatch) -> N
 # --------------------------------------------------------------------------- poll answers
 
 
+def _callback(client, app, fragment: str, inputs: list, state: list, changed: list[str]):
+    """A callback request as dash-renderer sends it, to the callback whose outputs start with ``fragment``."""
+    (key,) = [k for k in app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
+    parts = key.strip(".").split("...")
+    body = {
+        "output": key,
+        "outputs": [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": changed,
+    }
+    token = client.get_cookie("_csrf_token").value
+    return client.post(
+        "/_dash-update-component",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+
+
+def run_poll(client, app, run_id, fingerprint=None, policy=None):
+    """The run viewer's Interval tick."""
+    state = [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)]
+    return _callback(
+        client, app, "run-view.children", [("run-poll", "n_intervals", 1)], state, ["run-poll.n_intervals"]
+    )
+
+
+def shell_refresh(client, app):
+    """The activity shell refreshed by a navigation (its location), not by its Interval."""
+    inputs = [
+        ("_pages_location", "pathname", "/"),
+        ("activity-poll", "n_intervals", 1),
+        ("activity-kick", "data", None),
+    ]
+    state = [("activity-fingerprint", "data", None), ("activity-policy", "data", None), ("activity-seen", "data", None)]
+    return _callback(client, app, "activity-shell.children", inputs, state, ["_pages_location.pathname"])
+
+
 def test_poll_answers_are_counted_changed_or_unchanged_per_surface(app) -> None:
     client = app.server.test_client()
     login(client, "manager@test.example")
@@ -297,7 +336,7 @@ def test_poll_answers_are_counted_changed_or_unchanged_per_surface(app) -> None:
     for _ in range(3):
         assert run_poll(client, app, run_id, fingerprint, policy).status_code == 204
     # A shell refresh on navigation is not a poll (no Interval tick): not counted.
-    shell_refresh(client, app)
+    assert shell_refresh(client, app).status_code == 200
     after = scrape(app)
 
     def delta(surface: str, answer: str) -> float:
