@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from console.config import Settings, load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
-from console.web import auth, context, downloads, routing, security
+from console.web import auth, context, downloads, metrics, routing, security
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     server.extensions["console.dispatcher"] = dispatcher or CeleryDispatcher(settings)
     server.teardown_appcontext(context.close_db_session)
 
+    metrics.init_app(server)  # /metrics has its own bearer token: answered before the session gate
     auth.init_app(server)  # the gate runs before CSRF: no session -> 401, not 400
     downloads.init_app(server)
     server.before_request(_page_gate)

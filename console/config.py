@@ -42,6 +42,8 @@ class Settings:
     storage_url: str | None = None
     #: Endpoint of an S3-compatible store (MinIO, Ceph, R2…); None = AWS.
     s3_endpoint_url: str | None = None
+    #: Bearer token a Prometheus scraper sends to GET /metrics; None: /metrics answers 404.
+    metrics_token: str | None = None
     testing: bool = False
     #: Eager mode dispatches in-process (used only by unit tests of the web layer).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -138,6 +140,19 @@ def _s3_endpoint_url(raw: str | None, storage_url: str | None) -> str | None:
     return raw.rstrip("/")
 
 
+def _metrics_token(raw: str | None) -> str | None:
+    """CONSOLE_METRICS_TOKEN: unset or blank disables /metrics; the template's placeholder is refused."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if raw.startswith("<") and raw.endswith(">"):
+        raise ConfigError(
+            "CONSOLE_METRICS_TOKEN is still the template's placeholder; set it to "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' or leave it unset"
+        )
+    return raw
+
+
 def _dev_secret(instance_dir: Path) -> str:
     """Generate the development secret once and keep it in the instance folder."""
     path = instance_dir / "secret_key"
@@ -207,6 +222,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         s3_endpoint_url=_s3_endpoint_url(
             overrides.pop("s3_endpoint_url", None) or env.get("CONSOLE_S3_ENDPOINT_URL"), storage_url
         ),
+        metrics_token=_metrics_token(overrides.pop("metrics_token", None) or env.get("CONSOLE_METRICS_TOKEN")),
     )
     if overrides:
         settings = replace(settings, **overrides)

@@ -57,6 +57,15 @@ class CeleryDispatcher:
             raise DispatchError(f"the task queue is unreachable ({type(exc).__name__})") from exc
         log.info("event=dispatched task=%s args=%s", task_name, args)
 
+    def queue_lengths(self) -> dict[str, int]:
+        """{queue: messages waiting} for the queue the tasks go to (Redis: LLEN; embedded: a count
+        of the visible messages in its SQLite file); raises when the broker does not answer."""
+        queue = self.client.conf.task_default_queue
+        with self.client.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0, timeout=CONNECT_TIMEOUT)
+            _name, waiting, _consumers = conn.default_channel.queue_declare(queue=queue, passive=False)
+        return {queue: int(waiting)}
+
     def ping(self) -> bool:
         """True only when the broker answered a real request (Redis: LLEN; embedded: a query
         on its SQLite file) — connecting alone proves nothing for the embedded broker, whose

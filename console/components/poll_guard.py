@@ -26,7 +26,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, dcc
 from dash.exceptions import PreventUpdate
-from flask import Response, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from console import ids
 from console.db import OUTAGE_ERRORS, is_outage
@@ -44,6 +44,8 @@ BACKOFF_MIN_MS = 2_000
 BACKOFF_MAX_MS = 30_000
 #: app.server.extensions key: the policy store ids of every guarded surface.
 _SURFACES = "console.poll_surfaces"
+#: app.server.extensions key: Interval id -> surface name (the ``surface`` label of the poll metric).
+_POLL_INTERVALS = "console.poll_intervals"
 _CALLBACK_PATH = "/_dash-update-component"
 _API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
 RETRY_AFTER_SECONDS = 10
@@ -125,6 +127,7 @@ def changed_policy(new: dict | None, known: object) -> Any:
 def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
     """Tie the Interval to its policy and the page guards (visibility, open modal, outage back-off)."""
     app.server.extensions.setdefault(_SURFACES, set()).add(policy_id)
+    app.server.extensions.setdefault(_POLL_INTERVALS, {})[interval_id] = surface_name(policy_id)
     app.clientside_callback(
         _GUARD_JS
         % {"visibility": ids.PAGE_VISIBILITY, "surface": policy_id, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS},
@@ -137,6 +140,32 @@ def register_guard(app: dash.Dash, *, interval_id: str, policy_id: str) -> None:
         State(interval_id, "n_intervals"),
         State(interval_id, "interval"),
     )
+
+
+def surface_name(policy_id: str) -> str:
+    """A guarded surface's short name: its policy store id without "-poll-policy" / "-policy"."""
+    for suffix in ("-poll-policy", "-policy"):
+        if policy_id.endswith(suffix):
+            return policy_id.removesuffix(suffix)
+    return policy_id
+
+
+def surfaces(server: Flask) -> tuple[str, ...]:
+    """The names of every guarded surface of this app."""
+    return tuple(sorted(set(server.extensions.get(_POLL_INTERVALS, {}).values())))
+
+
+def polled_surface(server: Flask, body: object) -> str | None:
+    """The surface whose Interval tick triggered this callback request, None for any other request."""
+    if not isinstance(body, dict) or not isinstance(body.get("changedPropIds"), list):
+        return None
+    intervals = server.extensions.get(_POLL_INTERVALS, {})
+    for prop in body["changedPropIds"]:
+        if isinstance(prop, str) and prop.endswith(".n_intervals"):
+            surface = intervals.get(prop.removesuffix(".n_intervals"))
+            if surface is not None:
+                return surface
+    return None
 
 
 def _lost_aware_surface(app: dash.Dash, body: object) -> str | None:

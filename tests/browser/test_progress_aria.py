@@ -75,7 +75,7 @@ def test_each_progress_mode_carries_its_aria_on_every_surface(dash_duo, console_
 
     open_page(dash_duo, f"/admin/operations/{ids_['phased']}", "#run-progress[data-progress-mode=phased]")
     (phased,) = bars(dash_duo, "#run-progress")
-    assert phased["aria-valuenow"] is None and phased["aria-valuetext"] == "Collecting policies"  # context.phase, in words
+    assert phased["aria-valuenow"] is None and phased["aria-valuetext"] == "Collecting policies"
     assert phased["aria-label"] == "Baseline capture — Collecting policies"
 
     open_page(dash_duo, f"/admin/operations/{ids_['done']}", "#run-progress[data-progress-mode=none]")
