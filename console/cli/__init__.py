@@ -235,11 +235,21 @@ def beat() -> None:
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Seed demo data when the database is empty."""
+    settings = _check_storage()
+    _seed(settings)
+
+
+def _seed(settings: Settings) -> None:
+    """Seed the demo when the database is empty; says which, how long it took, and the logins."""
     from console.seed import print_logins, seed_demo
 
-    with _db().session() as s:
-        created = seed_demo(session=s)
-    click.echo("demo data seeded" if created else "database not empty: demo data left as it is", err=True)
+    started = time.monotonic()
+    with Database(settings.database_url).session() as s:
+        created = seed_demo(session=s, settings=settings)
+    if created:
+        click.echo(f"demo data seeded in {time.monotonic() - started:.1f} s", err=True)
+    else:
+        click.echo("database not empty: demo data left as it is", err=True)
     print_logins()
 
 
@@ -249,12 +259,11 @@ def seed_demo_cmd() -> None:
 def demo(port: int, host: str) -> None:
     """Migrate, seed when empty, then run web + worker + beat until Ctrl-C."""
     from console.migrate import upgrade
-    from console.seed import print_logins, seed_demo
+    from console.seed import print_logins
 
-    settings = load_settings()
+    settings = _check_storage()
     upgrade(settings.database_url)
-    with Database(settings.database_url).session() as s:
-        seed_demo(session=s)
+    _seed(settings)
     env = dict(os.environ, CONSOLE_INSTANCE_DIR=str(settings.instance_dir))
     procs = [
         subprocess.Popen(
