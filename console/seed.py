@@ -41,7 +41,7 @@ DEMO_USERS = (
 )
 VIEWER_CAPS = sorted(VIEW_CAPABILITIES)
 #: Runs in the demo history (seeding takes a few seconds: docs/operations-guide.md, "The demo").
-DEMO_HISTORY = 90
+DEMO_HISTORY = 72
 HISTORY_DAYS = 30
 #: Notifications of runs that ended longer ago than this are marked read (the bell shows recent news).
 UNREAD_DAYS = 2

@@ -228,3 +228,12 @@ def test_the_workers_fault_setting_does_not_reach_the_seeding(tmp_path, monkeypa
     finally:
         db.dispose()
     assert outcomes["succeeded"] >= 6
+
+
+def test_the_seedings_relaxed_durability_ends_with_it(seeded) -> None:
+    """Every pooled connection is back to the normal commit durability after seeding."""
+    with seeded.db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
