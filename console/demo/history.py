@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from console.backups.service import add_policies_to_backup_set, plan_restore, restore_chunk
@@ -28,6 +28,7 @@ from console.config import Settings
 from console.demo.clock import DemoClock
 from console.errors import InvalidTransition
 from console.evidence.service import generate_evidence_snapshot
+from console.inventory.models import Policy
 from console.inventory.service import run_inventory_sync
 from console.operations import registry
 from console.operations.failure import sanitize_failure_summary
@@ -147,6 +148,8 @@ ONBOARDING = (
 )
 #: Types cancelled before a worker took them (a restore's chunks or a phase have no unit to stop at).
 CANCELLED_WHILE_QUEUED = frozenset({registry.BACKUP_SET_RESTORE, registry.BASELINE_CAPTURE, registry.BASELINE_COMPARE})
+#: Before these, a policy may have changed at the source (so a comparison has something to report).
+DRIFT_BEFORE = frozenset({registry.BASELINE_COMPARE})
 #: A unit of these fails the whole run (a pack with a hole is no pack; a phase is the run).
 ALL_OR_NOTHING = frozenset({registry.REVIEW_PACK_GENERATE, registry.BASELINE_CAPTURE, registry.BASELINE_COMPARE})
 
@@ -278,6 +281,8 @@ def _make_run(session: Session, workspace_id: int, plan: Planned, clock: DemoClo
     spec = registry.get(plan.type)
     user_id, user_name = plan.initiator
     clock.jump_to(plan.at)
+    if plan.type in DRIFT_BEFORE and rng.random() < 0.6:
+        _drift(session, plan.tenant_id, rng, clock)
     options = spec.validate_options(session=session, tenant_id=plan.tenant_id, options={})
     run, _created = enqueue_run(
         session=session,
@@ -306,6 +311,20 @@ def _make_run(session: Session, workspace_id: int, plan: Planned, clock: DemoClo
         reason = sanitize_failure_summary(f"{type(exc).__name__}: {exc}")
         registry.clean_up_failed(plan.type, session=session, run_id=run_id, reason=reason)
         fail_run(session=session, run_id=run_id, reason=reason)
+
+
+def _drift(session: Session, tenant_id: int, rng: random.Random, clock: DemoClock) -> None:
+    """Someone changed a policy at the source a while before this run (what a compare reports as
+    changed, an inventory sync as updated, and a restore puts back)."""
+    policies = session.scalars(
+        select(Policy).where(Policy.tenant_id == tenant_id, Policy.is_archived.is_(False)).order_by(Policy.id)
+    ).all()
+    policy = rng.choice(policies)
+    settings = dict(policy.settings or {})
+    settings["version"] = int(settings.get("version", 0) or 0) + 1
+    settings["assignments"] = rng.randint(0, 40)
+    policy.settings, policy.updated_at = settings, clock.peek() - timedelta(hours=rng.randint(1, 20))
+    session.commit()
 
 
 def _provider(session: Session, run_id: int, plan: Planned, rng: random.Random, clock: DemoClock) -> DemoProvider:
