@@ -196,6 +196,8 @@ def plan_history(
             k = seen[type_] = seen.get(type_, -1) + 1
             scenario = cycle[(k + offsets[type_]) % len(cycle)]
         planned.append(Planned(at, type_, tenant, rng.choice(initiators[tenant]), scenario, rng.randrange(2**32)))
+    if planned and planned[-1].at > end:
+        raise ValueError(f"{n} runs do not fit between {start:%Y-%m-%d} and {end:%Y-%m-%d} 10 minutes apart")
     return planned
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from console.backups.models import BackupSet, BackupSetItem
 from console.baselines.models import BaselineSnapshot
 from console.config import Settings, load_settings
 from console.db import Database, utcnow
+from console.demo.history import plan_history
 from console.evidence.models import EvidenceSnapshot
 from console.inventory.models import InventoryItem
 from console.models import Base
@@ -173,6 +175,13 @@ def test_a_ready_pack_holds_the_evidence_and_inventory_made_before_it(seeded) ->
                 for r in earlier
             )
             assert (evidence["snapshot"] is not None) == made_evidence, pack.id
+            summary = json.loads(archive.read("tenant-summary.json"))
+            synced = [r for r in earlier if r.type == registry.INVENTORY_SYNC and counts_of(r).get("succeeded")]
+            assert synced and summary["inventory"]["items"] > 0, pack.id
+            assert datetime.fromisoformat(summary["inventory"]["last_synced_at"]) <= synced[-1].completed_at
+            assert summary["backup_sets"] == sum(
+                r.type == registry.BACKUP_SET_ADD_POLICIES and r.started_at is not None for r in earlier
+            )
             manifest = json.loads(archive.read("manifest.json"))
             # The archive was made when its run ran, not when the demo was seeded.
             assert run.created_at <= datetime.fromisoformat(manifest["generated_at"]) <= pack.ready_at
@@ -237,3 +246,16 @@ def test_the_seedings_relaxed_durability_ends_with_it(seeded) -> None:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         else:
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
+def test_a_history_too_long_for_its_days_is_refused_rather_than_dated_in_the_future() -> None:
+    start = utcnow() - timedelta(days=2)
+    with pytest.raises(ValueError, match="do not fit"):
+        plan_history(
+            n=500,
+            start=start,
+            end=start + timedelta(days=2),
+            tenant_ids=[1],
+            initiators={1: [(1, "Olivia Owner")]},
+            rng=random.Random(1),
+        )
