@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from console.access import load_principal
+from console.accounts.models import User
 from console.audit.models import AuditEvent
 from console.backups.models import BackupSet, BackupSetItem
 from console.baselines.models import BaselineSnapshot
@@ -28,6 +30,7 @@ from console.models import Base
 from console.notifications.models import Notification
 from console.operations import registry
 from console.operations.models import OperationRun, OperationRunUnit
+from console.operations.queries import run_snapshot, run_timeline, run_units
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
 from console.review_packs.storage import storage_for
@@ -259,3 +262,24 @@ def test_a_history_too_long_for_its_days_is_refused_rather_than_dated_in_the_fut
             initiators={1: [(1, "Olivia Owner")]},
             rng=random.Random(1),
         )
+
+
+def test_the_run_viewer_tells_each_runs_story(seeded) -> None:
+    """What the viewer reads for every run: a pack run names its pack, every counted run with
+    units lists them under people's names, the timeline runs queued -> (started) -> completed."""
+    with seeded.db.session() as s:
+        owner = load_principal(session=s, user_id=s.scalar(select(User.id).where(User.email == "owner@demo.example")))
+        for run in seeded.runs:
+            snap = run_snapshot(session=s, principal=owner, run_id=run.id)
+            assert snap.initiator_name, run.id
+            if run.type == registry.REVIEW_PACK_GENERATE:
+                assert snap.pack_id is not None and snap.pack_downloadable == (snap.pack_status == "ready")
+            timeline = [e.event for e in run_timeline(session=s, run_id=run.id, started_at=run.started_at)]
+            assert timeline[0] == "queued" and timeline[-1] == "completed", (run.id, timeline)
+            assert ("started" in timeline) == (run.started_at is not None)
+            assert ("cancelled" in timeline) == (run.outcome == "cancelled")
+            if registry.is_counted(run.type) and counts_of(run).get("processed"):
+                units = run_units(session=s, run_id=run.id, limit=500, type_=run.type, tenant_id=run.tenant_id)
+                assert len(units) == counts_of(run)["processed"]
+                assert all(u.label for u in units), [u.unit_key for u in units if not u.label]
+                assert all(u.error for u in units if u.outcome != "succeeded")
