@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -31,8 +31,15 @@ class Base(DeclarativeBase):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+#: Replaced only while the demo history is generated (``console.demo.clock.demo_clock``), so every
+#: timestamp the services write for a backdated run — column defaults included — reads the demo's
+#: clock. None: the real clock (always, outside ``console seed-demo``).
+clock_override: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    clock = clock_override
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

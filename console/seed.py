@@ -1,4 +1,5 @@
-"""Demo data: one workspace, three tenants, a user per role, ~200 historical runs over 30 days."""
+"""Demo data: one workspace, three tenants, a user per role, and a 30-day history of runs made
+by the real services (console.demo.history) under a demo clock (console.demo.clock)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 import sys
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from console.access import VIEW_CAPABILITIES, all_capabilities
@@ -17,10 +19,15 @@ from console.accounts.service import (
     grant_role,
     is_empty,
 )
+from console.config import Settings
 from console.db import utcnow
-from console.operations import registry
-from console.operations.models import OperationRun
+from console.demo.clock import DemoClock, demo_clock
+from console.demo.history import make_history, plan_history
+from console.notifications.models import Notification
+from console.notifications.service import mark_read
 from console.providers.builtin import seed_tenant_dataset
+from console.review_packs.service import expire_packs
+from console.review_packs.storage import storage_for
 
 WORKSPACE = "Contoso Governance"
 TENANTS = ("Northwind Traders", "Fabrikam Health", "Tailspin Logistics")
@@ -33,80 +40,69 @@ DEMO_USERS = (
     ("outsider@demo.example", "Otto Outsider", None, "demo-outsider-pass"),
 )
 VIEWER_CAPS = sorted(VIEW_CAPABILITIES)
+#: Runs in the demo history (seeding takes a few seconds: docs/operations-guide.md, "The demo").
+DEMO_HISTORY = 72
+HISTORY_DAYS = 30
+#: Notifications of runs that ended longer ago than this are marked read (the bell shows recent news).
+UNREAD_DAYS = 2
+#: Each read of the demo clock moves it this much (keeps every timestamp distinct and in write order).
+CLOCK_TICK = timedelta(milliseconds=20)
 
 
-def seed_demo(*, session: Session, history: int = 200) -> bool:
+def seed_demo(*, session: Session, settings: Settings, history: int = DEMO_HISTORY) -> bool:
     """Seed when the database is empty; returns False (and changes nothing) otherwise."""
     if not is_empty(session=session):
         return False
-    ws = create_workspace(session=session, name=WORKSPACE)
-    tenants = [create_tenant(session=session, workspace_id=ws.id, name=n) for n in TENANTS]
-    for t in tenants:
-        seed_tenant_dataset(session=session, tenant_id=t.id)
-    users = {}
-    for email, name, role, password in DEMO_USERS:
-        users[email] = create_user(session=session, email=email, password=password, name=name)
-        if role:
-            grant_role(session=session, email=email, workspace_id=ws.id, role=role)
-    # The operator works on two tenants, the viewer looks at one.
-    for t in tenants[:2]:
+    now = utcnow()
+    start = now - timedelta(days=HISTORY_DAYS)
+    storage = storage_for(settings)
+    clock = DemoClock(start - timedelta(days=1), tick=CLOCK_TICK)
+    with demo_clock(clock):
+        ws = create_workspace(session=session, name=WORKSPACE)
+        tenants = [create_tenant(session=session, workspace_id=ws.id, name=n) for n in TENANTS]
+        for t in tenants:
+            seed_tenant_dataset(session=session, tenant_id=t.id)
+        users = {}
+        for email, name, role, password in DEMO_USERS:
+            users[email] = create_user(session=session, email=email, password=password, name=name)
+            if role:
+                grant_role(session=session, email=email, workspace_id=ws.id, role=role)
+        # The operator works on two tenants, the viewer looks at one.
+        for t in tenants[:2]:
+            grant_capabilities(
+                session=session, email="operator@demo.example", tenant_id=t.id, capabilities=list(all_capabilities())
+            )
         grant_capabilities(
-            session=session, email="operator@demo.example", tenant_id=t.id, capabilities=list(all_capabilities())
+            session=session, email="viewer@demo.example", tenant_id=tenants[0].id, capabilities=VIEWER_CAPS
         )
-    grant_capabilities(session=session, email="viewer@demo.example", tenant_id=tenants[0].id, capabilities=VIEWER_CAPS)
-    _history(session, ws.id, [t.id for t in tenants], [u.id for u in users.values()][:3], history)
+        # Who starts runs: the owner and the manager anywhere, the operator on the tenants granted.
+        people = [(users[e].id, users[e].name) for e in ("owner@demo.example", "manager@demo.example")]
+        operator = (users["operator@demo.example"].id, users["operator@demo.example"].name)
+        initiators = {t.id: people + ([operator] if i < 2 else []) for i, t in enumerate(tenants)}
+        planned = plan_history(
+            n=history,
+            start=start,
+            end=now - timedelta(hours=1),
+            tenant_ids=[t.id for t in tenants],
+            initiators=initiators,
+            rng=random.Random(42),
+        )
+        make_history(
+            session=session, workspace_id=ws.id, planned=planned, clock=clock, settings=settings, storage=storage
+        )
+        _read_old_notifications(session, before=now - timedelta(days=UNREAD_DAYS))
+    # Packs older than the TTL: the real expiry pass, on the real clock (their files are removed).
+    expire_packs(session=session, now=utcnow(), storage=storage)
     return True
 
 
-def _history(session: Session, workspace_id: int, tenant_ids: list[int], initiators: list[int], n: int) -> None:
-    rng = random.Random(42)
-    # Each registered type in registration order, as often as its seed_weight says.
-    history_types = [spec.type for spec in registry.specs() for _ in range(spec.seed_weight)]
-    now = utcnow()
-    for i in range(n):
-        rtype = history_types[i % len(history_types)]
-        created = now - timedelta(days=30) + timedelta(seconds=rng.randint(0, 30 * 86400 - 3600))
-        duration = timedelta(seconds=rng.randint(5, 900))
-        roll = rng.random()
-        outcome = (
-            "succeeded"
-            if roll < 0.72
-            else "partially_succeeded"
-            if roll < 0.86
-            else "failed"
-            if roll < 0.97
-            else "cancelled"
-        )
-        counts: dict[str, int] = {}
-        if registry.is_counted(rtype):
-            total = rng.randint(3, 60)
-            processed = total if outcome != "failed" else rng.randint(0, total)
-            failed = (
-                0
-                if outcome == "succeeded"
-                else processed
-                if outcome == "failed"
-                else rng.randint(1, max(1, processed // 3))
-            )
-            counts = {"total": total, "processed": processed, "succeeded": processed - failed, "failed": failed}
-        session.add(
-            OperationRun(
-                workspace_id=workspace_id,
-                tenant_id=rng.choice(tenant_ids),
-                type=rtype,
-                status="completed",
-                outcome=outcome,
-                summary_counts=counts,
-                context={},
-                failure_summary="provider returned 503 for 3 consecutive attempts" if outcome == "failed" else None,
-                initiator_user_id=rng.choice(initiators),
-                created_at=created,
-                started_at=created + timedelta(seconds=1),
-                heartbeat_at=created + duration,
-                completed_at=created + duration,
-            )
-        )
-    session.commit()
+def _read_old_notifications(session: Session, *, before) -> None:  # noqa: ANN001 - datetime
+    rows = session.execute(select(Notification.user_id, Notification.id).where(Notification.created_at < before)).all()
+    by_user: dict[int, list[int]] = {}
+    for user_id, notification_id in rows:
+        by_user.setdefault(user_id, []).append(notification_id)
+    for user_id, ids in by_user.items():
+        mark_read(session=session, user_id=user_id, notification_ids=ids)
 
 
 def print_logins() -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python docs/screenshots.py            # writes docs/img/*.png
 
 What it does: migrates a throw-away SQLite database, seeds the demo data (``console.seed``:
-a workspace, three tenants, a user per role, ~200 historical runs), poses a few live runs
+a workspace, three tenants, a user per role, 90 historical runs made by the real services), poses a few live runs
 through the operations service (a counted inventory sync at 12 / 30, a queued evidence
 snapshot, a phased baseline comparison, a queued review pack and a failed restore), serves the console on
 127.0.0.1 with a dispatcher that sends nothing (so the posed runs stay as they are), logs in
@@ -71,7 +71,7 @@ def pose(app) -> dict[str, int]:
     """Seed the demo and pose live runs on the first tenant; returns the ids the shots need."""
     db = app.server.extensions["console.db"]
     with db.session() as s:
-        seed_demo(session=s)
+        seed_demo(session=s, settings=app.server.extensions["console.settings"])
         tenant = s.scalars(select(Tenant).order_by(Tenant.id)).first()
         manager_id = 2  # seed order: owner, manager, ...
 

@@ -15,7 +15,9 @@ import click
 
 from console.config import ConfigError, Settings, load_settings
 from console.db import Database
+from console.demo.pacing import PACING_DELAY_SECONDS, PACING_FAULTS, demo_worker_env
 from console.errors import ConsoleError, cli_message
+from console.providers.base import FAULTS_ENV
 
 
 def _db() -> Database:
@@ -235,30 +237,55 @@ def beat() -> None:
 @main.command("seed-demo")
 def seed_demo_cmd() -> None:
     """Seed demo data when the database is empty."""
-    from console.seed import print_logins, seed_demo
+    from console.seed import print_logins
 
-    with _db().session() as s:
-        created = seed_demo(session=s)
-    click.echo("demo data seeded" if created else "database not empty: demo data left as it is", err=True)
+    _seed(_check_storage())
     print_logins()
+
+
+def _seed(settings: Settings) -> None:
+    """Seed the demo when the database is empty; says which and how long it took."""
+    from console.seed import seed_demo
+
+    # The history is ~90 real runs: their lifecycle lines would bury the URL and the logins.
+    console_log = logging.getLogger("console")
+    level = console_log.level
+    console_log.setLevel(logging.ERROR)
+    started = time.monotonic()
+    try:
+        with Database(settings.database_url).session() as s:
+            created = seed_demo(session=s, settings=settings)
+    finally:
+        console_log.setLevel(level)
+    if created:
+        click.echo(f"demo data seeded in {time.monotonic() - started:.1f} s", err=True)
+    else:
+        click.echo("database not empty: demo data left as it is", err=True)
 
 
 @main.command("demo")
 @click.option("--port", default=8050, type=int, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def demo(port: int, host: str) -> None:
+@click.option(
+    "--no-pacing",
+    "no_pacing",
+    is_flag=True,
+    help="Let the worker run at full speed (by default the built-in provider waits "
+    f"{PACING_DELAY_SECONDS:g} s per unit so progress can be watched; CONSOLE_PROVIDER_FAULTS, when set, wins).",
+)
+def demo(port: int, host: str, no_pacing: bool) -> None:
     """Migrate, seed when empty, then run web + worker + beat until Ctrl-C."""
     from console.migrate import upgrade
-    from console.seed import print_logins, seed_demo
+    from console.seed import print_logins
 
-    settings = load_settings()
+    settings = _check_storage()
     upgrade(settings.database_url)
-    with Database(settings.database_url).session() as s:
-        seed_demo(session=s)
+    _seed(settings)
     env = dict(os.environ, CONSOLE_INSTANCE_DIR=str(settings.instance_dir))
+    worker_env = demo_worker_env(env, pacing=not no_pacing)
     procs = [
         subprocess.Popen(
-            _celery_argv("worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"), env=env
+            _celery_argv("worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"), env=worker_env
         ),
         subprocess.Popen(
             _celery_argv(
@@ -269,6 +296,7 @@ def demo(port: int, host: str) -> None:
         subprocess.Popen([sys.executable, "-m", "console", "serve", "--host", host, "--port", str(port)], env=env),
     ]
     click.echo(f"\nTenant Operations Console: http://{host}:{port}/", err=True)
+    click.echo(_pacing_line(worker_env), err=True)
     print_logins()
     click.echo("Ctrl-C stops the web server, the worker and beat.", err=True)
 
@@ -296,6 +324,19 @@ def demo(port: int, host: str) -> None:
     click.echo("stopped", err=True)
     if failed and not stopping:
         sys.exit(1)
+
+
+def _pacing_line(worker_env: dict[str, str]) -> str:
+    """What ``console demo`` says about its worker's pace."""
+    faults = worker_env.get(FAULTS_ENV)
+    if faults == PACING_FAULTS:
+        return (
+            f"Paced: the worker's provider waits {PACING_DELAY_SECONDS:g} s per unit, so a run takes 9-60 s "
+            "(console demo --no-pacing: full speed)."
+        )
+    if faults:
+        return f"{FAULTS_ENV} is set: the worker uses it as given ({faults})."
+    return "Not paced: runs go at full speed."
 
 
 # ---------------------------------------------------------------- operators

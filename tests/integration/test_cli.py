@@ -84,9 +84,14 @@ def test_seed_demo_fills_an_empty_database_once(cli_env, empty_db_url) -> None:
     db = Database(empty_db_url)
     with db.session() as s:
         from console.operations.models import OperationRun
+        from console.review_packs.models import ReviewPack
+        from console.seed import DEMO_HISTORY
 
         runs = s.query(OperationRun).all()
-        assert len(runs) == 200
+        assert len(runs) == DEMO_HISTORY
+        # the packs were written where the command's settings say (the instance folder)
+        ready = [p for p in s.query(ReviewPack).all() if p.status == "ready"]
+        assert ready and all(os.path.isfile(p.file_path) for p in ready)
         assert {r.outcome for r in runs} == {"succeeded", "partially_succeeded", "failed", "cancelled"}
         assert len({r.type for r in runs}) == 7
     db.dispose()
