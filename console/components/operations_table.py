@@ -44,7 +44,16 @@ from console.operations import registry
 from console.operations.cadence import table_poll_interval
 from console.operations.constants import ACTIVE_STATUSES, OUTCOME_LABELS, OUTCOMES, STATUS_LABELS, STATUSES
 from console.operations.progress import progress_for_run
-from console.operations.queries import ACTIVE_FILTER, DEFAULT_SORT, SORTABLE, RowsRequest, RunFilters, RunRow, run_page
+from console.operations.queries import (
+    ACTIVE_FILTER,
+    COUNT_LIMIT,
+    DEFAULT_SORT,
+    SORTABLE,
+    RowsRequest,
+    RunFilters,
+    RunRow,
+    run_page,
+)
 from console.operations.registry import type_label
 from console.web.context import db_session, principal
 
@@ -190,7 +199,7 @@ _SORT_WORDS = {
 }
 
 
-def subtitle(*, total: int, sort: Sequence[tuple[str, str]], filtered: bool) -> str:
+def subtitle(*, total: int | None, sort: Sequence[tuple[str, str]], filtered: bool) -> str:
     """What the list shows, in the order it shows it (never "newest first" after a re-sort)."""
     key, direction = sort[0] if sort else DEFAULT_SORT[0]
     if key in _SORT_WORDS:
@@ -198,7 +207,7 @@ def subtitle(*, total: int, sort: Sequence[tuple[str, str]], filtered: bool) -> 
     else:
         header = next((c["headerName"] for c in COLUMNS if c["field"] == key), key)
         order = f"sorted by {header.lower()} ({'descending' if direction == 'desc' else 'ascending'})"
-    runs = "1 run" if total == 1 else f"{total} runs"
+    runs = f"More than {COUNT_LIMIT:,} runs" if total is None else "1 run" if total == 1 else f"{total} runs"
     scope = "match these filters" if filtered else "you may see"
     return f"{runs} {scope}, {order}. Rows refresh every 10 s while one on this page is active."
 
@@ -255,11 +264,20 @@ def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, 
 
 def query_runs(
     *, session: Any, who: Principal, filters: RunFilters, request: RowsRequest, now: datetime
-) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """(rows of the requested block, total matching, the block's statuses) for the user."""
+) -> tuple[list[dict[str, Any]], int | None, list[str]]:
+    """(rows of the requested block, total matching — None when more than COUNT_LIMIT match —,
+    the block's statuses) for the user."""
     page = run_page(session=session, principal=who, filters=filters, request=request)
     rows = [grid_row(run, now, may_act=run.may_act(who)) for run in page.rows]
-    return rows, page.total, [run.status for run in page.rows]
+    return rows, page.total if page.exact else None, [run.status for run in page.rows]
+
+
+def row_count(total: int | None, request: RowsRequest, returned: int) -> int | None:
+    """The grid's ``rowCount``: the total when known; past COUNT_LIMIT unknown (None: the grid
+    keeps asking for blocks) until a short block shows where the list ends."""
+    if total is not None:
+        return total
+    return request.start + returned if returned < request.end - request.start else None
 
 
 # --------------------------------------------------------------------------- layout
@@ -532,11 +550,11 @@ def register_callbacks(app: dash.Dash) -> None:
             session=db_session(), who=principal(), filters=filters, request=rows_request, now=utcnow()
         )
         return (
-            {"rowData": rows, "rowCount": total},
+            {"rowData": rows, "rowCount": row_count(total, rows_request, len(rows))},
             poll_guard.policy(table_poll_interval(statuses)),
             signature([rows, total]),
             subtitle(total=total, sort=rows_request.sort, filtered=_is_filtered(filters)),
-            total > 0,
+            total is None or total > 0,
         )
 
     @app.callback(

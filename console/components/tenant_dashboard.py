@@ -59,7 +59,7 @@ POLL = "dashboard-poll"
 POLL_POLICY = "dashboard-poll-policy"
 SIGNATURE = "dashboard-signature"
 
-CHART_DAYS = 30
+CHART_DAYS = queries.HEALTH_DAYS  # the KPIs are summed from the chart's days
 FAILED_WINDOW = timedelta(days=7)
 EXPIRY_WINDOW = timedelta(days=3)
 RECENT_LIMIT = 10
@@ -238,8 +238,13 @@ def load(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_a
     caps = who.capabilities_for(tenant)
     runs_ok = "operations.view" in caps
     packs_ok = "review_pack.view" in caps
+    since = now - timedelta(days=CHART_DAYS)
+    # One scan of the tenant's last 30 days feeds both the KPIs and the runs-per-day chart.
+    days = queries.runs_per_day(session=session, tenant_id=tenant.id, since=since) if runs_ok else []
     health = (
-        queries.tenant_health(session=session, tenant_id=tenant.id, now=now, sync_type=registry.INVENTORY_SYNC)
+        queries.tenant_health(
+            session=session, tenant_id=tenant.id, now=now, sync_type=registry.INVENTORY_SYNC, days=days
+        )
         if runs_ok
         else None
     )
@@ -280,11 +285,7 @@ def load(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale_a
         )
         recent = [recent_row(r, now) for r in runs]
         statuses = [r.status for r in runs]
-        since = now - timedelta(days=CHART_DAYS)
-        per_day = [
-            (c.day, charts.bucket_of(c.status, c.outcome), c.count)
-            for c in queries.runs_per_day(session=session, tenant_id=tenant.id, since=since)
-        ]
+        per_day = [(c.day, charts.bucket_of(c.status, c.outcome), c.count) for c in days]
         durations = [
             (d.type, d.seconds)
             for d in queries.run_durations(session=session, tenant_id=tenant.id, since=since, limit=DURATION_SAMPLE)

@@ -20,6 +20,9 @@ class OperationRun(Base):
         Index("ix_operation_runs_workspace_created", "workspace_id", "created_at"),
         Index("ix_operation_runs_tenant_created", "tenant_id", "created_at"),
         Index("ix_operation_runs_status", "status"),
+        # The tenant dashboard's finished runs (migration 0005).
+        Index("ix_operation_runs_tenant_completed", "tenant_id", "completed_at"),
+        Index("ix_operation_runs_tenant_type_completed", "tenant_id", "type", "completed_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

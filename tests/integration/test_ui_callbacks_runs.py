@@ -675,3 +675,26 @@ def _user_name(web_app, user_id: int) -> str:
 
     with web_app.server.extensions["console.db"].session() as s:
         return s.get(User, user_id).name
+
+
+def test_past_the_count_limit_the_list_stops_counting_and_pages_on(web_app, world, monkeypatch) -> None:
+    """At 1,000,000 runs counting every visible run cost a full scan per page: the list counts
+    up to COUNT_LIMIT and says "more than" past it; pages still come newest first, to the end."""
+    from console.access import load_principal
+    from console.operations import queries
+    from console.operations.queries import RowsRequest, RunFilters, run_page
+
+    made = [_make_run(web_app, world, age_s=100 - i) for i in range(7)]  # newest last
+    monkeypatch.setattr(queries, "COUNT_LIMIT", 5)
+    db = web_app.server.extensions["console.db"]
+    with db.session() as s:
+        who = load_principal(session=s, user_id=world.users["manager"])
+        sort = (("created_at", "desc"),)
+        first = run_page(session=s, principal=who, filters=RunFilters(), request=RowsRequest(0, 3, sort))
+        assert (first.total, first.exact) == (5, False)
+        assert [r.id for r in first.rows] == made[::-1][:3]
+        everything = run_page(session=s, principal=who, filters=RunFilters(), request=RowsRequest(0, 100, sort))
+        assert len(everything.rows) >= 7 and not everything.exact
+        monkeypatch.setattr(queries, "COUNT_LIMIT", 10_000)
+        exact = run_page(session=s, principal=who, filters=RunFilters(), request=RowsRequest(0, 3, sort))
+        assert exact.exact and exact.total == len(everything.rows)

@@ -13,9 +13,9 @@ from dash import dcc
 from console.components import overview
 from console.components.display import breadcrumbs, operations_href, operations_query
 from console.components.operations_csv import render_csv, safe_cell
-from console.components.operations_table import ALL, empty_text, filters_from_query, parse_filters, subtitle
+from console.components.operations_table import ALL, empty_text, filters_from_query, parse_filters, row_count, subtitle
 from console.components.tenant_dashboard import kpis
-from console.operations.queries import TenantHealth
+from console.operations.queries import RowsRequest, TenantHealth
 
 TODAY = date(2026, 3, 10)
 
@@ -80,6 +80,27 @@ def test_the_subtitle_follows_the_sort_and_the_empty_text_the_filters() -> None:
     resorted = subtitle(total=2, sort=[("type", "asc")], filtered=True)
     assert resorted.startswith("2 runs match these filters, sorted by type (ascending)") and "newest" not in resorted
     assert empty_text(True) == "No operations you can see match these filters."
+    # Past COUNT_LIMIT the list does not count every run (a full scan per page at 1,000,000 runs).
+    assert subtitle(total=None, sort=[("created_at", "desc")], filtered=False).startswith(
+        "More than 10,000 runs you may see, newest first."
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "start", "end", "returned", "expected"),
+    [
+        (31, 0, 100, 31, 31),  # counted: the total, whatever the block
+        (None, 0, 100, 100, None),  # past the limit, a full block: the end is not known yet
+        (None, 10_000, 10_100, 100, None),
+        (None, 12_300, 12_400, 37, 12_337),  # a short block: the list ends here
+        (None, 12_400, 12_500, 0, 12_400),
+    ],
+)
+def test_the_grid_row_count_is_unknown_past_the_count_limit_until_a_short_block(
+    total, start, end, returned, expected
+) -> None:
+    request = RowsRequest(start=start, end=end, sort=(("created_at", "desc"),))
+    assert row_count(total, request, returned) == expected
 
 
 def test_breadcrumbs_link_every_step_but_the_page_itself() -> None:
