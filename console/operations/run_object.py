@@ -64,3 +64,17 @@ def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> d
     if run.type == REVIEW_PACK_GENERATE:
         view["review_pack"] = pack_view((packs or {}).get(run.id))
     return view
+
+
+def pack_object(pack: ReviewPack) -> dict[str, Any]:
+    """A review pack as the API answers it (never its storage path or error text)."""
+    return {
+        "id": pack.id,
+        "tenant_id": pack.tenant_id,
+        "operation_run_id": pack.operation_run_id,
+        "status": pack.status,
+        "size": pack.size,
+        "sha256": pack.sha256,
+        "ready_at": _iso(pack.ready_at),
+        "expires_at": _iso(pack.expires_at),
+    }
