@@ -126,6 +126,14 @@ def list_tokens(*, session: Session, user_id: int) -> list[ApiToken]:
     )
 
 
+def own_token(*, session: Session, user_id: int, token_id: object) -> ApiToken:
+    """One of the user's own tokens (NotFound for an invalid id or anyone else's)."""
+    token = session.get(ApiToken, parse_id(token_id))
+    if token is None or token.user_id != user_id:
+        raise NotFound("token")
+    return token
+
+
 def revoke_token(*, session: Session, user_id: int, token_id: object) -> ApiToken:
     """Revoke one of the user's own tokens (NotFound for anyone else's; Conflict if already revoked). Commits."""
     token = session.get(ApiToken, parse_id(token_id))

@@ -16,9 +16,9 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from console import ids
-from console.api_tokens.service import EXPIRES_DAYS_MAX, NAME_MAX, create_token, list_tokens, revoke_token
+from console.api_tokens.service import EXPIRES_DAYS_MAX, NAME_MAX, create_token, list_tokens, own_token, revoke_token
 from console.db import utcnow
-from console.errors import ConsoleError, Forbidden, http_answer
+from console.errors import Conflict, ConsoleError, Forbidden, http_answer
 
 EXPIRY_CHOICES = [
     {"label": "30 days", "value": "30"},
@@ -234,8 +234,11 @@ def register_callbacks(app: dash.Dash) -> None:
             return False, None
         if not isinstance(trigger, dict) or not any(clicks or []):
             return no_update, no_update  # the table was re-rendered: no click happened
-        _user_id()
-        return True, trigger.get("token")
+        from console.web.context import db_session
+
+        # The id comes from the browser: only one of the user's own tokens opens the modal.
+        token = own_token(session=db_session(), user_id=_user_id(), token_id=trigger.get("token"))
+        return True, token.id
 
     @app.callback(
         Output(ids.TOKENS_TABLE, "children", allow_duplicate=True),
@@ -250,5 +253,9 @@ def register_callbacks(app: dash.Dash) -> None:
 
         user_id = _user_id()
         # Only the user's own tokens: any other id (forged in the payload) is "not found".
-        revoke_token(session=db_session(), user_id=user_id, token_id=token_id)
-        return tokens_table(user_id).children, False, dbc.Alert("Token revoked.", color="secondary", className="py-1")
+        try:
+            revoke_token(session=db_session(), user_id=user_id, token_id=token_id)
+            said = "Token revoked."
+        except Conflict:  # a double click, or another tab was first
+            said = "That token was already revoked."
+        return tokens_table(user_id).children, False, dbc.Alert(said, color="secondary", className="py-1")
