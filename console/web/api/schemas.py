@@ -130,7 +130,7 @@ class StartRun(Strict):
     type = fields.String(
         required=True,
         validate=validate.Length(1, 100),
-        metadata={"enum": list(registry.types()), "example": "inventory_sync"},
+        metadata={"enum": list(registry.types()), "example": registry.types()[0]},
     )
     tenant_id = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
     options = fields.Dict(
