@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from console.config import Settings, load_settings
 from console.db import Database
 from console.dispatch import CeleryDispatcher
-from console.web import auth, context, downloads, metrics, routing, security
+from console.web import api, auth, context, downloads, metrics, routing, security
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,6 +86,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     shell.register_callbacks(app)
     _register_component_callbacks(app)
     security.init_app(server, app)
+    api.init_app(server, server.extensions["console.limiter"], csrf=security.csrf, rate_limit=settings.api_rate_limit)
     return app
 
 

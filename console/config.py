@@ -32,6 +32,8 @@ class Settings:
     review_pack_ttl_days: int = 14
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
+    #: Requests per API token (Flask-Limiter syntax); over it: 429 with Retry-After.
+    api_rate_limit: str = "600/minute"
     #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     trusted_proxies: int = 0
     #: Units per fan-out child task (docs/performance.md: how the default was chosen).
@@ -58,6 +60,19 @@ class Settings:
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **kw)
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter limit string (``600/minute``, ``10 per second``); anything else is a ConfigError."""
+    from limits import parse_many
+
+    raw = (env.get(name) or "").strip() or default
+    try:
+        if not parse_many(raw):
+            raise ValueError(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a rate limit such as 600/minute, got {raw!r}") from exc
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
@@ -211,6 +226,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
         ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",
+        api_rate_limit=_rate_limit(env, "CONSOLE_API_RATE_LIMIT", "600/minute"),
         trusted_proxies=_proxy_hops(env),
         fanout_chunk_size=_int(env, "CONSOLE_FANOUT_CHUNK_SIZE", 100, maximum=10_000),
         resume_attempts=_int(env, "CONSOLE_RESUME_ATTEMPTS", 3, minimum=0, maximum=100),

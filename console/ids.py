@@ -53,3 +53,23 @@ TENANT_ID_STORE = "tenant-id"
 
 # navigation (breadcrumbs on the tenant dashboard and the run viewer: Overview › Tenant › Run #N)
 BREADCRUMBS = "breadcrumbs"
+
+# account: API tokens (/account/tokens) and the user menu
+ACCOUNT_TOKENS_HREF = "/account/tokens"
+NAV_ACCOUNT = "nav-account"
+NAV_API_TOKENS = "nav-api-tokens"
+NAV_API_DOCS = "nav-api-docs"
+TOKEN_NAME = "token-name"
+TOKEN_EXPIRES_DAYS = "token-expires-days"
+TOKEN_READ_ONLY = "token-read-only"
+TOKEN_CREATE = "token-create"
+TOKEN_MESSAGE = "token-message"
+TOKEN_NEW = "token-new"
+TOKEN_NEW_VALUE = "token-new-value"
+TOKEN_COPY = "token-copy"
+TOKENS_TABLE = "tokens-table"
+TOKEN_REVOKE = "token-revoke"  # pattern id {"type": TOKEN_REVOKE, "token": <id>}
+TOKEN_REVOKE_MODAL = "token-revoke-modal"
+TOKEN_REVOKE_CONFIRM = "token-revoke-confirm"
+TOKEN_REVOKE_CANCEL = "token-revoke-cancel"
+TOKEN_REVOKE_PENDING = "token-revoke-pending"

@@ -1,6 +1,7 @@
 """Every model, imported once so Alembic and create_all see the whole schema."""
 
 from console.accounts.models import Tenant, TenantGrant, User, Workspace, WorkspaceMembership
+from console.api_tokens.models import ApiToken
 from console.audit.models import AuditEvent
 from console.backups.models import BackupSet, BackupSetItem
 from console.baselines.models import Baseline, BaselineSnapshot
@@ -12,6 +13,7 @@ from console.operations.models import OperationRun, OperationRunUnit
 from console.review_packs.models import ReviewPack
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "BackupSet",
     "BackupSetItem",

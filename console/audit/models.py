@@ -11,7 +11,7 @@ from console.db import Base, JSONType, UTCDateTime, utcnow
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    #: One target's events in order (a run's timeline): migration 0004.
+    #: One target's events in order (a run's timeline): migration 0004 (audit target index).
     __table_args__ = (Index("ix_audit_events_target", "target_type", "target_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

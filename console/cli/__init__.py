@@ -389,8 +389,10 @@ def doctor_cmd() -> None:
 
 
 from console.cli.runs import runs  # noqa: E402
+from console.cli.tokens import tokens  # noqa: E402
 
 main.add_command(runs)
+main.add_command(tokens)
 
 
 if __name__ == "__main__":

@@ -19,5 +19,8 @@ def register_all(app: dash.Dash) -> None:
     from console.components import activity_shell, notifications, run_viewer
 
     run_viewer.register_callbacks(app)
+    from console.components import account_tokens
+
+    account_tokens.register_callbacks(app)
     activity_shell.register_callbacks(app)
     notifications.register_callbacks(app)

@@ -32,6 +32,23 @@ def _logout_form() -> html.Form:
     )
 
 
+def _account_menu() -> dbc.DropdownMenu:
+    """The user menu: the account's API tokens and the API reference."""
+    return dbc.DropdownMenu(
+        [
+            dbc.DropdownMenuItem("API tokens", href=ids.ACCOUNT_TOKENS_HREF, id=ids.NAV_API_TOKENS),
+            dbc.DropdownMenuItem("API reference", href="/api/docs", external_link=True, id=ids.NAV_API_DOCS),
+        ],
+        label="Account",
+        id=ids.NAV_ACCOUNT,
+        nav=True,
+        in_navbar=True,
+        align_end=True,
+        className="ms-2",
+        toggleClassName="text-light small",
+    )
+
+
 def _unread_count() -> int:
     from console.notifications.service import unread_count
     from console.web.context import db_session, principal
@@ -57,6 +74,7 @@ def layout() -> html.Div:
                 activity_shell.layout() if signed_in else html.Div(className="flex-grow-1"),
                 notifications.bell(_unread_count()) if signed_in else None,
                 html.Span(name, id="nav-user", className="navbar-text text-light small ms-3"),
+                _account_menu() if name else None,
                 _logout_form() if name else None,
             ],
             fluid=True,

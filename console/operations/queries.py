@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from console.access import Principal, parse_id, require_tenant, run_visibility_filter, run_visible
@@ -291,6 +291,7 @@ class UnitRow:
     unit_key: str
     outcome: str
     error: str | None
+    id: int | None = None  # the ledger row's id (the API's units cursor)
     #: What the run viewer calls the unit (the type's ``unit_labels``), None: the key itself.
     label: str | None = None
 
@@ -477,7 +478,7 @@ def run_units(
     )
     units = [UnitRow(key, outcome, error) for key, outcome, error in rows]
     labels = registry.unit_labels(type_, session=session, tenant_id=tenant_id, keys=[u.unit_key for u in units])
-    return tuple(UnitRow(u.unit_key, u.outcome, u.error, labels.get(u.unit_key)) for u in units)
+    return tuple(UnitRow(u.unit_key, u.outcome, u.error, label=labels.get(u.unit_key)) for u in units)
 
 
 # --------------------------------------------------------------------------- one tenant (the dashboard)
@@ -670,3 +671,47 @@ def tenant_run_counts(*, session: Session, tenant_ids: Sequence[int], failed_sin
         )
     }
     return TenantRunCounts(active, failed)
+
+
+# --------------------------------------------------------------------------- the API's lists (keyset pages)
+
+
+def runs_after(
+    *,
+    session: Session,
+    principal: Principal,
+    filters: RunFilters,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[OperationRun]:
+    """Up to ``limit`` runs the principal sees, newest first, strictly after the position
+    ``after`` (created_at, id) of the previous page's last run — through the same builder
+    (``visible_runs``) and filters as the operations list, so a page never holds a run the
+    list would not show, whatever position a client sends."""
+    scope: dict[str, int] = {}
+    if filters.tenant_id is not None:
+        tenant = require_tenant(
+            session=session, principal=principal, tenant_id=filters.tenant_id, capability="operations.view"
+        )
+        scope = {"workspace_id": tenant.workspace_id, "tenant_id": tenant.id}
+    stmt = visible_runs(OperationRun, session=session, principal=principal, filters=filters, **scope)
+    if after is not None:
+        created_at, run_id = after
+        stmt = stmt.where(
+            or_(
+                OperationRun.created_at < created_at,
+                and_(OperationRun.created_at == created_at, OperationRun.id < run_id),
+            )
+        )
+    return list(session.scalars(stmt.order_by(*_NEWEST_FIRST).limit(limit)))
+
+
+def units_after(*, session: Session, run_id: int, after: int | None, limit: int) -> tuple[UnitRow, ...]:
+    """Up to ``limit`` ledger rows of a run (the caller has checked it is visible), in the order
+    they were recorded, after the ledger row id ``after``; each row carries its id for the next page."""
+    stmt = select(OperationRunUnit.id, OperationRunUnit.unit_key, OperationRunUnit.outcome, OperationRunUnit.error)
+    stmt = stmt.where(OperationRunUnit.run_id == run_id)
+    if after is not None:
+        stmt = stmt.where(OperationRunUnit.id > after)
+    rows = session.execute(stmt.order_by(OperationRunUnit.id).limit(limit))
+    return tuple(UnitRow(key, outcome, error, id_) for id_, key, outcome, error in rows)

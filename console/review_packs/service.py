@@ -18,7 +18,7 @@ from console.access import Principal, require_pack
 from console.accounts.models import Tenant
 from console.audit.service import record_audit
 from console.db import utcnow
-from console.errors import ConsoleError, NotFound
+from console.errors import Gone, NotFound
 from console.operations.constants import COMPLETED
 from console.operations.models import OperationRun
 from console.review_packs.models import ReviewPack
@@ -52,7 +52,7 @@ ORPHAN_ERROR = "Generation stopped before the pack was ready (the run ended). Ge
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-class PackExpired(ConsoleError):
+class PackExpired(Gone):
     """The pack existed but its file was removed at expiry (HTTP 410)."""
 
 

@@ -31,6 +31,8 @@ NEEDS_HTTPS = (
 
 #: Paths anyone may fetch: the login form, health, static files of Dash and the vendor CSS.
 PUBLIC_PREFIXES = ("/login", "/healthz", "/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
+#: The HTTP API authenticates each request itself (bearer tokens), never by the session.
+API_OWN_AUTH = "/api/"
 #: Dash's JSON endpoints: without a session they answer 401 instead of a redirect.
 API_PREFIXES = ("/_dash-", "/review-packs/")
 #: The account's ``session_version`` at login, kept in the (signed, stateless) session cookie.
@@ -87,6 +89,8 @@ def _login_email() -> str:
 
 def _gate() -> Response | None:
     path = request.path
+    if path.startswith(API_OWN_AUTH):
+        return None  # bearer tokens, checked by console.web.api (a session cookie counts for nothing there)
     if path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
         return None
     if path.startswith(API_PREFIXES) or request.method != "GET":
@@ -174,6 +178,7 @@ def init_app(server: Flask) -> None:
     # One Limiter per app: its storage (memory in development, Redis in production) is
     # shared by every worker process only when it is Redis.
     limiter = Limiter(get_remote_address, app=server, storage_uri=settings.ratelimit_storage_url, default_limits=[])
+    server.extensions["console.limiter"] = limiter  # the API's per-token limits share it
     # Only failed sign-ins (401) use up a budget: the limit is tested before the view and
     # deducted after it only when the answer was a failure, so any number of successful
     # sign-ins from one address (a browser suite, an office behind one NAT) never throttles.

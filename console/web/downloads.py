@@ -21,7 +21,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.wsgi import FileWrapper
 
 from console.errors import NotFound
-from console.review_packs.service import PackExpired, pack_download
+from console.review_packs.service import PackExpired, PackFile, pack_download
 from console.review_packs.storage import StorageError, storage_for
 from console.web.context import db_session, principal, settings
 
@@ -60,6 +60,11 @@ def download_pack(pack_id: str) -> Response | tuple[Response | str, int]:
         log.error("event=review_pack_storage_unavailable pack_id=%s error=%s", pack_id, exc)
         return refuse(503, "review pack storage is unavailable; try again later")
     log.info("event=review_pack_download pack_id=%s user_id=%s", pack_id, principal().user_id)
+    return pack_response(pack)
+
+
+def pack_response(pack: PackFile) -> Response:
+    """The pack's file as a download: streamed, with its length, ETag (sha256) and ranges."""
     # What send_file would answer for a file on disk (headers, 304 and ranges), from any storage.
     response = Response(
         FileWrapper(pack.stored.stream, CHUNK_BYTES), mimetype="application/zip", direct_passthrough=True

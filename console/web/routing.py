@@ -20,7 +20,20 @@ TENANT_DASHBOARD = "/admin/tenants/<tenant_id>"
 
 _RUN = re.compile(r"^/admin/operations/([^/]+)/?$")
 _TENANT = re.compile(r"^/admin/tenants/([^/]+)/?$")
-NOT_PAGES = ("/_dash-", "/assets/", "/vendor/", "/login", "/healthz", "/review-packs/", "/_favicon", OPERATIONS_CSV)
+NOT_PAGES = (
+    "/_dash-",
+    "/assets/",
+    "/vendor/",
+    "/login",
+    "/healthz",
+    "/review-packs/",
+    "/_favicon",
+    OPERATIONS_CSV,
+    "/api/",
+)
+
+
+from console.ids import ACCOUNT_TOKENS_HREF  # noqa: E402
 
 
 def is_page_path(path: str) -> bool:
@@ -29,7 +42,7 @@ def is_page_path(path: str) -> bool:
 
 def page_status(path: str) -> int:
     """200 when the page exists for this user, else 404 (nothing revealed)."""
-    if path in (OVERVIEW, OPERATIONS, OPERATIONS + "/"):
+    if path in (OVERVIEW, OPERATIONS, OPERATIONS + "/", ACCOUNT_TOKENS_HREF):
         return 200
     try:
         if m := _RUN.match(path):

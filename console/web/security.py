@@ -12,11 +12,18 @@ import dash
 from dash.exceptions import DependencyException
 from flask import Flask, Response, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-from console.errors import ConsoleError, http_answer
+from console.errors import ConsoleError, NotFound, http_answer
 from console.web import auth
 from console.web.payloads import validate_callback_body
+from console.web.problems import (
+    allowed_methods,
+    from_http_exception,
+    internal_error_response,
+    is_api_request,
+    problem_response,
+)
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -74,8 +81,8 @@ def _same_origin_only() -> tuple[Response, int] | None:
     ``Host`` header, or ``X-Forwarded-Host`` behind a proxy — a victim's browser cannot set
     that header on a cross-site request). No ``Origin`` (curl, scripts, old browsers): the
     token still decides."""
-    if request.method not in STATE_CHANGING:
-        return None
+    if request.method not in STATE_CHANGING or is_api_request():
+        return None  # the API takes bearer tokens only: nothing ambient for another origin to ride on
     origin = request.headers.get("Origin")
     if origin is None:
         return None
@@ -105,6 +112,7 @@ RESERVED_PREFIXES = (
     "/healthz/",
     "/review-packs/",
     "/_favicon",
+    "/api/",
 )
 _DASH_CATCH_ALL = "/<path:path>"
 
@@ -112,6 +120,8 @@ _DASH_CATCH_ALL = "/<path:path>"
 def _no_shell_for_reserved_paths() -> tuple[Response, int] | None:
     rule = request.url_rule
     if rule is not None and rule.rule == _DASH_CATCH_ALL and request.path.startswith(RESERVED_PREFIXES):
+        if is_api_request():
+            return problem_response(NotFound(f"no API endpoint at {request.path[:200]}")), 404
         return jsonify(error="not found"), 404
     return None
 
@@ -139,6 +149,8 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
     @server.after_request
     def _headers(response: Response) -> Response:
         h = response.headers
+        if request.method == "OPTIONS" and is_api_request() and "Allow" in h:
+            h["Allow"] = ", ".join(allowed_methods(request.path))  # Flask's counts the page route's GET
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         h.setdefault("X-Frame-Options", "DENY")
@@ -170,10 +182,23 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
         return jsonify(error=message), 400
 
     @server.errorhandler(ConsoleError)
-    def _console_error(err: ConsoleError) -> tuple[Response, int]:
+    def _console_error(err: ConsoleError) -> Response | tuple[Response, int]:
         # One table (console.errors.ANSWERS): 404 / 403 / 400 / 409 / 503; 404 and 403 say no more.
+        if is_api_request():
+            return problem_response(err)
         message, status = http_answer(err)
         return jsonify(error=message), status
+
+    @server.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> HTTPException | Response:
+        # Under /api/ every answer is problem+json (no route, wrong method, body too large,
+        # malformed JSON…); elsewhere Flask's own answer, as before.
+        if is_api_request() and not isinstance(err, InternalServerError):
+            allowed = getattr(err, "valid_methods", None)  # a 405 names what is allowed (RFC 9110)
+            return problem_response(
+                from_http_exception(err), headers={"Allow": ", ".join(allowed)} if allowed else None
+            )
+        return err
 
     @server.errorhandler(DependencyException)
     def _unknown_dependency(_err: DependencyException) -> tuple[Response, int]:
@@ -185,6 +210,8 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
     def _internal_error(_err: InternalServerError) -> tuple[Response, int] | Response:
         # Flask has already logged the exception with its traceback (server log only); the
         # client learns nothing about the code, in every environment.
+        if is_api_request():
+            return internal_error_response()
         if request.path.startswith(API_PREFIXES) or request.is_json:
             return jsonify(error=INTERNAL_ERROR), 500
         return Response(INTERNAL_ERROR_PAGE, status=500, mimetype="text/html")

@@ -27,6 +27,7 @@ CONTRACT_TABLES = {
     "baselines",
     "notifications",
     "audit_events",
+    "api_tokens",
 }
 
 

@@ -38,6 +38,8 @@ class Scene:
     foreign_runs: list[int]
     foreign_packs: list[int]
     seeded_runs: set[int] = field(default_factory=set)
+    #: One API token of the user's own (the /account/tokens revoke buttons carry token ids).
+    own_token: int | None = None
     markers: list[str] = field(default_factory=list)
     patterns: list[re.Pattern[str]] = field(default_factory=list)
 
@@ -131,6 +133,9 @@ def build_scene(web_app, world, role: str) -> Scene:
             )
         ]
         s.commit()
+        from console.api_tokens.service import create_token
+
+        own_token = create_token(session=s, user_id=world.users[role], name=f"{role}'s script").id
 
     a1, a2, b1 = world.tenant_ids[0], world.tenant_ids[1], world.other_tenant_id
     if role == "outsider":
@@ -151,6 +156,7 @@ def build_scene(web_app, world, role: str) -> Scene:
         foreign_runs=foreign_runs,
         foreign_packs=[packs[t] for t in foreign],
         seeded_runs={rid for ids_ in runs.values() for rid in ids_},
+        own_token=own_token,
     )
     scene.markers = [names[t] for t in foreign] + [f"failure-text-of-{names[t]}" for t in foreign] + leak_names
     for rid in foreign_runs:
@@ -200,7 +206,9 @@ def legit_value(dep: dict, scene: Scene) -> Any:
     """What the page would hold for this user in ``dep`` (own tenant / run)."""
     name = slot(dep)
     if is_multi(dep):
-        return [(concrete_id(dep), 1)]
+        # A token's revoke button carries the user's own token id; an op-start wrapper, a type.
+        own = scene.own_token if "token" in parse_dep_id(dep["id"]) else "inventory_sync"
+        return [(concrete_id(dep, own), 1)]
     prop = dep["property"]
     table = {
         "tenant-id.data": scene.own_tenant,
@@ -218,6 +226,7 @@ def legit_value(dep: dict, scene: Scene) -> Any:
         "review-pack-include-pii.value": False,
         "page-visibility.data": "visible",
         "modal-open.data": False,
+        "token-revoke-pending.data": scene.own_token,
     }
     if name in table:
         return table[name]
