@@ -428,7 +428,18 @@ def test_the_api_reference_is_served_from_the_package_under_the_same_csp(shared)
     from swagger_ui_bundle import swagger_ui_path
 
     client = shared.server.test_client()
-    r = client.get("/api/docs")
+    # /api/docs: the accessible reference, rendered on the server from the live document.
+    ref = client.get("/api/docs")
+    assert ref.status_code == 200 and ref.mimetype == "text/html"
+    page = ref.get_data(as_text=True)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path, item in spec["paths"].items():
+        for method in item:
+            if method in ("get", "post"):
+                assert f'data-method="{method.upper()}" data-path="{path}"' in page, (method, path)
+    assert "<script" not in page and '<main id="api-reference"' in page and 'href="/api/docs/try"' in page
+    # /api/docs/try: Swagger UI from the package.
+    r = client.get("/api/docs/try")
     assert r.status_code == 200 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert "http" not in html.replace("/api/v1/openapi.json", "")  # nothing from another host

@@ -69,6 +69,7 @@ def init_app(server: Flask, limiter: Limiter, *, csrf, rate_limit: str) -> None:
     reference.init_app(server)
     api = ConsoleApi(server)
     api.register_blueprint(blp)
+    server.extensions["console.api_spec"] = api.spec.to_dict  # the reference page renders it
     csrf.exempt(blp)
     csrf.exempt(api._app.blueprints["api-docs"])  # noqa: SLF001
 
