@@ -192,6 +192,11 @@ def _search_clause(q: str) -> ColumnElement[bool]:
     same statement (the initiator is a subquery: no extra statement, and only runs the
     visibility filter already admits can match)."""
     text = q.strip()
+    ref = text.removeprefix("#")
+    if text.startswith("#") and ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        # "#123" names a run: that run only (an index lookup, not a scan of every failure text —
+        # 1.4 s at 1,000,000 runs before).
+        return OperationRun.id == int(ref)
     needle = text.lower()
     matches: list[ColumnElement[bool]] = [
         func.lower(OperationRun.failure_summary).contains(needle, autoescape=True),

@@ -698,3 +698,27 @@ def test_past_the_count_limit_the_list_stops_counting_and_pages_on(web_app, worl
         monkeypatch.setattr(queries, "COUNT_LIMIT", 10_000)
         exact = run_page(session=s, principal=who, filters=RunFilters(), request=RowsRequest(0, 3, sort))
         assert exact.exact and exact.total == len(everything.rows)
+
+
+def test_searching_hash_and_a_number_finds_that_run_only(web_app, world) -> None:
+    """``#123`` is a run reference (an index lookup at any scale); plain words and numbers still
+    search the failure text, the initiator and the type labels."""
+    from console.access import load_principal
+    from console.operations.queries import RowsRequest, RunFilters, run_page
+
+    target = _make_run(web_app, world)
+    mentions = _make_run(
+        web_app, world, status="completed", outcome="failed", failure_summary=f"upstream ticket {target} timed out"
+    )
+    db = web_app.server.extensions["console.db"]
+    with db.session() as s:
+        who = load_principal(session=s, user_id=world.users["manager"])
+
+        def found(q: str) -> set[int]:
+            page = run_page(session=s, principal=who, filters=RunFilters(q=q), request=RowsRequest(0, 100, ()))
+            return {r.id for r in page.rows}
+
+        assert found(f"#{target}") == {target}
+        assert found(f"  #{target} ") == {target}
+        assert {target, mentions} <= found(str(target))  # a bare number: the id or the text
+        assert found("#999999999") == set()
