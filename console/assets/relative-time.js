@@ -27,7 +27,9 @@
   function render(el) {
     var at = Date.parse(el.getAttribute("datetime"));
     if (isNaN(at)) { return; }
-    if (!el.hasAttribute("data-absolute")) { el.setAttribute("data-absolute", el.textContent); }
+    // The server's absolute text: in title (kept current by React), else the text before the first render.
+    var absolute = el.getAttribute("title") || el.getAttribute("data-absolute") || el.textContent;
+    if (el.getAttribute("data-absolute") !== absolute) { el.setAttribute("data-absolute", absolute); }
     var words = phrase((at - Date.now()) / 1000);
     if (el.textContent !== words) { el.textContent = words; }
   }
@@ -44,18 +46,13 @@
     new MutationObserver(function (records) {
       for (var i = 0; i < records.length; i++) {
         var r = records[i];
-        if (r.type === "attributes") {
-          // a re-render changed the time: the absolute text React wrote is in the new title
-          r.target.removeAttribute("data-absolute");
-          r.target.setAttribute("data-absolute", r.target.getAttribute("title") || "");
-          render(r.target);
-        }
+        if (r.type === "attributes") { render(r.target); }  // a re-render changed the time
         for (var j = 0; j < r.addedNodes.length; j++) {
           var n = r.addedNodes[j];
           if (n.nodeType === 1) { renderAll(n); }
         }
       }
-    }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["datetime"]});
+    }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["datetime", "title"]});
     window.setInterval(function () { renderAll(document); }, 30000);
   }
 

@@ -153,9 +153,10 @@ def range_selector(window_days: int) -> dict[str, Any]:
     buttons.append({"label": f"{window_days} d", "step": "all"})
     return {
         "buttons": buttons,
+        # Right of the title, above the legend (which starts at the plot's top edge).
         "x": 1,
         "xanchor": "right",
-        "y": 1.0,
+        "y": 1.13,
         "yanchor": "bottom",
         "bgcolor": "rgba(108,117,125,0.18)",
         "activecolor": "rgba(13,110,253,0.35)",

@@ -120,6 +120,20 @@ def test_times_read_relative_with_the_absolute_utc_time_on_hover(dash_duo, conso
     # The tenant dashboard's recent runs: the same element.
     open_page(dash_duo, f"/admin/tenants/{console_app.world.tenant_ids[0]}", "#tenant-operations time.relative-time")
     until(lambda: text(dash_duo, f"#tenant-operations tr[data-run-id='{run}'] time") == "3 h ago", timeout=3)
+    # An element added later (a poll's re-render) is drawn at once; a changed datetime redrawn.
+    dash_duo.driver.execute_script(
+        "var t = document.createElement('time'); t.id = 'probe-time'; t.className = 'relative-time';"
+        "t.setAttribute('datetime', new Date(Date.now() - 5 * 86400000).toISOString());"
+        "t.title = 'five days ago UTC'; t.textContent = 'five days ago UTC';"
+        "document.getElementById('main-content').appendChild(t);"
+    )
+    until(lambda: text(dash_duo, "#probe-time") == "5 days ago", timeout=3)
+    dash_duo.driver.execute_script(
+        "var t = document.getElementById('probe-time'); t.title = 'soon UTC';"
+        "t.setAttribute('datetime', new Date(Date.now() + 90 * 60000).toISOString());"
+    )
+    until(lambda: text(dash_duo, "#probe-time") == "in 1 h", timeout=3)
+    assert attr(dash_duo, "#probe-time", "data-absolute") == "soon UTC"
     # A future time (a pack's expiry) reads "in …".
     phrase = "return window.consoleRelativeTime.phrase(arguments[0]);"
     assert dash_duo.driver.execute_script(phrase, 2 * 86400 + 60) == "in 2 days"
