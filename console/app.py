@@ -78,8 +78,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
         title="Tenant Operations Console",
         update_title=None,
         serve_locally=True,
+        # theme.js runs in the page head (with_theme), before the stylesheets paint: not again
+        # at the end of the body.
+        assets_ignore=THEME_SCRIPT_IGNORE,
     )
-    app.index_string = with_lang(app.index_string)
+    app.index_string = with_theme(with_lang(app.index_string))
     from console.components import shell
 
     app.layout = shell.layout
@@ -95,6 +98,18 @@ def with_lang(index_string: str, lang: str = "en") -> str:
     if "<html>" not in index_string:
         raise ValueError("Dash's index_string no longer has a bare <html> tag: set lang another way")
     return index_string.replace("<html>", f'<html lang="{lang}">', 1)
+
+
+#: The colour-theme script (assets/theme.js): in every page's head, Dash's and Flask's templates.
+THEME_SCRIPT = '<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>'
+THEME_SCRIPT_IGNORE = r"^theme\.js$"
+
+
+def with_theme(index_string: str) -> str:
+    """Dash's page template with the theme script before the stylesheets (no light flash on a dark page)."""
+    if "{%css%}" not in index_string:
+        raise ValueError("Dash's index_string no longer has {%css%}: place the theme script another way")
+    return index_string.replace("{%css%}", THEME_SCRIPT + "\n        {%css%}", 1)
 
 
 def warn_about_settings(settings: Settings) -> None:

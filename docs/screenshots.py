@@ -14,6 +14,9 @@ and saves:
     docs/img/run-viewer-activity.png   the run viewer on the queued run (indeterminate)
     docs/img/tenant-dashboard.png      the tenant dashboard (full page)
     docs/img/activity-shell.png        the navbar's activity shell with the active runs
+    docs/img/operations-list.png       the operations list (filters, date presets, grid)
+
+and each again in the dark theme as ``<name>-dark.png`` (the theme toggle's stored choice).
 
 Needs chromium and chromedriver on PATH (see docs/testing.md). Nothing leaves 127.0.0.1.
 """
@@ -147,6 +150,34 @@ def shoot(driver, path: Path, *, full_page: bool = False, element: str | None = 
     print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
 
 
+THEMES = ("light", "dark")
+
+
+def take_all(driver, base: str, ids: dict[str, int], out: Path, *, suffix: str) -> None:
+    """The four shots in the current theme (``suffix`` "" for light, "-dark" for dark)."""
+    driver.get(f"{base}/admin/operations/{ids['counted']}")
+    wait(driver, lambda: present(driver, "#run-progress[data-progress-mode='counted']"), what="counted run viewer")
+    shoot(driver, out / f"run-viewer-counted{suffix}.png")
+
+    driver.get(f"{base}/admin/operations/{ids['queued']}")
+    wait(driver, lambda: present(driver, "#run-progress[data-progress-mode='activity']"), what="activity run viewer")
+    shoot(driver, out / f"run-viewer-activity{suffix}.png")
+
+    driver.get(f"{base}/admin/tenants/{ids['tenant']}")
+    wait(
+        driver,
+        lambda: present(driver, "#chart-runs-per-day .main-svg") and present(driver, "#chart-durations .main-svg"),
+        what="dashboard charts",
+    )
+    wait(driver, lambda: present(driver, f"#activity-shell [data-run-id='{ids['counted']}']"), what="activity shell")
+    shoot(driver, out / f"tenant-dashboard{suffix}.png", full_page=True)
+    shoot(driver, out / f"activity-shell{suffix}.png", element=".navbar")
+
+    driver.get(f"{base}/admin/operations")
+    wait(driver, lambda: present(driver, "#operations-table .ag-row"), what="operations list")
+    shoot(driver, out / f"operations-list{suffix}.png")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -181,36 +212,11 @@ def main() -> int:
             driver.find_element(By.NAME, "password").send_keys(password)
             driver.find_element(By.ID, "login-submit").click()
 
-            wait(
-                driver,
-                lambda: present(driver, "#run-progress[data-progress-mode='counted']"),
-                what="counted run viewer",
-            )
-            shoot(driver, args.out / "run-viewer-counted.png")
-
-            driver.get(f"{base}/admin/operations/{ids['queued']}")
-            wait(
-                driver,
-                lambda: present(driver, "#run-progress[data-progress-mode='activity']"),
-                what="activity run viewer",
-            )
-            shoot(driver, args.out / "run-viewer-activity.png")
-
-            driver.get(f"{base}/admin/tenants/{ids['tenant']}")
-            wait(
-                driver,
-                lambda: (
-                    present(driver, "#chart-runs-per-day .main-svg") and present(driver, "#chart-durations .main-svg")
-                ),
-                what="dashboard charts",
-            )
-            wait(
-                driver,
-                lambda: present(driver, f"#activity-shell [data-run-id='{ids['counted']}']"),
-                what="activity shell",
-            )
-            shoot(driver, args.out / "tenant-dashboard.png", full_page=True)
-            shoot(driver, args.out / "activity-shell.png", element=".navbar")
+            wait(driver, lambda: present(driver, "#run-progress[data-progress-mode='counted']"), what="login")
+            for theme in THEMES:
+                # The toggle's stored choice (assets/theme.js): every page load below is in this theme.
+                driver.execute_script("localStorage.setItem('console-theme', arguments[0]);", theme)
+                take_all(driver, base, ids, args.out, suffix="" if theme == "light" else f"-{theme}")
         finally:
             driver.quit()
             server.shutdown()

@@ -15,6 +15,7 @@ from typing import Any
 import plotly.io as pio
 from dash import dcc
 
+from console.components.display import format_duration
 from console.operations.constants import CANCELLED, FAILED, OUTCOME_LABELS, PARTIALLY_SUCCEEDED, SUCCEEDED
 from console.operations.registry import type_label
 
@@ -62,6 +63,10 @@ def _base_layout(*, title: str, height: int = 320) -> dict[str, Any]:
         "title": {"text": title, "x": 0, "y": 0.98, "yanchor": "top", "font": {"size": 15}},
         "template": _TEMPLATE,
         "height": height,
+        # Transparent: the page's colour shows through in both themes (console.css colours the
+        # text and grid lines for dark mode).
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
         "margin": {"l": 40, "r": 10, "t": 64, "b": 40},
         "legend": {
             "orientation": "h",
@@ -131,9 +136,42 @@ def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence
     layout.update(
         barmode="stack",
         yaxis={"title": {"text": "runs"}, "rangemode": "tozero", **count_ticks(highest)},
-        xaxis={"type": "date"},
+        xaxis={"type": "date", "rangeselector": range_selector(len(days))},
     )
     return {"data": data, "layout": layout}
+
+
+#: The runs-per-day chart's range buttons (days back from the newest day; the last shows all).
+RANGE_DAYS: tuple[int, ...] = (7, 14)
+
+
+def range_selector(window_days: int) -> dict[str, Any]:
+    """Plotly's range selector: "7 d", "14 d" and the whole window ("30 d"). Zooming happens in
+    the browser (no callback listens to the graph's relayout: no request, no poll change).
+    Translucent colours read on both themes; console.css colours the words in dark mode."""
+    buttons = [{"count": n, "label": f"{n} d", "step": "day", "stepmode": "backward"} for n in RANGE_DAYS]
+    buttons.append({"label": f"{window_days} d", "step": "all"})
+    return {
+        "buttons": buttons,
+        # Right of the title, above the legend (which starts at the plot's top edge).
+        "x": 1,
+        "xanchor": "right",
+        "y": 1.13,
+        "yanchor": "bottom",
+        "bgcolor": "rgba(108,117,125,0.18)",
+        "activecolor": "rgba(13,110,253,0.35)",
+        "font": {"size": 12},
+    }
+
+
+def duration_ticks(highest_seconds: float) -> dict[str, Any]:
+    """A duration axis in seconds labelled as people read durations ("30 s", "5 min", "1 h 30 min"):
+    about five ticks on a 1-2-5-like step of seconds, minutes or hours."""
+    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+    highest = max(float(highest_seconds), 1.0)
+    step = next((s for s in steps if highest / s <= 5), steps[-1])
+    values = [step * i for i in range(int(highest // step) + 2)]
+    return {"tickmode": "array", "tickvals": values, "ticktext": [format_duration(v) for v in values]}
 
 
 def duration_figure(rows: Iterable[tuple[str, float]]) -> Figure:
@@ -146,12 +184,46 @@ def duration_figure(rows: Iterable[tuple[str, float]]) -> Figure:
     if not by_type:
         return _empty(layout, "No completed runs in the last 30 days")
     # Slowest types first: what an operator looks for.
-    data = [
-        {"type": "box", "name": type_label(type_), "x": by_type[type_], "orientation": "h", "boxpoints": "outliers"}
-        for type_ in sorted(by_type, key=lambda t: (-median(by_type[t]), t))
+    order = sorted(by_type, key=lambda t: (-median(by_type[t]), t))
+    data: list[dict[str, Any]] = [
+        {
+            "type": "box",
+            "name": type_label(type_),
+            "x": by_type[type_],
+            "orientation": "h",
+            "boxpoints": "outliers",
+            # Plotly would print raw seconds ("median: 674"): the invisible marker below says it in words.
+            "hoverinfo": "skip",
+        }
+        for type_ in order
     ]
-    layout.update(showlegend=False, xaxis={"title": {"text": "seconds"}, "rangemode": "tozero"})
+    # One invisible marker per type at its median: hovering the box says it in words.
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "median",
+            "x": [median(by_type[t]) for t in order],
+            "y": [type_label(t) for t in order],
+            "marker": {"size": 24, "opacity": 0},
+            "hoverinfo": "text",
+            "hovertext": [duration_summary(by_type[t]) for t in order],
+        }
+    )
+    highest = max(max(v) for v in by_type.values())
+    layout.update(
+        showlegend=False,
+        hovermode="closest",
+        xaxis={"title": {"text": "duration"}, "rangemode": "tozero", **duration_ticks(highest)},
+    )
     return {"data": data, "layout": layout}
+
+
+def duration_summary(seconds: Sequence[float]) -> str:
+    """The hover text of one type's box: "median 11 min 14 s · 12 runs · 2 min 5 s – 20 min"."""
+    runs = f"{len(seconds)} run" + ("" if len(seconds) == 1 else "s")
+    spread = f"{format_duration(min(seconds))} – {format_duration(max(seconds))}"
+    return f"median {format_duration(median(seconds))} · {runs} · {spread}"
 
 
 def graph(graph_id: str, figure: Figure) -> dcc.Graph:

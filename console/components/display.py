@@ -107,6 +107,43 @@ def format_age(seconds: float) -> str:
     return f"{seconds // 86400} d"
 
 
+#: The class assets/relative-time.js looks for (with a ``datetime`` attribute).
+RELATIVE_TIME: Final = "relative-time"
+
+
+def iso_utc(value: datetime) -> str:
+    """``2026-12-06T22:45:00Z``: the machine-readable instant of a ``<time datetime>``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def relative_time(value: datetime | None, *, absolute: str | None = None, missing: str = "—") -> html.Time | str:
+    """A timestamp the browser shows relative ("3 min ago", "in 2 days") with the absolute UTC
+    time on hover (``title``). The server renders only the absolute text (``absolute``, default
+    'YYYY-MM-DD HH:MM UTC'): what a poll returns never changes with the clock."""
+    if value is None:
+        return missing
+    text = absolute if absolute is not None else format_time(value)
+    return html.Time(text, dateTime=iso_utc(value), title=text, className=RELATIVE_TIME)
+
+
+_ABSOLUTE_FORMATS: Final = ("%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%d %H:%M UTC")
+
+
+def relative_time_of(text: str, *, missing: str = "—") -> html.Time | str:
+    """:func:`relative_time` for a view model's absolute text (``format_time`` / ``format_timestamp``
+    output): view models and their change digests keep plain strings; the layout decides how a
+    time reads. Text that is no timestamp ("", "—", "Never") comes back as it is (or ``missing``)."""
+    for fmt in _ABSOLUTE_FORMATS:
+        try:
+            value = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except (TypeError, ValueError):
+            continue
+        return relative_time(value, absolute=text)
+    return text or missing
+
+
 # --------------------------------------------------------------------------- change digests
 
 

@@ -18,6 +18,7 @@ from console.components.display import (
     modal_header,
     modal_title_id,
     notification_header,
+    relative_time_of,
     run_href,
 )
 from console.errors import NotFound
@@ -92,7 +93,7 @@ def render_list(rows: list[NotificationRow]) -> list:
             head.append(html.Span("new", className="badge text-bg-primary ms-2"))
         children: list[Any] = [
             html.Div(head),
-            html.Div(format_timestamp(n.created_at), className="text-muted small"),
+            html.Div(relative_time_of(format_timestamp(n.created_at)), className="text-muted small"),
         ]
         if n.body:
             children.append(html.Div(n.body, className="small"))

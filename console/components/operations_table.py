@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dash
@@ -33,6 +34,7 @@ from console.components.display import (
     FILTER_KEYS,
     OPERATIONS_CSV_HREF,
     format_time,
+    operations_href,
     operations_query,
     progress_text,
     run_href,
@@ -74,6 +76,15 @@ FILTER_DATES = "ops-filter-dates"
 FILTER_FROM = "ops-filter-from"
 FILTER_TO = "ops-filter-to"
 FILTER_CLEAR = "ops-filter-clear"
+#: Quick ranges under the date inputs: links ``ops-date-preset-24h`` / ``-7d`` / ``-30d`` / ``-90d``
+#: that set ``from`` (today minus N whole UTC days, as the KPI links do) and clear ``to``.
+DATE_PRESETS: tuple[tuple[str, str, int], ...] = (
+    ("24h", "24 h", 1),
+    ("7d", "7 d", 7),
+    ("30d", "30 d", 30),
+    ("90d", "90 d", 90),
+)
+DATE_PRESET_PREFIX = "ops-date-preset-"
 FILTER_Q = "ops-filter-q"
 #: The page's own location: filters are written to its ``search`` (callback-nav: the layout is
 #: rebuilt from the URL, so a shared link, a reload and the back button all show the same list).
@@ -332,7 +343,7 @@ def _date_input(id_: str, label: str, value: object) -> html.Div:
     )
 
 
-def _date_range(start: object, end: object) -> html.Fieldset:
+def _date_range(start: object, end: object, presets: Sequence[DatePreset] = ()) -> html.Fieldset:
     """ "Created between" From / To (either may be empty): a fieldset names the pair."""
     return html.Fieldset(
         [
@@ -341,9 +352,65 @@ def _date_range(start: object, end: object) -> html.Fieldset:
                 [_date_input(FILTER_FROM, "From", start), _date_input(FILTER_TO, "To", end)],
                 className="d-flex gap-1",
             ),
+            _preset_links(presets),
         ],
         id=FILTER_DATES,
         className="mb-0",
+    )
+
+
+@dataclass(frozen=True)
+class DatePreset:
+    key: str
+    label: str
+    href: str
+    active: bool
+
+
+def date_presets(values: Mapping[str, Any], *, today: date) -> list[DatePreset]:
+    """The quick ranges as links: the list's other filters kept, ``from`` = today − N days, no ``to``.
+
+    A preset is active when the URL's range is exactly what it writes (the page shows which
+    range is on); a range typed by hand that happens to match lights it up too."""
+    kept = {k: values.get(k) for k in FILTER_KEYS if k not in ("from", "to")}
+    presets = []
+    for key, label, days in DATE_PRESETS:
+        start = (today - timedelta(days=days)).isoformat()
+        presets.append(
+            DatePreset(
+                key=key,
+                label=label,
+                href=operations_href(**kept, **{"from": start}),
+                active=values.get("from") == start and not values.get("to"),
+            )
+        )
+    return presets
+
+
+def _preset_links(presets: Sequence[DatePreset]) -> html.Div:
+    return html.Div(
+        [
+            html.Span("Last", className="small text-body-secondary me-1", id="ops-date-presets-label"),
+            html.Div(
+                [
+                    # Plain links (a page load, like a shared URL): keyboard-operable, in the history.
+                    html.A(
+                        p.label,
+                        href=p.href,
+                        id=DATE_PRESET_PREFIX + p.key,
+                        className="btn btn-outline-secondary py-0" + (" active" if p.active else ""),
+                        **({"aria-current": "true"} if p.active else {}),
+                        **{"data-active": "true" if p.active else "false"},
+                    )
+                    for p in presets
+                ],
+                className="btn-group btn-group-sm",
+                role="group",
+                **{"aria-labelledby": "ops-date-presets-label"},
+            ),
+        ],
+        className="d-flex align-items-center mt-1",
+        id="ops-date-presets",
     )
 
 
@@ -393,7 +460,7 @@ def layout(**query: object) -> html.Div:
                 values["outcome"],
             ),
             _select(FILTER_TENANT, "Tenant", tenant_options, values["tenant"]),
-            dbc.Col(_date_range(values["from"], values["to"]), md=3),
+            dbc.Col(_date_range(values["from"], values["to"], date_presets(values, today=utcnow().date())), md=3),
             dbc.Col(dbc.Button("Clear filters", id=FILTER_CLEAR, color="link", size="sm", className="mt-3 px-0"), md=1),
             dbc.Col(
                 [

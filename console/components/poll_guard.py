@@ -52,7 +52,9 @@ RETRY_AFTER_SECONDS = 10
 UNAVAILABLE_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{RETRY_AFTER_SECONDS}">
 <title>Temporarily unavailable · Tenant Operations Console</title>
-<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head><body class="bg-light"><main class="container py-5">
+<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>
+<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>
+<body class="bg-body-tertiary"><main class="container py-5">
 <h1 class="h4">The console cannot reach its database</h1>
 <p id="{CONNECTION_BANNER}" role="status">Connection lost — retrying every {RETRY_AFTER_SECONDS} s.
 This page reloads by itself.</p>

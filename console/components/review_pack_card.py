@@ -28,6 +28,7 @@ from console.components.display import (
     format_time,
     modal_header,
     modal_title_id,
+    relative_time_of,
     run_href,
     signature,
 )
@@ -138,7 +139,7 @@ def view_signature(view: PackCardView, can_generate: bool) -> str:
 # --------------------------------------------------------------------------- layout
 
 
-def _fact(label: str, value: str, id_: str) -> list[Any]:
+def _fact(label: str, value: Any, id_: str) -> list[Any]:
     return [
         html.Dt(label, className="col-5 fw-normal text-muted"),
         html.Dd(value or "—", className="col-7 mb-1", id=id_),
@@ -164,9 +165,9 @@ def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
     if view.pack_id is not None:
         children.append(
             html.Dl(
-                _fact("Created", view.created, "review-pack-created")
-                + _fact("Ready", view.ready, "review-pack-ready")
-                + _fact("Expires", view.expires, "review-pack-expires")
+                _fact("Created", relative_time_of(view.created), "review-pack-created")
+                + _fact("Ready", relative_time_of(view.ready), "review-pack-ready")
+                + _fact("Expires", relative_time_of(view.expires), "review-pack-expires")
                 + _fact("Size", view.size, "review-pack-size"),
                 className="row small mb-2",
             )

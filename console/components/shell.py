@@ -18,6 +18,26 @@ GUARDS_READY = "polling-guards"
 #: The page's <main> landmark and the skip link that jumps to it.
 MAIN = "main-content"
 SKIP_LINK = "skip-to-content"
+#: The colour-theme button (assets/theme.js cycles auto -> light -> dark and stores the choice).
+THEME_TOGGLE = "theme-toggle"
+THEME_CHOICES = (("auto", "Auto"), ("light", "Light"), ("dark", "Dark"))
+
+
+def theme_toggle() -> html.Button:
+    """The navbar's theme button: its name is "Theme: Auto" / "Theme: Light" / "Theme: Dark".
+
+    All three words are rendered and CSS shows the one ``<html data-theme-choice>`` names, so the
+    script never rewrites what React rendered (it only sets ``title`` and the data attribute)."""
+    return html.Button(
+        [
+            html.Span("Theme: ", className="visually-hidden"),
+            html.Span(className="theme-icon", **{"aria-hidden": "true"}),
+            *(html.Span(word, className=f"theme-label theme-label-{key}") for key, word in THEME_CHOICES),
+        ],
+        id=THEME_TOGGLE,
+        type="button",
+        className="btn btn-outline-light btn-sm ms-3 theme-toggle",
+    )
 
 
 def _logout_form() -> html.Form:
@@ -73,6 +93,7 @@ def layout() -> html.Div:
                 ),
                 activity_shell.layout() if signed_in else html.Div(className="flex-grow-1"),
                 notifications.bell(_unread_count()) if signed_in else None,
+                theme_toggle(),
                 html.Span(name, id="nav-user", className="navbar-text text-light small ms-3"),
                 _account_menu() if name else None,
                 _logout_form() if name else None,

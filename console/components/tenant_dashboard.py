@@ -35,6 +35,7 @@ from console.components.display import (
     operations_href,
     progress_indicator,
     progress_name,
+    relative_time_of,
     run_href,
     signature,
 )
@@ -385,7 +386,7 @@ def recent_table(rows: list[dict[str, Any]] | None) -> Any:
                             html.Td(row["status_label"]),
                             html.Td(row["outcome"]),
                             html.Td(cell(row)),
-                            html.Td(row["created"], className="text-nowrap"),
+                            html.Td(relative_time_of(row["created"]), className="text-nowrap"),
                         ],
                         **{"data-run-id": str(row["id"]), "data-status": row["status"]},
                     )

@@ -36,8 +36,9 @@ API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
 INTERNAL_ERROR = "internal error; it has been logged"
 INTERNAL_ERROR_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Tenant Operations Console</title>'
+    '<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>'
     '<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>'
-    '<body class="bg-light"><main class="container mt-5">'
+    '<body class="bg-body-tertiary"><main class="container mt-5">'
     '<h1 class="h3" id="server-error">Something went wrong</h1><p>The error has been logged. Try again, or go back to '
     '<a href="/">the overview</a>.</p></main></body></html>'
 )

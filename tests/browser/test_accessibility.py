@@ -209,3 +209,33 @@ def test_the_api_reference_has_no_axe_violations(dash_duo, console_app) -> None:
     dash_duo.start_server(console_app, navigate=False)
     open_page(dash_duo, "/api/docs", "#api-reference .api-operation")
     assert_clean([f"[API reference] {line}" for line in violation_lines(run_axe(dash_duo))])
+
+
+# --------------------------------------------------------------------------- dark mode (#14 item 9)
+
+
+def _theme(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return document.documentElement.getAttribute('data-bs-theme');")
+
+
+def test_login_page_in_dark_mode_from_the_system_preference_has_no_axe_violations(dash_duo, console_app) -> None:
+    """No stored choice ("auto"): the system's dark preference alone turns the page dark."""
+    dash_duo.start_server(console_app, navigate=False)
+    dash_duo.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+    )
+    open_page(dash_duo, "/login", "#login-submit")
+    assert _theme(dash_duo) == "dark"
+    assert_clean([f"[login, dark] {line}" for line in violation_lines(run_axe(dash_duo))])
+
+
+def test_every_page_state_in_dark_mode_has_no_axe_violations(dash_duo, console_app) -> None:
+    """The same states as the light audit, with the toggle's stored choice "dark"."""
+    values = scene(console_app)
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    dash_duo.driver.execute_script("localStorage.setItem('console-theme', 'dark');")
+    failures = audit_states(dash_duo, PAGE_STATES, values)
+    assert _theme(dash_duo) == "dark"
+    assert_clean([f"(dark) {line}" for line in failures])
+    assert unexpected_logs(dash_duo) == []
