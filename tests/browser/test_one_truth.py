@@ -16,18 +16,32 @@ import time
 
 import pytest
 from dash.testing.wait import until
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from console.app import create_app
+from console.db import utcnow
+from console.operations.models import OperationRun
 from console.providers.builtin import seed_tenant_dataset
 from console.review_packs.models import ReviewPack
 from tests.factories import build_world
 from tests.integration.worker import open_stack, wait_until
-from tests.support.browser import TENANT_PAGE, browser_login, text
+from tests.support.browser import (
+    TENANT_PAGE,
+    CallbackLog,
+    browser_login,
+    interval_state,
+    make_run,
+    set_visibility,
+    text,
+)
 
 SAMPLE_MS = 250
 MAX_DISAGREEMENT_S = 1.0
 PACK_RUN_STATUS = {"queued": "queued", "generating": "running", "ready": "completed", "failed": "completed"}
+
+DISPATCH_JS = (
+    "document.dispatchEvent(new CustomEvent('run-updated', {detail: {run_id: arguments[0], status: arguments[1]}}));"
+)
 
 # Every 250 ms, in the page: what each surface says about every run it shows.
 SAMPLER_JS = """
@@ -161,4 +175,44 @@ def test_every_surface_of_the_dashboard_agrees_about_a_pack_run_within_a_second(
         report
     )
     assert text(dash_duo, "#review-pack-status") == "Ready"
+    assert dash_duo.get_logs() == []
+
+
+def test_run_updated_refreshes_only_surfaces_showing_the_run_and_waits_while_the_tab_is_hidden(
+    dash_duo, console_app
+) -> None:
+    """The budgets hold: an event about a run no surface shows sends nothing; one that arrives
+    while the tab is hidden sends nothing until the tab is visible, then the lagging surfaces
+    catch up."""
+    log = CallbackLog().install(console_app)
+    a1 = console_app.world.tenant_ids[0]
+    run_id = make_run(console_app, tenant=a1, status="queued", age_s=120)  # old: 10 s polling, quiet here
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example", path=TENANT_PAGE.format(a1))
+    row = f"#tenant-operations tr[data-run-id='{run_id}']"
+    dash_duo.wait_for_element(f"{row}[data-run-status='queued']")
+    dash_duo.wait_for_element(f"#activity-shell [data-run-id='{run_id}'][data-run-status='queued']")
+    with console_app.server.extensions["console.db"].session() as s:
+        s.execute(update(OperationRun).where(OperationRun.id == run_id).values(status="running", started_at=utcnow()))
+        s.commit()
+
+    t0 = time.monotonic()
+    dash_duo.driver.execute_script(DISPATCH_JS, 999_999, "running")  # shown nowhere on this page
+    time.sleep(1.0)
+    assert [e for e in log.since(t0) if any("run-kick" in p for p in e[2])] == []
+
+    set_visibility(dash_duo, "hidden")
+    until(lambda: interval_state(dash_duo, "dashboard-poll")[0] is True, timeout=2)
+    t_hidden = time.monotonic()
+    dash_duo.driver.execute_script(DISPATCH_JS, run_id, "running")
+    time.sleep(1.5)
+    assert log.since(t_hidden) == []  # 0 requests from a hidden page
+    assert dash_duo.find_element(f"{row}").get_attribute("data-run-status") == "queued"
+
+    t_visible = time.monotonic()
+    set_visibility(dash_duo, "visible")
+    dash_duo.wait_for_element(f"{row}[data-run-status='running']", timeout=3)
+    dash_duo.wait_for_element(f"#activity-shell [data-run-id='{run_id}'][data-run-status='running']", timeout=3)
+    kicked = {p.split(".")[0] for e in log.since(t_visible) for p in e[2] if "run-kick" in p}
+    assert kicked == {"dashboard-run-kick", "activity-run-kick"}  # the card shows no pack of this run
     assert dash_duo.get_logs() == []
