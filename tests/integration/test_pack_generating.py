@@ -8,6 +8,7 @@ from sqlalchemy import event, select
 
 from console.db import Database
 from console.operations.models import OperationRun
+from console.providers.builtin import BuiltinProvider
 from console.review_packs.generate import generate_review_pack
 from console.review_packs.models import ReviewPack
 from tests.integration.test_writers_provider_calls import _enqueue, _tenant
@@ -26,8 +27,6 @@ def test_the_pack_is_generating_in_the_same_commit_that_makes_its_run_running(da
 
     with database.session() as s:
         event.listen(s, "after_commit", after_commit)
-        from console.providers.builtin import BuiltinProvider
-
         generate_review_pack(
             session=s, run_id=run_id, provider=BuiltinProvider(session=s), instance_dir=tmp_path, ttl_days=7
         )
