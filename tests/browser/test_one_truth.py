@@ -47,7 +47,9 @@ DISPATCH_JS = (
 SAMPLER_JS = """
 window.__samples = [];
 window.__sampler = setInterval(function () {
-    var s = {t: performance.now(), card: null, shell: {}, shellCount: null, rows: {}, toasts: []};
+    var s = {t: performance.now(), card: null, viewer: null, shell: {}, shellCount: null, rows: {}, toasts: []};
+    var status = document.querySelector('#run-status[data-run-id]');
+    if (status) { s.viewer = [status.getAttribute('data-run-id'), status.getAttribute('data-run-status')]; }
     var badge = document.querySelector('#review-pack-status');
     if (badge) { s.card = [badge.getAttribute('data-run-id'), badge.getAttribute('data-status')]; }
     document.querySelectorAll('#activity-shell .activity-item[data-run-id]').forEach(function (el) {
@@ -80,6 +82,8 @@ def opinions(samples: list[dict], run_id: int) -> list[tuple[float, dict[str, st
             said["shell"] = s["shell"][rid]
         elif shell_seen and s["shellCount"] is not None and s["shellCount"] == len(s["shell"]):
             said["shell"] = "completed"
+        if s.get("viewer") and s["viewer"][0] == rid:
+            said["viewer"] = s["viewer"][1]
         if rid in s["rows"]:
             said["row"] = s["rows"][rid]
         if rid in s["toasts"]:
@@ -215,4 +219,47 @@ def test_run_updated_refreshes_only_surfaces_showing_the_run_and_waits_while_the
     dash_duo.wait_for_element(f"#activity-shell [data-run-id='{run_id}'][data-run-status='running']", timeout=3)
     kicked = {p.split(".")[0] for e in log.since(t_visible) for p in e[2] if "run-kick" in p}
     assert kicked == {"dashboard-run-kick", "activity-run-kick"}  # the card shows no pack of this run
+    assert dash_duo.get_logs() == []
+
+
+def test_the_run_viewer_and_the_shell_agree_about_an_inventory_sync_within_a_second(dash_duo, worker_app) -> None:
+    """The same measure on the run viewer (viewer, shell, terminal toast) for a counted run."""
+    stack, a1 = worker_app.stack, worker_app.world.tenant_ids[0]
+    dash_duo.start_server(worker_app, navigate=False)
+    browser_login(dash_duo, "operator@test.example", path=TENANT_PAGE.format(a1))
+    dash_duo.find_element("#op-start-inventory_sync").click()
+    dash_duo.wait_for_element("#op-confirm-modal #op-confirm").click()
+    queued = dash_duo.wait_for_element("#toast-area [data-toast-kind=queued][data-run-id]", timeout=5)
+    run_id = int(queued.get_attribute("data-run-id"))
+    dash_duo.driver.execute_script(
+        "window.history.pushState({}, '', arguments[0]); "
+        "window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));",
+        f"/admin/operations/{run_id}",
+    )
+    dash_duo.wait_for_element(f"#run-viewer[data-run-id='{run_id}'] #run-status")
+    dash_duo.driver.execute_script(SAMPLER_JS)
+
+    def status() -> str:
+        with stack.db.session() as s:
+            return s.scalar(select(OperationRun.status).where(OperationRun.id == run_id))
+
+    wait_until(lambda: status() == "completed", timeout=60, stack=stack, what="completed")
+    toast = f"#toast-area [data-toast-kind=terminal][data-run-id='{run_id}']"
+    until(
+        lambda: dash_duo.driver.execute_script(
+            f'var e = document.querySelector("{toast}"); return !!(e && e.offsetParent);'
+        ),
+        timeout=15,
+    )
+    time.sleep(1.5)
+    samples = dash_duo.driver.execute_script("clearInterval(window.__sampler); return window.__samples;")
+    timeline = opinions(samples, run_id)
+    spans = disagreements(timeline)
+    worst = max((d for _, d in spans), default=0.0)
+    t0 = timeline[0][0]
+    report = "\n".join(f"{t - t0:7.2f}s {said}" for t, said in timeline if said)
+    print(f"\nrun #{run_id}: worst disagreement {worst:.2f} s over {len(spans)} stretch(es)\n{report}")
+    assert worst <= MAX_DISAGREEMENT_S, report
+    assert "running" in [said.get("viewer") for _, said in timeline], report
+    assert timeline[-1][1] == {"viewer": "completed", "shell": "completed", "toast": "completed"}, report
     assert dash_duo.get_logs() == []
