@@ -53,6 +53,8 @@ ACTIVITY_SEEN = "activity-seen"  # the newest notification id this page has acco
 #: The shell's polite live region ("2 operations active") and the count it last announced.
 ACTIVITY_LIVE = "activity-live"
 ACTIVITY_ANNOUNCED = "activity-announced"
+#: The shell's name as a run surface (assets/run_updates.js): its kick store is "activity-run-kick".
+RUN_SURFACE = "activity"
 #: Dash pages' own location component (dash.dash._ID_LOCATION).
 PAGES_LOCATION = "_pages_location"
 
@@ -78,6 +80,7 @@ class ShellItem:
     tenant_label: str
     progress: ProgressView
     quiet: staleness.Quiet | None = None
+    status: str = "queued"  # the run's status (queued | running), for run_updates.js
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def build_view(
                 now=now,
             ),
             quiet=staleness.quiet(r, now=now, stale_after_seconds=stale_after_seconds),
+            status=r.status,
         )
         for r in runs[:SHOWN]
     )
@@ -136,6 +140,7 @@ def fingerprint(view: ShellView) -> str:
                 i.progress.text,
                 i.progress.percent,
                 i.quiet.step if i.quiet is not None else None,
+                i.status,
             ]
             for i in view.items
         ]
@@ -175,6 +180,7 @@ def render(view: ShellView) -> list:
                 className="activity-item",
                 **{
                     "data-run-id": str(item.run_id),
+                    **poll_guard.run_marks(item.run_id, item.status),
                     "data-progress-mode": item.progress.mode,
                     "data-quiet": "true" if item.quiet is not None else "false",
                 },
@@ -223,6 +229,7 @@ def terminal_toast(
         body=body,
         color="danger" if kind == "run_failed" else "success",
         key=f"toast-notification-{notification_id}",
+        held=True,
         pack_href=download_url(ready_pack_id) if ready_pack_id is not None else None,
     )
 
@@ -250,6 +257,7 @@ def layout() -> html.Div:
             dcc.Store(id=ACTIVITY_FINGERPRINT, data=None),
             dcc.Store(id=ACTIVITY_SEEN, data=None),
             dcc.Store(id=ACTIVITY_ANNOUNCED, data=None),
+            poll_guard.run_kick_store(RUN_SURFACE),
             html.Div("", id=ACTIVITY_LIVE, role="status", className="visually-hidden", **{"aria-live": "polite"}),
             # role=group: an aria-label on a plain div names nothing (axe: aria-allowed-attr / ARIA 1.2).
             html.Div(
@@ -257,7 +265,7 @@ def layout() -> html.Div:
                 id=ids.ACTIVITY_SHELL,
                 className="activity-shell",
                 role="group",
-                **{"aria-label": "Active operations"},
+                **{"aria-label": "Active operations", **poll_guard.run_surface(RUN_SURFACE)},
             ),
         ],
         className="activity-shell-wrap",
@@ -391,13 +399,14 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(PAGES_LOCATION, "pathname"),
         Input(ids.ACTIVITY_POLL, "n_intervals"),
         Input(poll_guard.ACTIVITY_KICK, "data"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ACTIVITY_FINGERPRINT, "data"),
         State(ACTIVITY_POLICY, "data"),
         State(ACTIVITY_SEEN, "data"),
         # The location fires on every page load and navigation: that is the first refresh.
         prevent_initial_call=True,
     )
-    def _activity_refresh(pathname, _n_intervals, kick, known_fingerprint, known_policy, seen):
+    def _activity_refresh(pathname, _n_intervals, kick, _run_kick, known_fingerprint, known_policy, seen):
         return poll_guard.unless_all_unchanged(
             refresh(
                 triggered={str(p).split(".")[0] for p in dash.ctx.triggered_prop_ids},

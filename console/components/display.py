@@ -365,6 +365,7 @@ def toast(
     color: str,
     key: str | None = None,
     pack_href: str | None = None,
+    held: bool = False,
 ) -> html.Div:
     """A toast for the page's toast area (``data-toast-kind`` says which; a run link when there
     is a run, and the review pack's download link when it is ready)."""
@@ -373,6 +374,9 @@ def toast(
         content.append(dcc.Link(f"View run #{run_id}", href=run_href(run_id), className="toast-run-link"))
     if pack_href is not None:
         content.append(html.A("Download review pack", href=pack_href, className="toast-pack-link ms-3", download=""))
+    # A held toast stays hidden until assets/run_updates.js sees every surface showing its run
+    # agree (it needs the wrapper's id to show it with set_props).
+    held = held and key is not None
     return html.Div(
         dbc.Toast(
             content,
@@ -383,7 +387,8 @@ def toast(
             is_open=True,
             **({"id": key} if key else {}),
         ),
-        className="console-toast",
+        className="console-toast d-none" if held else "console-toast",
+        **({"id": f"{key}-wrap", "data-held": "true"} if held else {}),
         **{"data-toast-kind": kind, "data-run-id": str(run_id) if run_id is not None else ""},
     )
 

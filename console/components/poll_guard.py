@@ -241,3 +241,47 @@ def register_run_enqueued_event(app: dash.Dash) -> None:
         Input(RUN_ENQUEUED, "data"),
         prevent_initial_call=True,
     )
+
+
+# --------------------------------------------------------------------------- one truth per page
+
+#: The DOM event a page dispatches when a surface sees a run change status (assets/run_updates.js).
+RUN_UPDATED = "run-updated"
+#: The run-level statuses surfaces report, in the only order a run moves through them.
+RUN_STATUSES = ("queued", "running", "completed")
+#: A review pack's status as its run's: the card's "Generating" is the run's "running".
+PACK_RUN_STATUS = {
+    "queued": "queued",
+    "generating": "running",
+    "ready": "completed",
+    "failed": "completed",
+    "expired": "completed",
+}
+_STATUS_BY_LABEL = {"Queued": "queued", "Running": "running", "Completed": "completed"}
+
+
+def run_kick_id(surface: str) -> str:
+    """The store assets/run_updates.js writes to refresh ``surface`` at once (an Input of its refresh)."""
+    return f"{surface}-run-kick"
+
+
+def run_kick_store(surface: str) -> dcc.Store:
+    return dcc.Store(id=run_kick_id(surface), data=None)
+
+
+def run_surface(surface: str) -> dict[str, str]:
+    """Attributes of a surface's container: its name and its kick store."""
+    return {"data-run-surface": surface, "data-run-kick": run_kick_id(surface)}
+
+
+def run_marks(run_id: int | None, status: str | None) -> dict[str, str]:
+    """Attributes of the element showing a run: its id and run-level status ({} when either is
+    unknown: a status this page cannot order is nobody's news)."""
+    if run_id is None or status not in RUN_STATUSES:
+        return {}
+    return {"data-run-id": str(run_id), "data-run-status": status}
+
+
+def status_of_label(status_label: str) -> str | None:
+    """Queued / Running / Completed -> the run-level status (None for Unknown)."""
+    return _STATUS_BY_LABEL.get(status_label)

@@ -53,6 +53,8 @@ POLL_POLICY = "review-pack-poll-policy"
 SIGNATURE = "review-pack-signature"
 CANCEL = "review-pack-cancel"
 ERROR = "review-pack-error"
+#: The card's name as a run surface (assets/run_updates.js): its kick store is "review-pack-run-kick".
+RUN_SURFACE = "review-pack"
 
 NO_PACK = "No pack yet"
 UNKNOWN = "Unknown"
@@ -157,6 +159,7 @@ def card_body(view: PackCardView, *, can_generate: bool) -> list[Any]:
                     id=ids.REVIEW_PACK_STATUS,
                     className=f"badge text-bg-{COLORS[view.state]}",
                     **{"data-status": view.state},
+                    **poll_guard.run_marks(view.run_id, poll_guard.PACK_RUN_STATUS.get(view.state)),
                 ),
             ],
             className="mb-2",
@@ -250,9 +253,11 @@ def card(view: PackCardView, *, can_generate: bool) -> html.Div:
             ),
             *poll_guard.poll_components(ids.REVIEW_PACK_POLL, POLL_POLICY, poll_guard.policy(view.poll_interval)),
             dcc.Store(id=SIGNATURE, data=view_signature(view, can_generate)),
+            poll_guard.run_kick_store(RUN_SURFACE),
             options_modal() if can_generate else None,
         ],
         className="h-100",
+        **poll_guard.run_surface(RUN_SURFACE),
     )
 
 
@@ -271,12 +276,13 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(POLL_POLICY, "data"),
         Output(SIGNATURE, "data"),
         Input(ids.REVIEW_PACK_POLL, "n_intervals"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ids.TENANT_ID_STORE, "data"),
         State(SIGNATURE, "data"),
         State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _refresh(_n, tenant_id, shown, known_policy):
+    def _refresh(_n, _run_kick, tenant_id, shown, known_policy):
         who = principal()
         tenant = require_tenant(session=db_session(), principal=who, tenant_id=tenant_id, capability="review_pack.view")
         can_generate = "review_pack.generate" in who.capabilities_for(tenant)

@@ -64,6 +64,8 @@ from console.review_packs.service import download_url
 # Ids of this page beyond the public ones in console/ids.py (documented in docs/testing.md).
 RUN_VIEWER = "run-viewer"
 RUN_VIEW = "run-view"
+#: The viewer's name as a run surface (assets/run_updates.js): its kick store is "run-viewer-run-kick".
+RUN_SURFACE = "run-viewer"
 RUN_POLL_POLICY = "run-poll-policy"
 RUN_FINGERPRINT = "run-fingerprint"
 RUN_TYPE = "run-type"
@@ -412,7 +414,12 @@ def render(view: RunView) -> list:
             html.Div(
                 [
                     html.Span("Status ", className="text-muted me-1"),
-                    html.Span(p.status_label, id=ids.RUN_STATUS, className=f"badge text-bg-{view.status_color} me-3"),
+                    html.Span(
+                        p.status_label,
+                        id=ids.RUN_STATUS,
+                        className=f"badge text-bg-{view.status_color} me-3",
+                        **poll_guard.run_marks(view.run_id, poll_guard.status_of_label(p.status_label)),
+                    ),
                     html.Span("Outcome ", className="text-muted me-1"),
                     html.Span(
                         view.outcome_text,
@@ -615,9 +622,10 @@ def layout(run_id: object = None, **_query: object) -> html.Div:
             html.Div("", id=RUN_LIVE, role="status", className="visually-hidden", **{"aria-live": "polite"}),
             dcc.Store(id=RUN_ANNOUNCED, data=status_key(view.progress.status_label, view.outcome_text)),
             *action_modals(open_cancel=view.can_cancel and _query.get("action") == "cancel"),
+            poll_guard.run_kick_store(RUN_SURFACE),
         ],
         id=RUN_VIEWER,
-        **{"data-run-id": str(snapshot.id)},
+        **{"data-run-id": str(snapshot.id), **poll_guard.run_surface(RUN_SURFACE)},
     )
 
 
@@ -655,12 +663,13 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(RUN_FINGERPRINT, "data"),
         Output(RUN_POLL_POLICY, "data"),
         Input(ids.RUN_POLL, "n_intervals"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ids.RUN_ID_STORE, "data"),
         State(RUN_FINGERPRINT, "data"),
         State(RUN_POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _run_poll(_n_intervals, run_id, known_fingerprint, known_policy):
+    def _run_poll(_n_intervals, _run_kick, run_id, known_fingerprint, known_policy):
         return poll_guard.unless_all_unchanged(refresh(run_id, known_fingerprint, known_policy))
 
     poll_guard.register_guard(app, interval_id=ids.RUN_POLL, policy_id=RUN_POLL_POLICY)

@@ -56,6 +56,8 @@ KPIS = "tenant-kpis"
 ALL_OPERATIONS = "tenant-all-operations"
 ATTENTION_BODY = "needs-attention-body"
 RECENT = "tenant-operations"
+#: The dashboard's name as a run surface (assets/run_updates.js): its kick store is "dashboard-run-kick".
+RUN_SURFACE = "dashboard"
 POLL = "dashboard-poll"
 POLL_POLICY = "dashboard-poll-policy"
 SIGNATURE = "dashboard-signature"
@@ -388,7 +390,11 @@ def recent_table(rows: list[dict[str, Any]] | None) -> Any:
                             html.Td(cell(row)),
                             html.Td(relative_time_of(row["created"]), className="text-nowrap"),
                         ],
-                        **{"data-run-id": str(row["id"]), "data-status": row["status"]},
+                        **{
+                            "data-run-id": str(row["id"]),
+                            "data-status": row["status"],
+                            **poll_guard.run_marks(row["id"], row["status"]),
+                        },
                     )
                     for row in rows
                 ]
@@ -497,9 +503,10 @@ def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale
             *poll_guard.poll_components(POLL, POLL_POLICY, poll_guard.policy(table_poll_interval(data.statuses))),
             dcc.Store(id=SIGNATURE, data=data.signature()),
             dcc.Store(id=operation_buttons.DASHBOARD_REFRESH, data=None),
+            poll_guard.run_kick_store(RUN_SURFACE),
         ],
         id=DASHBOARD,
-        **{"data-tenant-id": str(tenant.id)},
+        **{"data-tenant-id": str(tenant.id), **poll_guard.run_surface(RUN_SURFACE)},
     )
 
 
@@ -519,12 +526,13 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(SIGNATURE, "data"),
         Input(POLL, "n_intervals"),
         Input(operation_buttons.DASHBOARD_REFRESH, "data"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ids.TENANT_ID_STORE, "data"),
         State(SIGNATURE, "data"),
         State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _refresh(_n, _bump, tenant_id, shown, known_policy):
+    def _refresh(_n, _bump, _run_kick, tenant_id, shown, known_policy):
         session, who = db_session(), principal()
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
         now = utcnow()

@@ -395,8 +395,11 @@ def enqueue_run(
     return run, True
 
 
-def mark_running(*, session: Session, run_id: int) -> OperationRun:
-    """queued -> running; a run already running is returned unchanged (a redelivered task resumes)."""
+def mark_running(*, session: Session, run_id: int, stage: Callable[[OperationRun], None] | None = None) -> OperationRun:
+    """queued -> running; a run already running is returned unchanged (a redelivered task resumes).
+
+    ``stage(run)`` writes what starts with the run in the same transaction (a review pack's
+    queued -> generating): no reader ever sees one without the other; if it raises, nothing changes."""
     with _use_case(session):
         now = utcnow()
         result = session.execute(
@@ -408,6 +411,8 @@ def mark_running(*, session: Session, run_id: int) -> OperationRun:
         run = _load(session, run_id)
         if result.rowcount != 1 and run.status != RUNNING:
             raise InvalidTransition(f"run {run_id} is {run.status}, cannot start")
+        if stage is not None:
+            stage(run)
         session.commit()
     _log("run_started" if result.rowcount == 1 else "run_resumed", run)
     return run

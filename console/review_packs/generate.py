@@ -284,17 +284,19 @@ def build_file_map(
 
 
 def _start_pack(session: Session, run: OperationRun) -> ReviewPack:
-    """The run's pack, queued -> generating (a redelivered task finds it generating).
+    """The run's pack, queued -> generating (a redelivered task finds it generating); written by
+    ``mark_running``'s stage, in the transaction that makes the run running (it does not commit):
+    the card says Generating exactly when the run is running.
 
     Under the run's row lock: two deliveries at once find (or create) the same pack."""
-    assert run.tenant_id is not None
+    if run.tenant_id is None:
+        raise BadRequest("a review pack needs a tenant")
     lock_run(session=session, run_id=run.id)
     options = (run.context or {}).get("options") or {}
-    pack = ensure_pack_for_run(session=session, run_id=run.id, tenant_id=run.tenant_id, options=options)
+    pack = ensure_pack_for_run(session=session, run_id=run.id, tenant_id=run.tenant_id, options=options, commit=False)
     if pack.status not in ACTIVE_PACK_STATUSES:
         raise PackStateError(f"review pack {pack.id} is {pack.status}; it cannot be generated again")
     pack.status, pack.error = "generating", None
-    session.commit()
     return pack
 
 
@@ -331,13 +333,12 @@ def generate_review_pack(
         if instance_dir is None:
             raise TypeError("generate_review_pack needs a storage or an instance_dir")
         storage = InstanceFolderStorage(instance_dir)
-    run = mark_running(session=session, run_id=run_id)
-    if run.tenant_id is None:
-        raise BadRequest("a review pack needs a tenant")
+    started: list[ReviewPack] = []
+    run = mark_running(session=session, run_id=run_id, stage=lambda r: started.append(_start_pack(session, r)))
     tenant = session.get(Tenant, run.tenant_id)
     if tenant is None:
         raise NotFound(f"tenant {run.tenant_id} no longer exists")
-    pack = _start_pack(session, run)
+    pack = started[0]
     pack_id = pack.id
     now = utcnow()
     files = build_file_map(session=session, run=run, pack=pack, tenant=tenant, provider=provider, now=now)

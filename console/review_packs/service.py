@@ -36,13 +36,19 @@ ACTIVE_PACK_STATUSES = frozenset({"queued", "generating"})
 PACK_STATUSES = ("queued", "generating", "ready", "failed", "expired")
 
 
-def ensure_pack_for_run(*, session: Session, run_id: int, tenant_id: int, options: dict[str, Any]) -> ReviewPack:
-    """The pack linked to ``run_id``, created as ``queued`` if it does not exist yet."""
+def ensure_pack_for_run(
+    *, session: Session, run_id: int, tenant_id: int, options: dict[str, Any], commit: bool = True
+) -> ReviewPack:
+    """The pack linked to ``run_id``, created as ``queued`` if it does not exist yet (``commit=False``:
+    flushed only, the caller's transaction commits it)."""
     pack = session.scalar(select(ReviewPack).where(ReviewPack.operation_run_id == run_id))
     if pack is None:
         pack = ReviewPack(tenant_id=tenant_id, operation_run_id=run_id, status="queued", options=dict(options))
         session.add(pack)
-        session.commit()
+        if commit:
+            session.commit()
+        else:
+            session.flush()
     return pack
 
 

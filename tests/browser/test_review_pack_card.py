@@ -126,8 +126,9 @@ def test_each_pack_state_renders_its_label_and_polls_only_while_active(dash_duo,
 @pytest.fixture
 def worker_app(tmp_path):
     """The console on a real stack: migrated SQLite, the embedded broker and a Celery worker
-    that takes ~0.4 s per pack entry (so 'Generating' is visible)."""
-    stacks = open_stack("sqlite", "embedded", tmp_path, {"CONSOLE_PROVIDER_FAULTS": json.dumps({"delay_seconds": 0.4})})
+    that takes ~1 s per pack entry (so 'Generating' is visible for a few seconds: the card now
+    follows the run at once, so it leaves Generating as soon as the pack is ready)."""
+    stacks = open_stack("sqlite", "embedded", tmp_path, {"CONSOLE_PROVIDER_FAULTS": json.dumps({"delay_seconds": 1.0})})
     stack = next(stacks)
     try:
         app = create_app({**stack.settings_overrides(), "secret_key": "browser-secret", "dispatcher": stack.dispatcher})
@@ -188,7 +189,8 @@ def test_operator_generates_a_pack_and_sees_queued_generating_then_ready_without
     set_visibility(dash_duo, "visible")
     dash_duo.wait_for_text_to_equal("#review-pack-status", "Generating", timeout=5)
 
-    # The worker finishes; the next 10 s tick shows Ready with the link, and polling stops.
+    # The worker finishes; the shell sees the run end, run-updated refreshes the card at once
+    # (no 10 s wait): Ready with the link, and polling stops.
     wait_until(lambda: (p := pack()) is not None and p.status == "ready", timeout=30, stack=stack, what="ready")
     dash_duo.wait_for_text_to_equal("#review-pack-status", "Ready", timeout=15)
     ready = pack()

@@ -78,18 +78,20 @@ def _post(
     )
 
 
-def run_poll(client, web_app, run_id, fingerprint=None, policy=None, n=1):
+def run_poll(
+    client, web_app, run_id, fingerprint=None, policy=None, n=1, run_kick=None, changed=("run-poll.n_intervals",)
+):
     return _post(
         client,
         web_app,
         "run-view.children",
-        inputs=[("run-poll", "n_intervals", n)],
+        inputs=[("run-poll", "n_intervals", n), ("run-viewer-run-kick", "data", run_kick)],
         state=[
             ("run-id", "data", run_id),
             ("run-fingerprint", "data", fingerprint),
             ("run-poll-policy", "data", policy),
         ],
-        changed=["run-poll.n_intervals"],
+        changed=list(changed),
     )
 
 
@@ -99,6 +101,7 @@ def shell_refresh(
     *,
     pathname="/",
     kick=None,
+    run_kick=None,
     fingerprint=None,
     policy=None,
     seen=None,
@@ -112,6 +115,7 @@ def shell_refresh(
             ("_pages_location", "pathname", pathname),
             ("activity-poll", "n_intervals", 1),
             ("activity-kick", "data", kick),
+            ("activity-run-kick", "data", run_kick),
         ],
         state=[
             ("activity-fingerprint", "data", fingerprint),

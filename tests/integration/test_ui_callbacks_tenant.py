@@ -143,12 +143,12 @@ def open_op(web_app, tenant_id: Any, operation_type: Any) -> dict[str, Any]:
 
 def card_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=ids.REVIEW_PACK_POLL, output=review_pack_card.BODY)
-    return body(web_app, key, [1], [tenant_id, shown, policy])
+    return body(web_app, key, [1, None], [tenant_id, shown, policy])
 
 
 def dashboard_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=tenant_dashboard.POLL, output=tenant_dashboard.KPIS)
-    return body(web_app, key, [1, None], [tenant_id, shown, policy])
+    return body(web_app, key, [1, None, None], [tenant_id, shown, policy])
 
 
 def rows_request(
@@ -573,3 +573,41 @@ def test_operations_poll_is_no_update_until_the_page_changes(web_app, client, wo
         mark_running(session=s, run_id=run_id)
     changed = response_of(post(client, ops_poll(web_app, FIRST_PAGE, shown)))
     assert changed[operations_table.REFRESH]["data"] not in (None, shown)
+
+
+def test_a_run_updated_kick_is_one_ordinary_refresh_of_the_card_and_the_dashboard(web_app, client, world) -> None:
+    """assets/run_updates.js writes {run_id, status, at} to a surface's kick store: the card and the
+    dashboard refresh at once with the same answers as a poll (new state, or 204 when unchanged)."""
+    a1 = world.tenant_ids[0]
+    login(client, "operator@test.example")
+    kick = {"run_id": 1, "status": "running", "at": 1}
+    card_key = _key(web_app, input_id=ids.REVIEW_PACK_POLL, output=review_pack_card.BODY)
+    dash_key = _key(web_app, input_id=tenant_dashboard.POLL, output=tenant_dashboard.KPIS)
+    shown_card = response_of(post(client, card_refresh(web_app, a1)))[review_pack_card.SIGNATURE]["data"]
+    shown_dash = response_of(post(client, dashboard_refresh(web_app, a1)))[tenant_dashboard.SIGNATURE]["data"]
+    with web_app.server.extensions["console.db"].session() as s:
+        run, _ = enqueue_run(
+            session=s,
+            type="review_pack_generate",
+            workspace_id=world.workspace_id,
+            tenant_id=a1,
+            initiator_user_id=None,
+        )
+        s.add(ReviewPack(tenant_id=a1, operation_run_id=run.id, status="generating", options={}))
+        s.commit()
+
+    card = body(web_app, card_key, [1, kick], [a1, shown_card, None], changed="review-pack-run-kick.data")
+    refreshed = response_of(post(client, card))
+    assert '"Generating"' in json.dumps(refreshed) and '"data-run-status": "running"' in json.dumps(refreshed)
+    dash = body(web_app, dash_key, [1, None, kick], [a1, shown_dash, None], changed="dashboard-run-kick.data")
+    rows = response_of(post(client, dash))
+    assert f'"data-run-id": "{run.id}"' in json.dumps(rows)
+    # Unchanged since: the same kick is an empty 204, like an unchanged poll.
+    card_again = body(
+        web_app,
+        card_key,
+        [1, kick],
+        [a1, refreshed[review_pack_card.SIGNATURE]["data"], refreshed[review_pack_card.POLL_POLICY]["data"]],
+        changed="review-pack-run-kick.data",
+    )
+    assert post(client, card_again).status_code == 204
