@@ -239,3 +239,22 @@ def test_every_page_state_in_dark_mode_has_no_axe_violations(dash_duo, console_a
     assert _theme(dash_duo) == "dark"
     assert_clean([f"(dark) {line}" for line in failures])
     assert unexpected_logs(dash_duo) == []
+
+
+def test_the_other_page_states_in_dark_mode_have_no_axe_violations(dash_duo, console_app) -> None:
+    """Issue 19's "with a run active and without, in light and dark themes": the fresh-instance
+    states (manager) and the operator's dashboard and modals, dark; and the API reference."""
+    values = scene(console_app, active=False)
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    dash_duo.driver.execute_script("localStorage.setItem('console-theme', 'dark');")
+    failures = audit_states(dash_duo, NO_RUN_STATES, values)
+    assert _theme(dash_duo) == "dark"
+    open_page(dash_duo, "/api/docs", "#api-reference .api-operation")
+    assert _theme(dash_duo) == "dark"
+    failures += [f"[API reference] {line}" for line in violation_lines(run_axe(dash_duo))]
+    dash_duo.driver.delete_all_cookies()
+    browser_login(dash_duo, "operator@test.example")
+    failures += audit_states(dash_duo, OPERATOR_STATES, scene(console_app))
+    assert _theme(dash_duo) == "dark"
+    assert_clean([f"(dark) {line}" for line in failures])
