@@ -175,7 +175,7 @@ def test_every_tested_block_of_the_runbook_runs_top_to_bottom(database, tmp_path
                 )
             if "console db upgrade\nconsole doctor" in block:
                 assert "applied 0001_initial_schema" in output and "now at 0006" in output
-                assert re.search(r"^ok\s+database .* at revision 0004 \(head\)", output, re.M), output
+                assert re.search(r"^ok\s+database .* at revision 0006 \(head\)", output, re.M), output
             if "curl" in block:
                 assert '"status":"ok"' in output.replace(" ", "") and '"type": "inventory_sync"' in output
                 web.terminate()

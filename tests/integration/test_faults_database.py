@@ -99,7 +99,7 @@ def run_poll(app, client, run_id: int, fingerprint: Any, policy: Any):
         app,
         client,
         "run-view.children",
-        [("run-poll", "n_intervals", 5)],
+        [("run-poll", "n_intervals", 5), ("run-viewer-run-kick", "data", None)],
         [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)],
         "run-poll.n_intervals",
     )
@@ -110,7 +110,12 @@ def shell_poll(app, client, fingerprint: Any, policy: Any, seen: Any):
         app,
         client,
         "activity-shell.children",
-        [("_pages_location", "pathname", "/"), ("activity-poll", "n_intervals", 5), ("activity-kick", "data", None)],
+        [
+            ("_pages_location", "pathname", "/"),
+            ("activity-poll", "n_intervals", 5),
+            ("activity-kick", "data", None),
+            ("activity-run-kick", "data", None),
+        ],
         [
             ("activity-fingerprint", "data", fingerprint),
             ("activity-policy", "data", policy),
@@ -131,7 +136,7 @@ def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
             app,
             client,
             "review-pack-body.children",
-            [("review-pack-poll", "n_intervals", 5)],
+            [("review-pack-poll", "n_intervals", 5), ("review-pack-run-kick", "data", None)],
             [
                 ("tenant-id", "data", tenant_id),
                 ("review-pack-signature", "data", "shown"),
@@ -143,7 +148,11 @@ def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
             app,
             client,
             "tenant-kpis.children",
-            [("dashboard-poll", "n_intervals", 5), ("dashboard-refresh", "data", None)],
+            [
+                ("dashboard-poll", "n_intervals", 5),
+                ("dashboard-refresh", "data", None),
+                ("dashboard-run-kick", "data", None),
+            ],
             [
                 ("tenant-id", "data", tenant_id),
                 ("dashboard-signature", "data", "shown"),
