@@ -154,7 +154,11 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
         ]
         return body(
             dash_key,
-            [("dashboard-poll", "n_intervals", 3), ("dashboard-refresh", "data", None)],
+            [
+                ("dashboard-poll", "n_intervals", 3),
+                ("dashboard-refresh", "data", None),
+                ("dashboard-run-kick", "data", None),
+            ],
             states,
             ["dashboard-poll.n_intervals"],
         )

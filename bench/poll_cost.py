@@ -112,7 +112,7 @@ def keys_of(app) -> Keys:
 def run_poll_body(keys: Keys, run_id: int, fingerprint: str | None, policy: Any) -> bytes:
     return body(
         keys.run_poll,
-        [("run-poll", "n_intervals", 5)],
+        [("run-poll", "n_intervals", 5), ("run-viewer-run-kick", "data", None)],
         [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)],
         ["run-poll.n_intervals"],
     )
@@ -130,7 +130,12 @@ def page_body(keys: Keys, path: str) -> bytes:
 def shell_body(keys: Keys, fingerprint: str | None, policy: Any, seen: int | None) -> bytes:
     return body(
         keys.shell,
-        [("_pages_location", "pathname", "/"), ("activity-poll", "n_intervals", 3), ("activity-kick", "data", None)],
+        [
+            ("_pages_location", "pathname", "/"),
+            ("activity-poll", "n_intervals", 3),
+            ("activity-kick", "data", None),
+            ("activity-run-kick", "data", None),
+        ],
         [
             ("activity-fingerprint", "data", fingerprint),
             ("activity-policy", "data", policy),

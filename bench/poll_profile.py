@@ -74,7 +74,10 @@ def poll_body(app, client, run_id: int) -> bytes:
             {
                 "output": key,
                 "outputs": outputs,
-                "inputs": [{"id": "run-poll", "property": "n_intervals", "value": 5}],
+                "inputs": [
+                    {"id": "run-poll", "property": "n_intervals", "value": 5},
+                    {"id": "run-viewer-run-kick", "property": "data", "value": None},
+                ],
                 "state": [
                     {"id": "run-id", "property": "data", "value": run_id},
                     {"id": "run-fingerprint", "property": "data", "value": fingerprint},

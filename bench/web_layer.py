@@ -104,7 +104,10 @@ def console_poll(base_url: str, run_id: int) -> tuple[dict[str, str], bytes]:
         return {
             "output": key,
             "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [{"id": "run-poll", "property": "n_intervals", "value": 5}],
+            "inputs": [
+                {"id": "run-poll", "property": "n_intervals", "value": 5},
+                {"id": "run-viewer-run-kick", "property": "data", "value": None},
+            ],
             "state": [
                 {"id": "run-id", "property": "data", "value": run_id},
                 {"id": "run-fingerprint", "property": "data", "value": fingerprint},
