@@ -41,7 +41,10 @@ def _poll_body(run_id: int, fingerprint, policy) -> dict:
             {"id": "run-fingerprint", "property": "data"},
             {"id": "run-poll-policy", "property": "data"},
         ],
-        "inputs": [{"id": "run-poll", "property": "n_intervals", "value": 1}],
+        "inputs": [
+            {"id": "run-poll", "property": "n_intervals", "value": 1},
+            {"id": "run-viewer-run-kick", "property": "data", "value": None},
+        ],
         "state": [
             {"id": "run-id", "property": "data", "value": run_id},
             {"id": "run-fingerprint", "property": "data", "value": fingerprint},

@@ -308,7 +308,12 @@ def run_poll(client, app, run_id, fingerprint=None, policy=None):
     """The run viewer's Interval tick."""
     state = [("run-id", "data", run_id), ("run-fingerprint", "data", fingerprint), ("run-poll-policy", "data", policy)]
     return _callback(
-        client, app, "run-view.children", [("run-poll", "n_intervals", 1)], state, ["run-poll.n_intervals"]
+        client,
+        app,
+        "run-view.children",
+        [("run-poll", "n_intervals", 1), ("run-viewer-run-kick", "data", None)],
+        state,
+        ["run-poll.n_intervals"],
     )
 
 
@@ -318,6 +323,7 @@ def shell_refresh(client, app):
         ("_pages_location", "pathname", "/"),
         ("activity-poll", "n_intervals", 1),
         ("activity-kick", "data", None),
+        ("activity-run-kick", "data", None),
     ]
     state = [("activity-fingerprint", "data", None), ("activity-policy", "data", None), ("activity-seen", "data", None)]
     return _callback(client, app, "activity-shell.children", inputs, state, ["_pages_location.pathname"])
