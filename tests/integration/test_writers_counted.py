@@ -280,7 +280,8 @@ def test_baseline_capture_reports_phases_and_never_counts_progress(stack: Stack)
             assert "total" not in counts_of(run) and "processed" not in counts_of(run)
             if run.context.get("phase"):
                 seen.add(run.context["phase"])
-                assert view.text == run.context["phase"]
+                words = {"collecting": "Collecting policies", "normalizing": "Normalizing settings"}
+                assert view.text == {**words, "storing": "Storing the baseline"}[run.context["phase"]]
         return run.status == "completed"
 
     wait_until(observe, interval=0.05, stack=stack, what="capture to finish")
