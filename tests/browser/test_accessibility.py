@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dash.testing.wait import until
+from selenium.common.exceptions import StaleElementReferenceException
 
 from console.db import utcnow
 from tests.support.axe import run_axe, violation_lines
@@ -151,13 +152,22 @@ def scene(app, *, active: bool = True) -> dict[str, int]:
     return values
 
 
+def _click(dash_duo, selector: str) -> bool:
+    """Click the control; False (try again) when a re-render replaced it between find and click."""
+    try:
+        dash_duo.find_element(selector).click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
 def audit_states(dash_duo, states: list[PageState], values: dict[str, int]) -> list[str]:
     """Every state's violations, as lines naming the state (empty: all clean)."""
     failures: list[str] = []
     for state in states:
         open_page(dash_duo, state.path.format(**values), state.wait_for)
-        if state.click:
-            dash_duo.find_element(state.click).click()
+        if state.click:  # a poll may re-render the opener between find and click
+            until(lambda selector=state.click: _click(dash_duo, selector), timeout=8)
             dash_duo.wait_for_element(state.then_wait_for, timeout=8)
         until(lambda: dash_duo.driver.execute_script(_SETTLED_JS), timeout=8)
         failures += [f"[{state.name}] {line}" for line in violation_lines(run_axe(dash_duo))]
