@@ -4,7 +4,6 @@ database's — runs created in known states through the run service, as the writ
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -34,7 +33,7 @@ from console.web import metrics
 from tests.factories import build_world
 from tests.integration.worker import flush_redis
 from tests.support.db import BROKER_URL
-from tests.support.web import RecordingDispatcher, login
+from tests.support.web import RecordingDispatcher, login, post_callback
 
 TOKEN = "s3cret-metrics-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -284,24 +283,7 @@ def test_figures_are_cached_for_a_few_seconds_per_process(app, monkeypatch) -> N
 # --------------------------------------------------------------------------- poll answers
 
 
-def _callback(client, app, fragment: str, inputs: list, state: list, changed: list[str]):
-    """A callback request as dash-renderer sends it, to the callback whose outputs start with ``fragment``."""
-    (key,) = [k for k in app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
-    parts = key.strip(".").split("...")
-    body = {
-        "output": key,
-        "outputs": [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts],
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-        "changedPropIds": changed,
-    }
-    token = client.get_cookie("_csrf_token").value
-    return client.post(
-        "/_dash-update-component",
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"X-CSRFToken": token},
-    )
+_callback = post_callback
 
 
 def run_poll(client, app, run_id, fingerprint=None, policy=None):

@@ -16,7 +16,7 @@ from console.notifications.models import Notification
 from console.operations.models import OperationRun, OperationRunUnit
 from console.operations.service import complete_run, record_unit
 from tests.support.db import queries, sql_statements
-from tests.support.web import login
+from tests.support.web import callback_key, callback_outputs, login, post_callback
 
 # ------------------------------------------------------------------ helpers
 
@@ -41,41 +41,7 @@ def _make_run(web_app, world, *, tenant_id=None, workspace_id=None, user="manage
         return run.id
 
 
-def _key(web_app, fragment: str) -> str:
-    # The callback whose outputs start with ``fragment`` (others may write it with allow_duplicate).
-    keys = [k for k in web_app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
-    assert len(keys) == 1, keys
-    return keys[0]
-
-
-def _outputs(key: str) -> list[dict]:
-    parts = key.strip(".").split("...")
-    return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
-
-
-def _post(
-    client,
-    web_app,
-    fragment: str,
-    inputs: list[tuple[str, str, object]],
-    state: list[tuple[str, str, object]],
-    changed: list[str],
-):
-    key = _key(web_app, fragment)
-    body = {
-        "output": key,
-        "outputs": _outputs(key),
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-        "changedPropIds": changed,
-    }
-    token = client.get_cookie("_csrf_token").value
-    return client.post(
-        "/_dash-update-component",
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"X-CSRFToken": token},
-    )
+_key, _outputs, _post = callback_key, callback_outputs, post_callback
 
 
 def run_poll(

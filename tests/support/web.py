@@ -3,6 +3,7 @@ app on a migrated database, logging in like a browser, and a few request builder
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,3 +136,40 @@ def page(client, path: str, search: str = "") -> str:
     )
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     return r.get_data(as_text=True)
+
+
+def callback_key(app, fragment: str) -> str:
+    """The callback whose outputs start with ``fragment`` (others may write it with allow_duplicate)."""
+    keys = [k for k in app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def callback_outputs(key: str) -> list[dict]:
+    parts = key.strip(".").split("...")
+    return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
+
+
+def post_callback(
+    client,
+    app,
+    fragment: str,
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]],
+    changed: list[str],
+):
+    """A callback request as dash-renderer sends it (with the session's CSRF token)."""
+    key = callback_key(app, fragment)
+    body = {
+        "output": key,
+        "outputs": callback_outputs(key),
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "changedPropIds": changed,
+    }
+    return client.post(
+        "/_dash-update-component",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
+    )
