@@ -163,22 +163,22 @@ def main() -> None:
             "/assets/guards.js" in page.text and "/assets/console.css" in page.text, "the page does not load the assets"
         )
 
+        # The poll's inputs and state come from the app's own dependency list, so a new input
+        # (e.g. the run-kick stores) does not break the smoke: values are what a fresh page sends.
         deps = http.get(base + "/_dash-dependencies", timeout=30).json()
-        key = next(d["output"] for d in deps if "activity-shell.children" in d["output"])
+        spec = next(d for d in deps if "activity-shell.children" in d["output"])
+        key = spec["output"]
         outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in key.strip(".").split("...")]
+        fresh = {("_pages_location", "pathname"): "/", ("activity-poll", "n_intervals"): 1}
+
+        def values(items: list[dict]) -> list[dict]:
+            return [{**item, "value": fresh.get((item["id"], item["property"]))} for item in items]
+
         poll = {
             "output": key,
             "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": "/"},
-                {"id": "activity-poll", "property": "n_intervals", "value": 1},
-                {"id": "activity-kick", "property": "data", "value": None},
-            ],
-            "state": [
-                {"id": "activity-fingerprint", "property": "data", "value": None},
-                {"id": "activity-policy", "property": "data", "value": None},
-                {"id": "activity-seen", "property": "data", "value": None},
-            ],
+            "inputs": values(spec["inputs"]),
+            "state": values(spec["state"]),
             "changedPropIds": ["activity-poll.n_intervals"],
         }
         answer = http.post(
