@@ -16,7 +16,6 @@ the end processed == total == distinct ledger rows: no count lost, none doubled.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -46,12 +45,9 @@ from tests.integration.worker import (
     wait_until,
 )
 from tests.support.faults import database_outage
-from tests.support.web import login, real_app
+from tests.support.web import login, post_callback, real_app
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*")
-
-CALLBACK = "/_dash-update-component"
-
 
 # --------------------------------------------------------------------------- polling
 
@@ -63,35 +59,8 @@ def console(empty_db_url, tmp_path) -> Iterator[Any]:
         yield app
 
 
-def callback(
-    app,
-    client,
-    output_fragment: str,
-    inputs: list[tuple[str, str, Any]],
-    state: list[tuple[str, str, Any]],
-    changed: str,
-):
-    [key] = [
-        k
-        for k, v in app.callback_map.items()
-        if output_fragment in k and v["inputs"][0]["id"] == inputs[0][0] and v.get("callback")
-    ]
-    outputs = [
-        {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in key[2:-2].split("...")
-    ]
-    body = {
-        "output": key,
-        "outputs": outputs,
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
-        "changedPropIds": [changed],
-    }
-    return client.post(
-        CALLBACK,
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
-    )
+def callback(app, client, output_fragment: str, inputs, state, changed: str):
+    return post_callback(client, app, output_fragment, inputs, state, [changed])
 
 
 def run_poll(app, client, run_id: int, fingerprint: Any, policy: Any):

@@ -138,16 +138,22 @@ def page(client, path: str, search: str = "") -> str:
     return r.get_data(as_text=True)
 
 
-def callback_key(app, fragment: str) -> str:
-    """The callback whose outputs start with ``fragment`` (others may write it with allow_duplicate)."""
-    keys = [k for k in app.callback_map if k == fragment or k.startswith(f"..{fragment}...")]
+def callback_key(app, fragment: str, inputs: list[tuple[str, str, object]] = ()) -> str:
+    """The callback whose outputs start with ``fragment``. Several callbacks may write it (with
+    ``allow_duplicate``: their keys carry ``@<hash>``); ``inputs`` then picks the one that has them."""
+    keys = [
+        k
+        for k, spec in app.callback_map.items()
+        if (k == fragment or k.startswith((f"..{fragment}...", f"..{fragment}@")))
+        and {(i, p) for i, p, _ in inputs} <= {(d["id"], d["property"]) for d in spec["inputs"]}
+    ]
     assert len(keys) == 1, keys
     return keys[0]
 
 
 def callback_outputs(key: str) -> list[dict]:
     parts = key.strip(".").split("...")
-    return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
+    return [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in parts]
 
 
 def post_callback(
@@ -158,13 +164,19 @@ def post_callback(
     state: list[tuple[str, str, object]],
     changed: list[str],
 ):
-    """A callback request as dash-renderer sends it (with the session's CSRF token)."""
-    key = callback_key(app, fragment)
+    """A callback request as dash-renderer sends it (with the session's CSRF token).
+
+    ``inputs`` and ``state`` give ``(id, property, value)`` for the props the test cares about;
+    every other Input and State of the callback goes out as ``None`` (what a freshly rendered page
+    holds), in the callback's own order — so a new Input does not break every test that posts the
+    callback. A prop that is not one of the callback's is an error (a typo, or a stale test)."""
+    key = callback_key(app, fragment, inputs)
+    spec = app.callback_map[key]
     body = {
         "output": key,
         "outputs": callback_outputs(key),
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+        "inputs": declared_values(key, spec["inputs"], inputs),
+        "state": declared_values(key, spec["state"], state),
         "changedPropIds": changed,
     }
     return client.post(
@@ -173,3 +185,10 @@ def post_callback(
         content_type="application/json",
         headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
     )
+
+
+def declared_values(key: str, declared: list[dict], given: list[tuple[str, str, object]]) -> list[dict]:
+    values = {(i, p): v for i, p, v in given}
+    unknown = set(values) - {(d["id"], d["property"]) for d in declared}
+    assert not unknown, f"{sorted(unknown)} are not inputs/state of {key}"
+    return [{**d, "value": values.get((d["id"], d["property"]))} for d in declared]
