@@ -37,6 +37,7 @@ from console.components.display import (
     signature,
     toast,
 )
+from console.config import DEFAULT_STALE_AFTER_SECONDS
 from console.db import utcnow
 from console.errors import BadRequest, NotFound
 from console.notifications.service import notification_marks, notifications_after
@@ -97,7 +98,7 @@ class ShellView:
 
 
 def build_view(
-    runs: list[RunRow], total_active: int, now: datetime, stale_after_seconds: int = staleness.DEFAULT_STALE_AFTER
+    runs: list[RunRow], total_active: int, now: datetime, stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS
 ) -> ShellView:
     """The first ``SHOWN`` runs (already newest first) with their progress and quiet state, and
     the rest as a count."""

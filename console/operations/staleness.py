@@ -19,15 +19,12 @@ from typing import Any, Final, Protocol
 
 from sqlalchemy import ColumnElement, func
 
-from console.config import DEFAULT_STALE_AFTER_SECONDS
 from console.operations.constants import QUEUED, RUNNING
 from console.operations.models import OperationRun
 
 #: While a task of a run executes, its worker refreshes the run's heartbeat this often
 #: (``tasks.base.ConsoleTask.keep_alive``), however long one unit takes.
 HEARTBEAT_SECONDS: Final = 10
-#: CONSOLE_STALE_AFTER_SECONDS's default, for callers without settings at hand.
-DEFAULT_STALE_AFTER: Final = DEFAULT_STALE_AFTER_SECONDS
 #: A running run silent for longer than this (twice the expected interval) is "quiet".
 QUIET_AFTER_SECONDS: Final = 2 * HEARTBEAT_SECONDS
 #: Every reason the reaper writes starts with this (see ``was_reaped``).
