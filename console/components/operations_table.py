@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
@@ -249,6 +250,48 @@ def parse_rows_request(request: object) -> RowsRequest:
             raise BadRequest("sortModel entries need a sortable colId and asc/desc")
         sort.append((str(item["colId"]), str(item["sort"])))
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
+
+
+#: The CSV link's sort parameter: ``sort=type,-created_at`` (columns in order, ``-`` descending).
+SORT_PARAM = "sort"
+_SORT_RULE = (
+    f"sort must be up to {MAX_SORT_KEYS} different columns of {', '.join(SORTABLE)}, "
+    "separated by commas, each prefixed by - for descending (e.g. type,-created_at)"
+)
+
+
+def sort_param(sort: Sequence[tuple[str, str]]) -> str:
+    """The grid's sort as the ``sort`` parameter ("" for the default order: links stay short)."""
+    if tuple(sort) == DEFAULT_SORT:
+        return ""
+    return ",".join(("-" if direction == "desc" else "") + key for key, direction in sort)
+
+
+def parse_sort_param(value: object) -> tuple[tuple[str, str], ...]:
+    """``sort`` from a query string, strictly (whitelisted columns, no repeats); missing or
+    empty: the default order. Anything else is BadRequest naming the rule."""
+    if value is None or value == "":
+        return DEFAULT_SORT
+    if not isinstance(value, str):
+        raise BadRequest(_SORT_RULE)
+    sort: list[tuple[str, str]] = []
+    for part in value.split(","):
+        key, direction = (part[1:], "desc") if part.startswith("-") else (part, "asc")
+        if key not in SORTABLE or any(key == k for k, _ in sort):
+            raise BadRequest(_SORT_RULE)
+        sort.append((key, direction))
+    if len(sort) > MAX_SORT_KEYS:
+        raise BadRequest(_SORT_RULE)
+    return tuple(sort)
+
+
+def csv_href(values: Mapping[str, object], sort: Sequence[tuple[str, str]]) -> str:
+    """The "Download CSV" link: the list's filters and, after a re-sort, the grid's order."""
+    href = OPERATIONS_CSV_HREF + operations_query(values)
+    order = sort_param(sort)
+    if order:
+        href += ("&" if "?" in href else "?") + f"{SORT_PARAM}={quote(order, safe=',-')}"
+    return href
 
 
 def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, Any]:
@@ -497,7 +540,6 @@ def layout(**query: object) -> html.Div:
         },
         style={"height": "720px"},
     )
-    search = operations_query(values)
     return html.Div(
         [
             dcc.Location(id=URL, refresh="callback-nav"),
@@ -507,7 +549,7 @@ def layout(**query: object) -> html.Div:
                     html.A(
                         "Download CSV",
                         id=CSV_LINK,
-                        href=f"{OPERATIONS_CSV_HREF}{search}",
+                        href=csv_href(values, DEFAULT_SORT),
                         className="btn btn-outline-secondary btn-sm",
                         download="operations.csv",
                     ),
@@ -590,6 +632,12 @@ def _filters_from(values: Sequence[object]) -> RunFilters:
     return parse_filters(type=type_, status=status, outcome=outcome, tenant=tenant, date_from=start, date_to=end, q=q)
 
 
+def _query_values(values: Sequence[object]) -> dict[str, object]:
+    """The controls' values (already validated by ``_filters_from``) by their query-string keys."""
+    type_, status, outcome, tenant, start, end, q = values
+    return {"tenant": tenant, "type": type_, "status": status, "outcome": outcome, "q": q, "from": start, "to": end}
+
+
 def _is_filtered(filters: RunFilters) -> bool:
     return filters != RunFilters()
 
@@ -604,6 +652,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(SIGNATURE, "data"),
         Output(SUBTITLE, "children"),
         Output(EMPTY, "hidden"),
+        Output(CSV_LINK, "href"),
         Input(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         prevent_initial_call=True,
@@ -622,6 +671,7 @@ def register_callbacks(app: dash.Dash) -> None:
             signature([rows, total]),
             subtitle(total=total, sort=rows_request.sort, filtered=_is_filtered(filters)),
             total is None or total > 0,
+            csv_href(_query_values(filter_values), rows_request.sort),
         )
 
     @app.callback(

@@ -224,6 +224,8 @@ def test_filters_live_in_the_query_string_and_the_back_button_restores_them(dash
     # Re-sorting changes the subtitle (never "newest first" then).
     click(dash_duo, "#operations-table .ag-header-cell[col-id='type'] .ag-header-cell-label")
     until(lambda: "sorted by type" in (text(dash_duo, "#operations-subtitle") or ""), timeout=5)
+    # ... and the CSV link exports in the grid's order.
+    until(lambda: attr_href(dash_duo) == f"/admin/operations.csv?tenant={a1}&outcome=failed&sort=type", timeout=5)
 
     # Nothing matches: the list says so. A rejected filter: a message, the rest still applies.
     open_page(dash_duo, "/admin/operations?type=inventory_sync&outcome=cancelled", "#operations-empty")
