@@ -35,6 +35,7 @@ from console.components.display import (
     FILTER_KEYS,
     OPERATIONS_CSV_HREF,
     format_time,
+    iso_utc,
     operations_href,
     operations_query,
     progress_text,
@@ -94,6 +95,9 @@ SUBTITLE = "operations-subtitle"
 FILTER_MESSAGE = "operations-filter-message"
 EMPTY = "operations-empty"
 CSV_LINK = "operations-csv"
+#: The grid's container, a run surface (assets/run_updates.js): its kick store is "operations-run-kick".
+RUN_SURFACE = "operations"
+GRID_SURFACE = "operations-grid-surface"
 MAX_Q = 200
 
 PAGE_SIZE = 25
@@ -302,16 +306,22 @@ def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, 
     if may_act and run.status in ACTIVE_STATUSES:
         action = f"[Cancel…]({run_href(run.id)}?action=cancel)"
     return {
-        "id": f"[#{run.id}]({run_href(run.id)})",
+        "id": f"#{run.id}",
+        "href": run_href(run.id),
         "run_id": run.id,
+        # run-level status for one truth per page (None: a status this page cannot order)
+        "run_status": run.status if run.status in poll_guard.RUN_STATUSES else None,
         "type": type_label(run.type),
         "tenant": run.tenant_name or "—",
         "status": view.status_label,
         "outcome": view.outcome_label or "",
         "progress": progress_text(view, run.type),
         "progress_mode": view.mode,
+        # Absolute text (the cell's title) + the instant the browser words relatively ("3 min ago").
         "created_at": format_time(run.created_at),
+        "created_at_iso": iso_utc(run.created_at) if run.created_at else None,
         "completed_at": format_time(run.completed_at),
+        "completed_at_iso": iso_utc(run.completed_at) if run.completed_at else None,
         "actions": action,
     }
 
@@ -337,14 +347,15 @@ def row_count(total: int | None, request: RowsRequest, returned: int) -> int | N
 # --------------------------------------------------------------------------- layout
 
 COLUMNS = [
-    {"field": "id", "headerName": "Run", "cellRenderer": "markdown", "width": 100},
+    {"field": "id", "headerName": "Run", "cellRenderer": "RunLink", "width": 100},
     {"field": "type", "headerName": "Type", "minWidth": 170},
     {"field": "tenant", "headerName": "Tenant"},
     {"field": "status", "headerName": "Status", "width": 120},
     {"field": "outcome", "headerName": "Outcome", "width": 170},
     {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
-    {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 180},
-    {"field": "completed_at", "headerName": "Completed", "width": 180},
+    # Relative words, absolute UTC on hover; sorted on the server by the real timestamp.
+    {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 150, "cellRenderer": "RelativeTime"},
+    {"field": "completed_at", "headerName": "Completed", "width": 150, "cellRenderer": "RelativeTime"},
     {"field": "actions", "headerName": "Actions", "cellRenderer": "markdown", "sortable": False, "width": 110},
 ]
 
@@ -576,7 +587,10 @@ def layout(**query: object) -> html.Div:
                 hidden=True,
                 **{"data-filtered": "true" if filtered else "false"},
             ),
-            grid,
+            # One truth per page: each visible row's run link carries data-run-id/-status
+            # (assets/dashAgGridComponentFunctions.js); a run-updated event writes the kick store.
+            html.Div(grid, id=GRID_SURFACE, **poll_guard.run_surface(RUN_SURFACE)),
+            poll_guard.run_kick_store(RUN_SURFACE),
             *poll_guard.poll_components(POLL, POLL_POLICY, None),
             dcc.Store(id=SIGNATURE, data=None),
             dcc.Store(id=REFRESH, data=None),
@@ -678,13 +692,16 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(REFRESH, "data"),
         Output(POLL_POLICY, "data", allow_duplicate=True),
         Input(POLL, "n_intervals"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         State(SIGNATURE, "data"),
         State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, request, *rest):
+    def _poll(_n, _run_kick, request, *rest):
+        # A run-updated kick is one ordinary poll: the rows refresh in place (same page, sort,
+        # filters and scroll) when the page changed, else nothing is sent.
         *filter_values, shown, known_policy = rest
         if request is None:
             raise PreventUpdate
