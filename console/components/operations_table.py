@@ -346,17 +346,34 @@ def row_count(total: int | None, request: RowsRequest, returned: int) -> int | N
 
 # --------------------------------------------------------------------------- layout
 
+
+def _column(field: str, header: str, **options: Any) -> dict[str, Any]:
+    """A grid column whose full value shows on hover (the browser's tooltip: the cell's
+    ``title``), since a narrow window truncates tenant names, type labels and progress words."""
+    return {"field": field, "headerName": header, "tooltipField": field, **options}
+
+
+#: Short values get a fixed width (``flex`` 0: the run id, status, outcome, times, action); the
+#: long ones (type, tenant, progress) share the rest, with their full value on hover.
 COLUMNS = [
-    {"field": "id", "headerName": "Run", "cellRenderer": "RunLink", "width": 100},
-    {"field": "type", "headerName": "Type", "minWidth": 170},
-    {"field": "tenant", "headerName": "Tenant"},
-    {"field": "status", "headerName": "Status", "width": 120},
-    {"field": "outcome", "headerName": "Outcome", "width": 170},
-    {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
-    # Relative words, absolute UTC on hover; sorted on the server by the real timestamp.
-    {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 150, "cellRenderer": "RelativeTime"},
-    {"field": "completed_at", "headerName": "Completed", "width": 150, "cellRenderer": "RelativeTime"},
-    {"field": "actions", "headerName": "Actions", "cellRenderer": "markdown", "sortable": False, "width": 110},
+    {"field": "id", "headerName": "Run", "cellRenderer": "RunLink", "width": 80, "flex": 0},
+    _column("type", "Type", minWidth=195),
+    _column("tenant", "Tenant", minWidth=150),
+    _column("status", "Status", width=105, flex=0),
+    _column("outcome", "Outcome", width=160, flex=0),
+    _column("progress", "Progress", sortable=False, minWidth=200, flex=2),
+    # Relative words ("3 min ago"), the absolute UTC time on hover; sorted on the server by the
+    # real timestamp.
+    _column("created_at", "Created", sort="desc", width=115, flex=0, cellRenderer="RelativeTime"),
+    _column("completed_at", "Completed", width=115, flex=0, cellRenderer="RelativeTime"),
+    {
+        "field": "actions",
+        "headerName": "Actions",
+        "cellRenderer": "markdown",
+        "sortable": False,
+        "width": 90,
+        "flex": 0,
+    },
 ]
 
 
@@ -547,6 +564,7 @@ def layout(**query: object) -> html.Div:
             "cacheBlockSize": PAGE_SIZE,
             "maxBlocksInCache": 4,
             "infiniteInitialRowCount": 1,
+            "enableBrowserTooltips": True,  # a tooltip is the cell's title: no popup, no extra module
             "maxConcurrentDatasourceRequests": 1,
         },
         style={"height": "720px"},

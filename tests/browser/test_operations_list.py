@@ -343,4 +343,14 @@ def test_time_cells_read_relative_with_the_absolute_utc_time_on_hover(dash_duo, 
         read, "#operations-table .ag-cell[col-id='completed_at'] time.relative-time"
     )
     assert len(completed) == 3 and all(words.endswith("ago") or words == "just now" for _, words, _, _ in completed)
+    # Every text column shows its full value on hover (a narrow window truncates them).
+    hover = dash_duo.driver.execute_script(
+        "var row = document.querySelector(arguments[0]);"
+        "return ['type', 'tenant', 'status', 'progress'].map(function (col) {"
+        ' var cell = row.querySelector(".ag-cell[col-id=\'" + col + "\']");'
+        " var titled = cell.hasAttribute('title') ? cell : cell.querySelector('[title]');"
+        " return titled ? titled.getAttribute('title') : null; });",
+        ROWS,
+    )
+    assert hover[:3] == ["Inventory sync", "a1", "Completed"] and hover[3], hover
     assert dash_duo.get_logs() == []
