@@ -147,7 +147,7 @@ def shoot(driver, path: Path, *, full_page: bool = False, element: str | None = 
             time.sleep(0.8)
         driver.save_screenshot(str(path))
         driver.set_window_size(WIDTH, 900)
-    print(f"wrote {path.relative_to(REPO)}", file=sys.stderr)
+    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}", file=sys.stderr)
 
 
 THEMES = ("light", "dark")

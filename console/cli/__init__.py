@@ -15,7 +15,13 @@ import click
 
 from console.config import ConfigError, Settings, load_settings
 from console.db import Database
-from console.demo.pacing import PACING_DELAY_SECONDS, PACING_FAULTS, demo_worker_env
+from console.demo.pacing import (
+    PACED_RANGE_SECONDS,
+    PACING_DELAY_SECONDS,
+    PACING_FAULTS,
+    PACING_PHASE_SECONDS,
+    demo_worker_env,
+)
 from console.errors import ConsoleError, cli_message
 from console.providers.base import FAULTS_ENV
 
@@ -271,7 +277,8 @@ def _seed(settings: Settings) -> None:
     "no_pacing",
     is_flag=True,
     help="Let the worker run at full speed (by default the built-in provider waits "
-    f"{PACING_DELAY_SECONDS:g} s per unit so progress can be watched; CONSOLE_PROVIDER_FAULTS, when set, wins).",
+    f"{PACING_DELAY_SECONDS:g} s per unit and {PACING_PHASE_SECONDS:g} s per phase so progress can be "
+    "watched; CONSOLE_PROVIDER_FAULTS, when set, wins).",
 )
 def demo(port: int, host: str, no_pacing: bool) -> None:
     """Migrate, seed when empty, then run web + worker + beat until Ctrl-C."""
@@ -330,8 +337,10 @@ def _pacing_line(worker_env: dict[str, str]) -> str:
     """What ``console demo`` says about its worker's pace."""
     faults = worker_env.get(FAULTS_ENV)
     if faults == PACING_FAULTS:
+        low, high = PACED_RANGE_SECONDS
         return (
-            f"Paced: the worker's provider waits {PACING_DELAY_SECONDS:g} s per unit, so a run takes 9-60 s "
+            f"Paced: the worker's provider waits {PACING_DELAY_SECONDS:g} s per unit and "
+            f"{PACING_PHASE_SECONDS:g} s per phase, so a run takes {low:g}-{high:g} s "
             "(console demo --no-pacing: full speed)."
         )
     if faults:

@@ -149,6 +149,15 @@ def fingerprint(view: ShellView) -> str:
     )
 
 
+def _hover_state(item: ShellItem) -> str:
+    """The item's state in full for its title: the strip is narrow and cuts a phase label."""
+    if item.quiet is not None:
+        return f"{item.quiet.text} — the worker may be gone"
+    if item.progress.mode == "phased" and item.progress.text:
+        return item.progress.text
+    return item.progress.status_label
+
+
 def render(view: ShellView) -> list:
     """Children of ``activity-shell``: a count, one link per run, and "and N more"."""
     children: list[Any] = [
@@ -175,8 +184,7 @@ def render(view: ShellView) -> list:
                     ],
                     href=run_href(item.run_id),
                     className="activity-link",
-                    title=f"{item.label} · {item.tenant_label} · "
-                    + (f"{item.quiet.text} — the worker may be gone" if item.quiet else item.progress.status_label),
+                    title=f"{item.label} · {item.tenant_label} · " + _hover_state(item),
                 ),
                 className="activity-item",
                 **{

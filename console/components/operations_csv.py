@@ -3,9 +3,10 @@ the list's URL carries) and the same access rules (``queries.run_page``, through
 visibility filter), so a CSV never holds a run the list would not show.
 
 No session: the auth gate redirects to the login page (302), like a page. A malformed filter
-is 400, a tenant the user may not see 404, one without ``operations.view`` 403 — the list's
-answers. Cells a spreadsheet would read as a formula (``= + - @``, tab, CR) are prefixed with
-a quote (OWASP "CSV injection"): tenant names and failure texts are user-controlled."""
+or sort (``sort=type,-created_at``: the grid's order, sortable columns only) is 400, a tenant
+the user may not see 404, one without ``operations.view`` 403 — the list's answers. Cells a
+spreadsheet would read as a formula (``= + - @``, tab, CR) are prefixed with a quote (OWASP
+"CSV injection"): tenant names and failure texts are user-controlled."""
 
 from __future__ import annotations
 
@@ -58,15 +59,23 @@ def csv_row(run: RunRow, now: datetime) -> list[str]:
     ]
 
 
-def export_rows(*, session: Any, who: Principal, filters: RunFilters, now: datetime) -> Iterator[list[str]]:
-    """Every run the user may see that matches, newest first, in batches (bounded by MAX_ROWS)."""
+def export_rows(
+    *,
+    session: Any,
+    who: Principal,
+    filters: RunFilters,
+    now: datetime,
+    sort: tuple[tuple[str, str], ...] = DEFAULT_SORT,
+) -> Iterator[list[str]]:
+    """Every run the user may see that matches, in the list's order (``sort``, by default newest
+    first), in batches (bounded by MAX_ROWS)."""
     start = 0
     while start < MAX_ROWS:
         page = run_page(
             session=session,
             principal=who,
             filters=filters,
-            request=RowsRequest(start=start, end=start + BATCH, sort=DEFAULT_SORT),
+            request=RowsRequest(start=start, end=start + BATCH, sort=sort),
         )
         for run in page.rows:
             yield csv_row(run, now)
@@ -104,13 +113,15 @@ def _text(message: str, status: int) -> Response:
 
 
 def operations_csv() -> Response:
+    from console.components.operations_table import SORT_PARAM, parse_sort_param
     from console.db import utcnow
     from console.web.context import db_session, principal
 
     try:
         filters = filters_from_args(request.args)
+        sort = parse_sort_param(request.args.get(SORT_PARAM))
         # Materialised before answering: an access error must be an HTTP status, not a cut file.
-        body = render_csv(export_rows(session=db_session(), who=principal(), filters=filters, now=utcnow()))
+        body = render_csv(export_rows(session=db_session(), who=principal(), filters=filters, now=utcnow(), sort=sort))
     except BadRequest as exc:
         return _text(str(exc), 400)
     except NotFound:

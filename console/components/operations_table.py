@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import dash
 import dash_ag_grid as dag
@@ -34,6 +35,7 @@ from console.components.display import (
     FILTER_KEYS,
     OPERATIONS_CSV_HREF,
     format_time,
+    iso_utc,
     operations_href,
     operations_query,
     progress_text,
@@ -93,6 +95,9 @@ SUBTITLE = "operations-subtitle"
 FILTER_MESSAGE = "operations-filter-message"
 EMPTY = "operations-empty"
 CSV_LINK = "operations-csv"
+#: The grid's container, a run surface (assets/run_updates.js): its kick store is "operations-run-kick".
+RUN_SURFACE = "operations"
+GRID_SURFACE = "operations-grid-surface"
 MAX_Q = 200
 
 PAGE_SIZE = 25
@@ -251,6 +256,48 @@ def parse_rows_request(request: object) -> RowsRequest:
     return RowsRequest(start=start, end=end, sort=tuple(sort) or DEFAULT_SORT)
 
 
+#: The CSV link's sort parameter: ``sort=type,-created_at`` (columns in order, ``-`` descending).
+SORT_PARAM = "sort"
+_SORT_RULE = (
+    f"sort must be up to {MAX_SORT_KEYS} different columns of {', '.join(SORTABLE)}, "
+    "separated by commas, each prefixed by - for descending (e.g. type,-created_at)"
+)
+
+
+def sort_param(sort: Sequence[tuple[str, str]]) -> str:
+    """The grid's sort as the ``sort`` parameter ("" for the default order: links stay short)."""
+    if tuple(sort) == DEFAULT_SORT:
+        return ""
+    return ",".join(("-" if direction == "desc" else "") + key for key, direction in sort)
+
+
+def parse_sort_param(value: object) -> tuple[tuple[str, str], ...]:
+    """``sort`` from a query string, strictly (whitelisted columns, no repeats); missing or
+    empty: the default order. Anything else is BadRequest naming the rule."""
+    if value is None or value == "":
+        return DEFAULT_SORT
+    if not isinstance(value, str):
+        raise BadRequest(_SORT_RULE)
+    sort: list[tuple[str, str]] = []
+    for part in value.split(","):
+        key, direction = (part[1:], "desc") if part.startswith("-") else (part, "asc")
+        if key not in SORTABLE or any(key == k for k, _ in sort):
+            raise BadRequest(_SORT_RULE)
+        sort.append((key, direction))
+    if len(sort) > MAX_SORT_KEYS:
+        raise BadRequest(_SORT_RULE)
+    return tuple(sort)
+
+
+def csv_href(values: Mapping[str, object], sort: Sequence[tuple[str, str]]) -> str:
+    """The "Download CSV" link: the list's filters and, after a re-sort, the grid's order."""
+    href = OPERATIONS_CSV_HREF + operations_query(values)
+    order = sort_param(sort)
+    if order:
+        href += ("&" if "?" in href else "?") + f"{SORT_PARAM}={quote(order, safe=',-')}"
+    return href
+
+
 def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, Any]:
     """One grid row: labels for people, the run id for suites, progress per the contract, and
     the row's action (cancel an active run: its viewer with the confirm modal open)."""
@@ -259,16 +306,22 @@ def grid_row(run: RunRow, now: datetime, *, may_act: bool = False) -> dict[str, 
     if may_act and run.status in ACTIVE_STATUSES:
         action = f"[Cancel…]({run_href(run.id)}?action=cancel)"
     return {
-        "id": f"[#{run.id}]({run_href(run.id)})",
+        "id": f"#{run.id}",
+        "href": run_href(run.id),
         "run_id": run.id,
+        # run-level status for one truth per page (None: a status this page cannot order)
+        "run_status": run.status if run.status in poll_guard.RUN_STATUSES else None,
         "type": type_label(run.type),
         "tenant": run.tenant_name or "—",
         "status": view.status_label,
         "outcome": view.outcome_label or "",
         "progress": progress_text(view, run.type),
         "progress_mode": view.mode,
+        # Absolute text (the cell's title) + the instant the browser words relatively ("3 min ago").
         "created_at": format_time(run.created_at),
+        "created_at_iso": iso_utc(run.created_at) if run.created_at else None,
         "completed_at": format_time(run.completed_at),
+        "completed_at_iso": iso_utc(run.completed_at) if run.completed_at else None,
         "actions": action,
     }
 
@@ -293,16 +346,34 @@ def row_count(total: int | None, request: RowsRequest, returned: int) -> int | N
 
 # --------------------------------------------------------------------------- layout
 
+
+def _column(field: str, header: str, **options: Any) -> dict[str, Any]:
+    """A grid column whose full value shows on hover (the browser's tooltip: the cell's
+    ``title``), since a narrow window truncates tenant names, type labels and progress words."""
+    return {"field": field, "headerName": header, "tooltipField": field, **options}
+
+
+#: Short values get a fixed width (``flex`` 0: the run id, status, outcome, times, action); the
+#: long ones (type, tenant, progress) share the rest, with their full value on hover.
 COLUMNS = [
-    {"field": "id", "headerName": "Run", "cellRenderer": "markdown", "width": 100},
-    {"field": "type", "headerName": "Type", "minWidth": 170},
-    {"field": "tenant", "headerName": "Tenant"},
-    {"field": "status", "headerName": "Status", "width": 120},
-    {"field": "outcome", "headerName": "Outcome", "width": 170},
-    {"field": "progress", "headerName": "Progress", "sortable": False, "minWidth": 220},
-    {"field": "created_at", "headerName": "Created", "sort": "desc", "width": 180},
-    {"field": "completed_at", "headerName": "Completed", "width": 180},
-    {"field": "actions", "headerName": "Actions", "cellRenderer": "markdown", "sortable": False, "width": 110},
+    {"field": "id", "headerName": "Run", "cellRenderer": "RunLink", "width": 80, "flex": 0},
+    _column("type", "Type", minWidth=195),
+    _column("tenant", "Tenant", minWidth=150),
+    _column("status", "Status", width=105, flex=0),
+    _column("outcome", "Outcome", width=160, flex=0),
+    _column("progress", "Progress", sortable=False, minWidth=200, flex=2),
+    # Relative words ("3 min ago"), the absolute UTC time on hover; sorted on the server by the
+    # real timestamp.
+    _column("created_at", "Created", sort="desc", width=115, flex=0, cellRenderer="RelativeTime"),
+    _column("completed_at", "Completed", width=115, flex=0, cellRenderer="RelativeTime"),
+    {
+        "field": "actions",
+        "headerName": "Actions",
+        "cellRenderer": "markdown",
+        "sortable": False,
+        "width": 90,
+        "flex": 0,
+    },
 ]
 
 
@@ -493,11 +564,11 @@ def layout(**query: object) -> html.Div:
             "cacheBlockSize": PAGE_SIZE,
             "maxBlocksInCache": 4,
             "infiniteInitialRowCount": 1,
+            "enableBrowserTooltips": True,  # a tooltip is the cell's title: no popup, no extra module
             "maxConcurrentDatasourceRequests": 1,
         },
         style={"height": "720px"},
     )
-    search = operations_query(values)
     return html.Div(
         [
             dcc.Location(id=URL, refresh="callback-nav"),
@@ -507,7 +578,7 @@ def layout(**query: object) -> html.Div:
                     html.A(
                         "Download CSV",
                         id=CSV_LINK,
-                        href=f"{OPERATIONS_CSV_HREF}{search}",
+                        href=csv_href(values, DEFAULT_SORT),
                         className="btn btn-outline-secondary btn-sm",
                         download="operations.csv",
                     ),
@@ -534,7 +605,10 @@ def layout(**query: object) -> html.Div:
                 hidden=True,
                 **{"data-filtered": "true" if filtered else "false"},
             ),
-            grid,
+            # One truth per page: each visible row's run link carries data-run-id/-status
+            # (assets/dashAgGridComponentFunctions.js); a run-updated event writes the kick store.
+            html.Div(grid, id=GRID_SURFACE, **poll_guard.run_surface(RUN_SURFACE)),
+            poll_guard.run_kick_store(RUN_SURFACE),
             *poll_guard.poll_components(POLL, POLL_POLICY, None),
             dcc.Store(id=SIGNATURE, data=None),
             dcc.Store(id=REFRESH, data=None),
@@ -590,6 +664,12 @@ def _filters_from(values: Sequence[object]) -> RunFilters:
     return parse_filters(type=type_, status=status, outcome=outcome, tenant=tenant, date_from=start, date_to=end, q=q)
 
 
+def _query_values(values: Sequence[object]) -> dict[str, object]:
+    """The controls' values (already validated by ``_filters_from``) by their query-string keys."""
+    type_, status, outcome, tenant, start, end, q = values
+    return {"tenant": tenant, "type": type_, "status": status, "outcome": outcome, "q": q, "from": start, "to": end}
+
+
 def _is_filtered(filters: RunFilters) -> bool:
     return filters != RunFilters()
 
@@ -604,6 +684,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(SIGNATURE, "data"),
         Output(SUBTITLE, "children"),
         Output(EMPTY, "hidden"),
+        Output(CSV_LINK, "href"),
         Input(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         prevent_initial_call=True,
@@ -622,19 +703,23 @@ def register_callbacks(app: dash.Dash) -> None:
             signature([rows, total]),
             subtitle(total=total, sort=rows_request.sort, filtered=_is_filtered(filters)),
             total is None or total > 0,
+            csv_href(_query_values(filter_values), rows_request.sort),
         )
 
     @app.callback(
         Output(REFRESH, "data"),
         Output(POLL_POLICY, "data", allow_duplicate=True),
         Input(POLL, "n_intervals"),
+        Input(poll_guard.run_kick_id(RUN_SURFACE), "data"),
         State(ids.OPERATIONS_TABLE, "getRowsRequest"),
         *_FILTER_STATES,
         State(SIGNATURE, "data"),
         State(POLL_POLICY, "data"),
         prevent_initial_call=True,
     )
-    def _poll(_n, request, *rest):
+    def _poll(_n, _run_kick, request, *rest):
+        # A run-updated kick is one ordinary poll: the rows refresh in place (same page, sort,
+        # filters and scroll) when the page changed, else nothing is sent.
         *filter_values, shown, known_policy = rest
         if request is None:
             raise PreventUpdate

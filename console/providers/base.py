@@ -15,6 +15,7 @@ both JSON objects of the same shape, merged (lists are joined, the larger delay 
      "crash_units": ["entry:policies.csv"],               # glob patterns: the task raises (unexpected error)
      "not_found":   ["deviceCompliance-3-1"],             # external ids whose fetch/restore says "not found"
      "delay_seconds": 0.05,                               # sleep before every unit (slowness), <= 30 s
+     "unit_delays": {"phase:*": 5},                       # glob -> seconds: this delay instead, for matching units
      "hold": {"file": "/tmp/gate", "units": ["item:*"]}}  # matching units wait while the file exists
 
 ``hold`` makes a test deterministic where a delay would only make it likely: start a run with
@@ -81,6 +82,8 @@ class Faults:
     crash_units: tuple[str, ...] = ()
     not_found: frozenset[str] = field(default_factory=frozenset)
     delay_seconds: float = 0.0
+    #: (glob, seconds) pairs: a matching unit sleeps the largest matching value instead of delay_seconds.
+    unit_delays: tuple[tuple[str, float], ...] = ()
     hold_file: str | None = None
     hold_units: tuple[str, ...] = ()
 
@@ -103,9 +106,13 @@ class Faults:
             return tuple(str(v) for v in value if isinstance(v, (str, int)) and not isinstance(v, bool))
 
         delay = raw.get("delay_seconds", 0)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+        if not _seconds(delay):
             log.warning("event=faults_ignored source=%s key=delay_seconds reason=not_a_non_negative_number", source)
             delay = 0.0
+        raw_delays = raw.get("unit_delays", {})
+        if not isinstance(raw_delays, Mapping) or not all(_seconds(v) for v in raw_delays.values()):
+            log.warning("event=faults_ignored source=%s key=unit_delays reason=not_globs_to_seconds", source)
+            raw_delays = {}
         hold = raw.get("hold")
         hold_file, hold_units = None, ()
         if hold is not None:
@@ -119,6 +126,7 @@ class Faults:
             crash_units=patterns("crash_units"),
             not_found=frozenset(patterns("not_found")),
             delay_seconds=min(float(delay), MAX_DELAY_SECONDS),
+            unit_delays=tuple((str(k), min(float(v), MAX_DELAY_SECONDS)) for k, v in raw_delays.items()),
             hold_file=hold_file,
             hold_units=hold_units,
         )
@@ -140,18 +148,26 @@ class Faults:
             crash_units=self.crash_units + other.crash_units,
             not_found=self.not_found | other.not_found,
             delay_seconds=max(self.delay_seconds, other.delay_seconds),
+            unit_delays=self.unit_delays + other.unit_delays,
             hold_file=other.hold_file or self.hold_file,
             hold_units=other.hold_units if other.hold_file else self.hold_units,
         )
 
     def __bool__(self) -> bool:
-        return bool(self.fail_units or self.crash_units or self.not_found or self.delay_seconds or self.hold_file)
+        delays = self.delay_seconds or self.unit_delays
+        return bool(self.fail_units or self.crash_units or self.not_found or delays or self.hold_file)
+
+    def delay_for(self, unit_key: str) -> float:
+        """Seconds to sleep before ``unit_key``: the largest matching ``unit_delays`` value, else ``delay_seconds``."""
+        matching = [seconds for pattern, seconds in self.unit_delays if fnmatch.fnmatchcase(unit_key, pattern)]
+        return max(matching) if matching else self.delay_seconds
 
     def apply(self, unit_key: str) -> None:
         """Before a unit's work: sleep, wait out a hold, then raise ProviderError / InjectedCrash
         when the key matches."""
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
+        delay = self.delay_for(unit_key)
+        if delay:
+            time.sleep(delay)
         if self.hold_file and _matches(unit_key, self.hold_units):
             self._wait_out_hold(unit_key)
         if _matches(unit_key, self.crash_units):
@@ -167,6 +183,10 @@ class Faults:
                 log.warning("event=fault_hold_expired unit_key=%s file=%s", unit_key, self.hold_file)
                 return
             time.sleep(HOLD_POLL_SECONDS)
+
+
+def _seconds(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def _matches(unit_key: str, patterns: tuple[str, ...]) -> bool:

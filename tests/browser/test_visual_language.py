@@ -247,3 +247,25 @@ def test_no_layout_shift_when_the_activity_strip_fills(dash_duo, console_app, si
     )
     until(lambda: count(dash_duo, "#activity-shell .activity-item") == 5, timeout=6)
     assert dash_duo.driver.execute_script(MAIN_TOP) == top
+
+
+ONE_LINE = (
+    "var el = document.querySelector(arguments[0]);"
+    "var line = parseFloat(getComputedStyle(el).lineHeight);"
+    "return [el.getBoundingClientRect().height, line, el.innerText];"
+)
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1280, 800)])
+def test_the_last_inventory_sync_tile_does_not_wrap(dash_duo, console_app, size) -> None:
+    """Issue 14 item 9: the KPI's absolute UTC time ("2026-12-05 02:28 UTC") stays on one line
+    at the sizes the console is checked at (it wrapped "UTC" onto a second line at both)."""
+    a1 = console_app.world.tenant_ids[0]
+    make_run(console_app, tenant=a1, status="completed", outcome="succeeded", age_s=3600, completed_at=utcnow())
+    dash_duo.start_server(console_app, navigate=False)
+    dash_duo.driver.set_window_size(*size)
+    browser_login(dash_duo, "manager@test.example", path=f"/admin/tenants/{a1}")
+    until(lambda: (text(dash_duo, "#kpi-last-inventory-sync") or "").endswith("UTC"), timeout=5)
+    height, line, shown = dash_duo.driver.execute_script(ONE_LINE, "#kpi-last-inventory-sync")
+    assert height < 1.5 * line, (height, line, shown)
+    assert dash_duo.get_logs() == []

@@ -133,7 +133,7 @@ def tenant_polls(app, client, tenant_id: int, policy: Any) -> dict[str, Any]:
             app,
             client,
             "operations-refresh.data",
-            [("operations-poll", "n_intervals", 5)],
+            [("operations-poll", "n_intervals", 5), ("operations-run-kick", "data", None)],
             [
                 ("operations-table", "getRowsRequest", OPS_PAGE),
                 ("ops-filter-type", "value", ""),

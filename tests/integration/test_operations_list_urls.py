@@ -173,3 +173,30 @@ def test_pages_link_into_the_filtered_list_and_show_where_you_are(web_app, clien
     home = json.dumps(json.loads(page(client, "/")))
     assert f"/admin/operations?tenant={a1}&outcome=failed&from=" in home
     assert f"/admin/operations?tenant={a1}&status=active" in home
+
+
+def test_csv_exports_in_the_grids_sort_and_the_link_follows_a_re_sort(web_app, client, world) -> None:
+    """Re-sorting the grid rewrites the CSV link with ``sort`` (``-`` = descending); the CSV
+    comes in that order. A sort outside the sortable columns is a 400 saying which are."""
+    a1 = world.tenant_ids[0]
+    ids_ = [
+        add_run(web_app, world.workspace_id, a1, type_=t, created_ago=timedelta(minutes=m))
+        for t, m in (("inventory_sync", 1), ("baseline_compare", 2), ("evidence_snapshot_generate", 3))
+    ]
+    login(client, "operator@test.example")
+    first = response_of(post(client, rows_request(web_app, FIRST_PAGE, outcome="succeeded")))
+    assert first[operations_table.CSV_LINK]["href"] == "/admin/operations.csv?outcome=succeeded"  # default: no sort
+    by_type = {**FIRST_PAGE, "sortModel": [{"colId": "type", "sort": "asc"}, {"colId": "created_at", "sort": "desc"}]}
+    resorted = response_of(post(client, rows_request(web_app, by_type, outcome="succeeded")))
+    href = resorted[operations_table.CSV_LINK]["href"]
+    assert href == "/admin/operations.csv?outcome=succeeded&sort=type,-created_at"
+    grid_order = [r["run_id"] for r in resorted[ids.OPERATIONS_TABLE]["getRowsResponse"]["rowData"]]
+    assert grid_order == [ids_[1], ids_[2], ids_[0]]  # Baseline compare, Evidence snapshot, Inventory sync
+    assert [int(r[0]) for r in _csv(client, href.removeprefix("/admin/operations.csv"))[1:]] == grid_order
+    assert [int(r[0]) for r in _csv(client, "?sort=id")[1:]] == sorted(ids_)
+    assert [int(r[0]) for r in _csv(client, "?sort=-id")[1:]] == sorted(ids_, reverse=True)
+
+    for bad in ("password_hash", "id,,type", "--id", "id,id", "id,type,status,outcome", "type:asc", " id"):
+        r = client.get("/admin/operations.csv", query_string={"sort": bad})
+        assert r.status_code == 400, bad
+        assert "sort must be" in r.get_data(as_text=True) and "rowData" not in r.get_data(as_text=True), bad

@@ -169,7 +169,7 @@ def rows_request(
 
 def ops_poll(web_app, request: Any, shown: Any, policy: Any = None) -> dict[str, Any]:
     key = _key(web_app, input_id=operations_table.POLL, output=operations_table.REFRESH)
-    return body(web_app, key, [1], [request, "", "", "", "", None, None, "", shown, policy])
+    return body(web_app, key, [1, None], [request, "", "", "", "", None, None, "", shown, policy])
 
 
 FIRST_PAGE = {"startRow": 0, "endRow": 25, "sortModel": [], "filterModel": {}}
@@ -504,7 +504,8 @@ def test_operations_rows_are_only_the_visible_runs_and_filters_narrow_them(web_a
     resp = response_of(post(client, rows_request(web_app, FIRST_PAGE, status="running")))
     (row,) = resp[ids.OPERATIONS_TABLE]["getRowsResponse"]["rowData"]
     assert (row["progress_mode"], row["progress"]) == ("counted", "4 / 10 · 40%")
-    assert row["id"] == f"[#{row['run_id']}](/admin/operations/{row['run_id']})"
+    assert (row["id"], row["href"]) == (f"#{row['run_id']}", f"/admin/operations/{row['run_id']}")
+    assert row["run_status"] == "running"  # the link's data-run-status (one truth per page)
     assert resp[operations_table.POLL_POLICY]["data"] == {"interval": 10_000}
     quiet = response_of(post(client, rows_request(web_app, FIRST_PAGE, status="completed")))
     assert quiet[operations_table.POLL_POLICY]["data"] is None
@@ -573,6 +574,30 @@ def test_operations_poll_is_no_update_until_the_page_changes(web_app, client, wo
         mark_running(session=s, run_id=run_id)
     changed = response_of(post(client, ops_poll(web_app, FIRST_PAGE, shown)))
     assert changed[operations_table.REFRESH]["data"] not in (None, shown)
+
+
+def test_a_run_updated_kick_refreshes_the_operations_list_like_a_poll(web_app, client, world) -> None:
+    """The list's kick store (``operations-run-kick``) runs its poll at once: a changed page asks
+    the grid to refresh its rows in place; an unchanged one is an empty 204."""
+    a1 = world.tenant_ids[0]
+    run_id = add_run(web_app, world.workspace_id, a1, status="running", outcome=None)
+    login(client, "operator@test.example")
+    first = response_of(post(client, rows_request(web_app, FIRST_PAGE)))
+    shown = first[operations_table.SIGNATURE]["data"]
+    kick = {"run_id": run_id, "status": "completed", "at": 1}
+    key = _key(web_app, input_id=operations_table.POLL, output=operations_table.REFRESH)
+    policy = first[operations_table.POLL_POLICY]["data"]
+
+    def kicked():
+        state = [FIRST_PAGE, "", "", "", "", None, None, "", shown, policy]
+        return post(client, body(web_app, key, [None, kick], state, changed="operations-run-kick.data"))
+
+    assert kicked().status_code == 204  # nothing changed yet
+    with web_app.server.extensions["console.db"].session() as s:
+        complete_run(session=s, run_id=run_id, outcome="succeeded")
+    refreshed = response_of(kicked())
+    assert refreshed[operations_table.REFRESH]["data"] not in (None, shown)
+    assert refreshed[operations_table.POLL_POLICY]["data"] is None  # nothing active: the 10 s poll stops
 
 
 def test_a_run_updated_kick_is_one_ordinary_refresh_of_the_card_and_the_dashboard(web_app, client, world) -> None:

@@ -4,6 +4,7 @@ and the CSV's formula guard."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,9 +14,21 @@ from dash import dcc
 from console.components import overview
 from console.components.display import breadcrumbs, operations_href, operations_query
 from console.components.operations_csv import render_csv, safe_cell
-from console.components.operations_table import ALL, empty_text, filters_from_query, parse_filters, row_count, subtitle
+from console.components.operations_table import (
+    ALL,
+    csv_href,
+    empty_text,
+    filters_from_query,
+    grid_row,
+    parse_filters,
+    parse_sort_param,
+    row_count,
+    sort_param,
+    subtitle,
+)
 from console.components.tenant_dashboard import kpis
-from console.operations.queries import RowsRequest, TenantHealth
+from console.errors import BadRequest
+from console.operations.queries import DEFAULT_SORT, RowsRequest, RunRow, TenantHealth
 
 TODAY = date(2026, 3, 10)
 
@@ -153,3 +166,32 @@ def test_csv_has_a_header_and_crlf_rows() -> None:
     assert render_csv([["1", "x,y"]]) == (
         'run_id,type,tenant,status,outcome,progress,created_at,completed_at\r\n1,"x,y"\r\n'
     )
+
+
+def test_the_csv_sort_round_trips_and_the_default_order_writes_nothing() -> None:
+    for sort in ((("type", "asc"), ("created_at", "desc")), (("id", "desc"),), (("completed_at", "asc"),)):
+        assert parse_sort_param(sort_param(sort)) == sort
+    assert sort_param(DEFAULT_SORT) == "" and parse_sort_param("") == parse_sort_param(None) == DEFAULT_SORT
+    assert csv_href({"outcome": "failed", "tenant": ALL}, DEFAULT_SORT) == "/admin/operations.csv?outcome=failed"
+    assert csv_href({}, (("tenant", "desc"),)) == "/admin/operations.csv?sort=-tenant"
+    assert csv_href({"q": "a b"}, (("type", "asc"), ("id", "desc"))) == "/admin/operations.csv?q=a%20b&sort=type,-id"
+
+
+@pytest.mark.parametrize("bad", ["progress", "-", "id,", "id,-id", "+id", "id;type", "type,id,status,outcome", 3])
+def test_a_sort_outside_the_sortable_columns_is_refused_with_the_rule(bad) -> None:
+    with pytest.raises(BadRequest, match="sort must be up to 3 different columns of id, type"):
+        parse_sort_param(bad)
+
+
+def test_a_grid_row_carries_its_run_status_and_instants_for_the_browser() -> None:
+    when = datetime(2026, 12, 5, 2, 28, 9, tzinfo=UTC)
+    run = RunRow(
+        id=7, type="inventory_sync", status="running", summary_counts={}, context={},
+        created_at=when, started_at=when, tenant_name="a1", heartbeat_at=when,
+    )  # fmt: skip
+    row = grid_row(run, when)
+    assert (row["id"], row["href"], row["run_status"]) == ("#7", "/admin/operations/7", "running")
+    assert (row["created_at"], row["created_at_iso"]) == ("2026-12-05 02:28 UTC", "2026-12-05T02:28:09Z")
+    assert (row["completed_at"], row["completed_at_iso"]) == ("", None)
+    # A status this page cannot order is nobody's news: no data-run-status for run_updates.js.
+    assert grid_row(replace(run, status="paused"), when)["run_status"] is None

@@ -173,3 +173,14 @@ def test_shell_fingerprint_changes_when_a_run_goes_quiet_and_when_it_recovers() 
     assert digest(2) == digest(15)
     assert digest(15) != digest(45)
     assert digest(45) != digest(2)
+
+
+def test_a_phased_shell_item_names_its_whole_phase_on_hover() -> None:
+    """The strip's item is narrow: a phase label ("Comparing settings with the baseline") is cut
+    at 1280 and 1440 px, so the link's title carries it whole."""
+    phased = row(id=4, type="baseline_compare", summary_counts={}, context={"phase": "diffing"})
+    view = activity_shell.build_view([phased], 1, NOW, LIMIT)
+    links = [c.to_plotly_json()["props"] for c in walk(activity_shell.render(view))]
+    titles = [p["title"] for p in links if "activity-link" in str(p.get("className"))]
+    label = view.items[0].progress.text
+    assert len(titles) == 1 and label and titles[0].endswith(" · " + label), (titles, label)
