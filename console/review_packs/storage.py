@@ -51,10 +51,10 @@ TEMP_SUFFIX = ".tmp"
 #: A temporary pack file untouched for this long belongs to a worker that died: the sweep removes it.
 ORPHAN_TEMP_SECONDS = 3600
 #: S3 multipart: parts of this size, this many in flight — bounds the uploader's memory (~32 MB).
-S3_PART_BYTES = 8 * 1024 * 1024
-S3_CONCURRENCY = 4
+S3_PART_BYTES = 5 * 1024 * 1024
+S3_CONCURRENCY = 1
 #: Downloads read the object in pieces of this size (never the whole object).
-S3_READ_BYTES = 1024 * 1024
+S3_READ_BYTES = 256 * 1024
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-]{0,200}$")
 
 
@@ -567,6 +567,11 @@ class S3Storage(PackStorage):
         where = f"CONSOLE_STORAGE_URL={self.url}"
         if not _credentials_configured():
             raise ConfigError(f"{where}: {_NO_CREDENTIALS}")
+        if os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            # boto3 read profiles; obstore does not: say so rather than fall through to the instance role.
+            raise ConfigError(
+                f"{where}: AWS_PROFILE is not read; {_NO_CREDENTIALS[len('no AWS credentials found (') : -1]}"
+            )
         # No "does the bucket exist" call in obstore: a write probe answers it (and proves access).
         probe = self.key(f"{TEMP_PREFIX}check-{secrets.token_hex(4)}{TEMP_SUFFIX}")
         try:
