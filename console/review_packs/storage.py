@@ -330,7 +330,9 @@ _NO_ANSWER = re.compile(
     re.I,
 )
 _S3_CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
-_CREDENTIAL_TROUBLE = re.compile(r"credential", re.I)
+#: A credential look-up that failed: the words, or a request to the EC2 instance metadata service
+#: (IMDS paths) or the ECS container endpoint, which obstore asks when no keys are set.
+_CREDENTIAL_TROUBLE = re.compile(r"credential|/latest/api/token|/latest/meta-data/|169\.254\.170\.2", re.I)
 #: Where obstore (object_store) finds credentials besides the key pair: a web identity (EKS),
 #: the container endpoint (ECS), or the instance metadata service (EC2, unless disabled).
 _OTHER_CREDENTIAL_SOURCES = (
