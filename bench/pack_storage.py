@@ -3,6 +3,8 @@ web process, with the memory of both; baseline: the same flow on a shared folder
 
     .venv/bin/python -m bench.pack_storage [--mb 200] [--rounds 1]
 
+``python -m bench.web_memory`` says where the web process's MiB go, by import.
+
 Starts moto's S3 server (a real S3 HTTP endpoint), then per storage and round, on a scratch
 SQLite database with the embedded broker:
 
