@@ -1,14 +1,24 @@
-"""Pack storage on S3: a large pack uploaded by one process and downloaded through the console's
-web process, with the peak memory of both; baseline: the same file through a local folder.
+"""Pack storage on S3: a large pack uploaded by a real worker and downloaded through the console's
+web process, with the memory of both; baseline: the same flow on a shared folder (file:///).
 
-    .venv/bin/python -m bench.pack_storage [--mb 200]
+    .venv/bin/python -m bench.pack_storage [--mb 200] [--rounds 1]
 
-Starts moto's S3 server (a real S3 HTTP endpoint) and ``console serve`` on 127.0.0.1, on a
-scratch SQLite database; nothing else needed. Target (issue 17): moving the pack adds less than
-100 MB to the peak RSS of the uploading process and of the web process serving the download (the
-file is never held in memory). Both the growth and the absolute peak are printed: the web process
-already sits above 100 MB at rest (Dash + boto3), so the growth is the figure the target is about.
-Bounded: about a minute for 200 MB.
+``python -m bench.web_memory`` says where the web process's MiB go, by import.
+
+Starts moto's S3 server (a real S3 HTTP endpoint), then per storage and round, on a scratch
+SQLite database with the embedded broker:
+
+* a real ``console worker`` (Celery, threads pool) that first generates a real review pack (the
+  task imports and client a worker holds), then, through ``bench/pack_worker.py`` loaded with
+  ``--include``, uploads an ``--mb`` MiB pack from its staging folder inside the same process;
+* a real ``console serve``, then a real gunicorn worker (``console.wsgi:server``, gthread, 4
+  threads), each of which signs a user in, renders the tenant dashboard (page, layout,
+  dependencies), answers the activity and review-pack polls, downloads the small real pack,
+  and only then — warm — streams the large pack to the bench.
+
+Target (issue 17): both processes stay below 100 MB (MiB here) while a 200 MB pack goes through
+S3: the absolute peak RSS, not just the growth. Printed per process: RSS after start, RSS at rest
+once warm, peak during the transfer (VmHWM reset just before it), growth. Bounded: ~2 min.
 """
 
 from __future__ import annotations
@@ -17,7 +27,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,7 +34,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import free_port, machine_line, md_table, ratio
+from bench.common import children_pids, free_port, machine_line, md_table, ratio
 
 REPO = Path(__file__).resolve().parents[1]
 AWS_ENV = {
@@ -51,140 +60,257 @@ def reset_peak(pid: int | str = "self") -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-# --------------------------------------------------------------------------- child: one upload
+def wait_for(predicate, what: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what}: gave up\n{tail}")
+        time.sleep(0.2)
 
 
-def upload_child(url: str, endpoint: str | None, mb: int, work: Path) -> dict[str, float]:
-    """In a fresh process: write a ``mb`` MiB pack into the staging folder, then save it."""
-    from console.review_packs.storage import build_storage, file_digest
-
-    storage = build_storage(instance_dir=work / "instance", storage_url=url, s3_endpoint_url=endpoint)
-    name = f"review-pack-1-{os.getpid():x}.zip"
-    # The folder baseline copies from another folder (as across filesystems): S3 uploads from staging.
-    source = (work / "elsewhere" / name) if url.startswith("file:") else storage.temp_path(name)
-    source.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("wb") as fh:
-        for _ in range(mb):
-            fh.write(os.urandom(1 << 20))
-    size, sha = file_digest(source)
-    if endpoint:
-        storage.check()  # builds the client (imports boto3's models) before the peak is reset
-    reset_peak()
-    before = rss_mb()
-    started = time.perf_counter()
-    ref = storage.save(name, source, size=size, sha256=sha)
-    seconds = time.perf_counter() - started
-    return {
-        "ref": ref,
-        "size": size,
-        "sha256": sha,
-        "seconds": seconds,
-        "rss_before": before,
-        "peak": rss_mb(field="VmHWM"),
-    }
+# --------------------------------------------------------------------------- one case
 
 
-def run_upload(url: str, endpoint: str | None, mb: int, work: Path) -> dict:
-    env = {**os.environ, **AWS_ENV}
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.pack_storage", "--child-upload", url, endpoint or "", str(mb), str(work)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+class Case:
+    """One storage, one round: a database, an instance folder, a worker, a web process."""
 
+    def __init__(self, work: Path, url: str, endpoint: str | None, mb: int) -> None:
+        self.work, self.url, self.endpoint, self.mb = work, url, endpoint, mb
+        self.database_url = f"sqlite:///{work / 'console.db'}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSOLE_", "AWS_"))} | AWS_ENV
+        self.env |= {
+            "CONSOLE_DATABASE_URL": self.database_url,
+            "CONSOLE_INSTANCE_DIR": str(work / "instance"),
+            "CONSOLE_SECRET_KEY": "bench",
+            "CONSOLE_STORAGE_URL": url,
+            "CONSOLE_LOG_LEVEL": "WARNING",
+            "TMPDIR": str(work),  # the S3 staging folder: this case's own
+        }
+        if endpoint:
+            self.env["CONSOLE_S3_ENDPOINT_URL"] = endpoint
 
-# --------------------------------------------------------------------------- the web process
+    def seed(self) -> int:
+        from console.accounts.service import create_tenant, create_user, create_workspace, grant_role
+        from console.db import Database
+        from console.migrate import upgrade
 
+        upgrade(self.database_url)
+        db = Database(self.database_url)
+        with db.session() as s:
+            ws = create_workspace(session=s, name="Bench")
+            tenant = create_tenant(session=s, workspace_id=ws.id, name="Big")
+            create_user(session=s, email=EMAIL, password=PASSWORD, name="Bench")
+            grant_role(session=s, email=EMAIL, workspace_id=ws.id, role="manager")
+            s.commit()
+            tenant_id = tenant.id
+        db.dispose()
+        return tenant_id
 
-def seed(database_url: str, instance: Path, pack: dict) -> int:
-    from console.accounts.service import create_tenant, create_user, create_workspace, grant_role
-    from console.db import Database, utcnow
-    from console.migrate import upgrade
-    from console.review_packs.models import ReviewPack
+    def pack(self, pack_id: int | None = None):
+        from sqlalchemy import select
 
-    upgrade(database_url)
-    db = Database(database_url)
-    with db.session() as s:
-        ws = create_workspace(session=s, name="Bench")
-        tenant = create_tenant(session=s, workspace_id=ws.id, name="Big")
-        create_user(session=s, email=EMAIL, password=PASSWORD, name="Bench")
-        grant_role(session=s, email=EMAIL, workspace_id=ws.id, role="manager")
-        row = ReviewPack(
-            tenant_id=tenant.id,
-            status="ready",
-            options={},
-            file_path=pack["ref"],
-            size=pack["size"],
-            sha256=pack["sha256"],
-            ready_at=utcnow(),
-            expires_at=utcnow() + timedelta(days=1),
+        from console.db import Database
+        from console.review_packs.models import ReviewPack
+
+        db = Database(self.database_url)
+        try:
+            with db.session() as s:
+                query = select(ReviewPack).order_by(ReviewPack.id.desc()).limit(1)
+                if pack_id is not None:
+                    query = select(ReviewPack).where(ReviewPack.id == pack_id)
+                row = s.scalars(query).first()
+                return None if row is None else (row.id, row.status, row.file_path, row.error)
+        finally:
+            db.dispose()
+
+    def add_ready_pack(self, tenant_id: int, up: dict) -> int:
+        from console.db import Database, utcnow
+        from console.review_packs.models import ReviewPack
+
+        db = Database(self.database_url)
+        with db.session() as s:
+            row = ReviewPack(
+                tenant_id=tenant_id,
+                status="ready",
+                options={},
+                file_path=up["ref"],
+                size=up["size"],
+                sha256=up["sha256"],
+                ready_at=utcnow(),
+                expires_at=utcnow() + timedelta(days=1),
+            )
+            s.add(row)
+            s.commit()
+            pack_id = row.id
+        db.dispose()
+        return pack_id
+
+    def start(self, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+        log = self.work / f"{name}.log"
+        with log.open("ab") as fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "console", *args], cwd=REPO, env=self.env, stdout=fh, stderr=fh
+            )
+        return proc, log
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "console", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        s.add(row)
-        s.commit()
-        pack_id = row.id
-    db.dispose()
-    return pack_id
+        if out.returncode:
+            raise RuntimeError(f"console {' '.join(args)}: {out.stderr[-2000:]}")
+        return out.stdout.strip()
 
+    def run_worker(self, tenant_id: int) -> dict:
+        """A real worker: one real review pack, then the big upload inside the same process."""
+        from console.config import load_settings
+        from console.dispatch import CeleryDispatcher
 
-def serve_and_download(url: str, endpoint: str | None, pack: dict, work: Path) -> dict:
-    import requests
-
-    instance = work / "web-instance"
-    database_url = f"sqlite:///{work / 'console.db'}"
-    pack_id = seed(database_url, instance, pack)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")} | AWS_ENV
-    env |= {
-        "CONSOLE_DATABASE_URL": database_url,
-        "CONSOLE_INSTANCE_DIR": str(instance),
-        "CONSOLE_SECRET_KEY": "bench",
-        "CONSOLE_STORAGE_URL": url,
-        "CONSOLE_LOG_LEVEL": "WARNING",
-    }
-    if endpoint:
-        env["CONSOLE_S3_ENDPOINT_URL"] = endpoint
-    log = (work / "serve.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "console", "serve", "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        http = requests.Session()
-        deadline = time.monotonic() + 60
-        while True:
+        proc, log = self.start("worker", "worker", "--include", "bench.pack_worker", "--loglevel", "INFO")
+        try:
+            wait_for(lambda: log.exists() and " ready." in log.read_text(errors="replace"), "worker", 90, proc, log)
+            started_rss = rss_mb(proc.pid)
+            self.cli("runs", "start", "review_pack_generate", "--tenant", str(tenant_id), "--as", EMAIL)
+            small = wait_for(
+                lambda: (lambda p: p if p and p[1] in ("ready", "failed") else None)(self.pack()),
+                "the real review pack",
+                180,
+                proc,
+                log,
+            )
+            if small[1] != "ready":
+                raise RuntimeError(f"the real review pack failed: {small[3]}")
+            result = self.work / "upload.json"
+            settings = load_settings(
+                {"instance_dir": self.work / "instance", "database_url": self.database_url, "secret_key": "bench"},
+                environ={k: v for k, v in self.env.items() if k.startswith("CONSOLE_")},
+            )
+            dispatcher = CeleryDispatcher(settings)
             try:
-                http.get(base + "/login", timeout=2)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "serve.log").read_text(errors="replace")[-2000:]) from None
-                time.sleep(0.2)
-        token = http.cookies.get("_csrf_token")
-        r = http.post(base + "/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
-        r.raise_for_status()
-        http.get(base + "/", timeout=30)  # the first page warms the app up (Dash layouts, imports)
-        reset_peak(proc.pid)
-        before = rss_mb(proc.pid)
-        digest, received = hashlib.sha256(), 0
-        started = time.perf_counter()
-        with http.get(f"{base}/review-packs/{pack_id}/download", stream=True, timeout=120) as response:
-            response.raise_for_status()
-            length = int(response.headers["Content-Length"])
-            for block in response.iter_content(1 << 20):
-                digest.update(block)
-                received += len(block)
-        seconds = time.perf_counter() - started
-        assert (received, length, digest.hexdigest()) == (pack["size"], pack["size"], pack["sha256"]), "corrupt"
-        return {"seconds": seconds, "rss_before": before, "peak": rss_mb(proc.pid, "VmHWM")}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+                dispatcher.send("bench.pack_upload", self.mb, str(result))
+            finally:
+                dispatcher.client.close()
+            wait_for(result.exists, "the big upload", 600, proc, log)
+            time.sleep(0.2)  # the file is written in one call; let it land whole
+            up = json.loads(result.read_text())
+            return {**up, "rss_start": started_rss, "small_pack_id": small[0]}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    def start_gunicorn(self, port: int) -> tuple[subprocess.Popen, Path]:
+        """Production's web process: one gthread worker (4 threads) of ``gunicorn console.wsgi:server``."""
+        log = self.work / "gunicorn.log"
+        argv = [sys.executable, "-m", "gunicorn", "console.wsgi:server", "--workers", "1"]
+        argv += ["--worker-class", "gthread", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
+        with log.open("ab") as fh:
+            proc = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=fh, stderr=fh)
+        return proc, log
+
+    def run_web(self, server: str, tenant_id: int, small_pack_id: int, big_pack_id: int, big: dict) -> dict:
+        import requests
+
+        port = free_port()
+        if server == "gunicorn":
+            proc, log = self.start_gunicorn(port)
+        else:
+            proc, log = self.start("serve", "serve", "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            http = requests.Session()
+
+            def answers() -> bool:
+                try:
+                    return http.get(base + "/login", timeout=2).status_code == 200
+                except requests.RequestException:
+                    return False
+
+            wait_for(answers, server, 60, proc, log)
+            # gunicorn: the worker (the master only forks and watches); serve: the process itself.
+            pid = children_pids(proc.pid)[0] if server == "gunicorn" else proc.pid
+            started_rss = rss_mb(pid)
+            warm_up(http, base, tenant_id, small_pack_id)
+            reset_peak(pid)
+            before = rss_mb(pid)
+            digest, received = hashlib.sha256(), 0
+            started = time.perf_counter()
+            with http.get(f"{base}/review-packs/{big_pack_id}/download", stream=True, timeout=300) as response:
+                response.raise_for_status()
+                length = int(response.headers["Content-Length"])
+                for block in response.iter_content(1 << 20):
+                    digest.update(block)
+                    received += len(block)
+            seconds = time.perf_counter() - started
+            if (received, length, digest.hexdigest()) != (big["size"], big["size"], big["sha256"]):
+                raise RuntimeError("the download is not the pack that was uploaded")
+            peak = rss_mb(pid, "VmHWM")
+            return {"seconds": seconds, "rss_start": started_rss, "rss_before": before, "peak": peak}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    def run(self) -> dict[str, dict]:
+        tenant_id = self.seed()
+        up = self.run_worker(tenant_id)
+        big_pack_id = self.add_ready_pack(tenant_id, up)
+        figures = {"worker (console worker): upload": up}
+        for server in ("console serve", "gunicorn"):
+            figures[f"web ({server}): download"] = self.run_web(server, tenant_id, up["small_pack_id"], big_pack_id, up)
+        return figures
+
+
+def warm_up(http, base: str, tenant_id: int, small_pack_id: int) -> None:
+    """What a user's first minute does: sign in, the tenant dashboard, its polls, a small download."""
+    http.get(base + "/login", timeout=30)
+    token = http.cookies.get("_csrf_token")
+    r = http.post(base + "/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}, timeout=30)
+    r.raise_for_status()
+    page = f"/admin/tenants/{tenant_id}"
+    http.get(base + page, timeout=30).raise_for_status()
+    http.get(base + "/_dash-layout", timeout=30).raise_for_status()
+    deps = http.get(base + "/_dash-dependencies", timeout=30).json()
+    fresh = {("_pages_location", "pathname"): page, ("activity-poll", "n_intervals"): 1}
+    fresh |= {("review-pack-poll", "n_intervals"): 1, ("tenant-id", "data"): tenant_id}
+
+    def values(items: list[dict]) -> list[dict]:
+        return [{**item, "value": fresh.get((item["id"], item["property"]))} for item in items]
+
+    polled = 0
+    for spec in deps:
+        trigger = next((i for i in spec["inputs"] if i["property"] == "n_intervals"), None)
+        if trigger is None or trigger["id"] not in ("activity-poll", "review-pack-poll"):
+            continue
+        key = spec["output"]
+        outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in key.strip(".").split("...")]
+        body = {
+            "output": key,
+            "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": values(spec["inputs"]),
+            "state": values(spec.get("state", [])),
+            "changedPropIds": [f"{trigger['id']}.n_intervals"],
+        }
+        answer = http.post(
+            base + "/_dash-update-component",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json", "X-CSRFToken": http.cookies["_csrf_token"], "Origin": base},
+            timeout=30,
+        )
+        if answer.status_code not in (200, 204):
+            raise RuntimeError(f"poll {key}: {answer.status_code} {answer.text[:300]}")
+        polled += 1
+    if polled < 2:
+        raise RuntimeError(f"the tenant dashboard's polls were not found ({polled})")
+    with http.get(f"{base}/review-packs/{small_pack_id}/download", timeout=60) as small:
+        small.raise_for_status()
 
 
 # --------------------------------------------------------------------------- main
@@ -216,64 +342,66 @@ def start_moto(work: Path) -> tuple[subprocess.Popen, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--child-upload", nargs=4, metavar=("URL", "ENDPOINT", "MB", "WORK"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, help="S3 and folder cases, interleaved")
     args = parser.parse_args(argv)
-    if args.child_upload:
-        url, endpoint, mb, work = args.child_upload
-        print(json.dumps(upload_child(url, endpoint or None, int(mb), Path(work))))
-        return 0
+    if args.mb < 1 or args.rounds < 1:
+        parser.error("--mb and --rounds must be at least 1")
 
-    rows, ok = [], True
+    machine_before = machine_line()
+    results: dict[str, list[dict[str, dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pack-storage-") as tmp:
         work = Path(tmp)
         moto, endpoint = start_moto(work)
         try:
-            results = {}
-            for label, url, ep in (
-                ("S3 (moto server)", "s3://bench-packs/review-packs", endpoint),
-                ("local folder (baseline)", f"file://{work / 'folder'}", None),
-            ):
-                case = work / re.sub(r"\W+", "-", label)
-                case.mkdir()
-                (work / "folder").mkdir(exist_ok=True)
-                up = run_upload(url, ep, args.mb, case)
-                down = serve_and_download(url, ep, up, case)
-                results[label] = (up, down)
+            for n in range(args.rounds):
+                cases = [("S3 (moto server)", "s3://bench-packs/review-packs", endpoint)]
+                cases.append(("shared folder (baseline)", f"file://{work / f'folder-{n}'}", None))
+                for label, url, ep in cases if n % 2 == 0 else reversed(cases):
+                    case = work / f"case-{'s3' if ep else 'folder'}-{n}"
+                    case.mkdir()
+                    (work / f"folder-{n}").mkdir(exist_ok=True)
+                    results.setdefault(label, []).append(Case(case, url, ep, args.mb).run())
         finally:
             moto.terminate()
             moto.wait(timeout=20)
-    s3_up, s3_down = results["S3 (moto server)"]
-    local_up, local_down = results["local folder (baseline)"]
-    for label, (up, down) in results.items():
-        for what, fig in (("upload (save)", up), ("download (web)", down)):
-            growth = fig["peak"] - fig["rss_before"]
-            within = growth < TARGET_MB
-            ok &= within or label != "S3 (moto server)"
-            rows.append(
-                [
-                    label,
-                    what,
-                    f"{fig['seconds']:.2f}",
-                    f"{args.mb / fig['seconds']:.0f}",
-                    f"{fig['rss_before']:.0f}",
-                    f"{fig['peak']:.0f}",
-                    f"{growth:.0f}",
-                    "yes" if within else "NO",
-                ]
-            )
-    print(f"## Pack storage: a {args.mb} MiB pack through S3 vs a local folder\n")
-    print(machine_line() + "\n")
-    headers = ["storage", "step", "seconds", "MiB/s", "RSS at rest (MiB)", "peak (MiB)", "growth (MiB)", "growth < 100"]
+
+    ok, rows = True, []
+    for label, runs in results.items():
+        for n, figures in enumerate(runs):
+            for process, fig in figures.items():
+                within = fig["peak"] < TARGET_MB
+                ok &= within or not label.startswith("S3")
+                rows.append(
+                    [
+                        label,
+                        n + 1,
+                        process,
+                        f"{fig['seconds']:.2f}",
+                        f"{args.mb / fig['seconds']:.0f}",
+                        f"{fig['rss_start']:.0f}",
+                        f"{fig['rss_before']:.0f}",
+                        f"{fig['peak']:.0f}",
+                        f"{fig['peak'] - fig['rss_before']:.0f}",
+                        "yes" if within else "NO",
+                    ]
+                )
+    print(f"## Pack storage: a {args.mb} MiB pack through S3 vs a shared folder\n")
+    print(f"before: {machine_before}\n\nafter: {machine_line()}\n")
+    headers = ["storage", "round", "process: step", "seconds", "MiB/s", "RSS started", "RSS warm, at rest"]
+    headers += ["peak", "growth", f"peak < {TARGET_MB}"]
     print(md_table(headers, rows))
-    print(
-        f"\n- S3 / local folder time: upload {ratio(s3_up['seconds'], local_up['seconds'])}, "
-        f"download {ratio(s3_down['seconds'], local_down['seconds'])}."
-    )
+    s3, local = results["S3 (moto server)"], results["shared folder (baseline)"]
+    served = "web (console serve): download"
+    down_s3, down_local = (sorted(r[served]["seconds"] for r in x)[len(x) // 2] for x in (s3, local))
+    # No upload ratio: on the shared folder the pack is staged in the folder itself, so "saving" it
+    # is a rename (milliseconds), while S3 sends every byte.
+    print(f"\n- S3 / shared folder download time (median): {ratio(down_s3, down_local)}.")
     verdict = "met" if ok else "MISSED"
-    print(f"- Target (moving the pack adds < {TARGET_MB} MB to either process's peak, on S3): {verdict}.")
+    print(f"- Target (both processes' peak RSS < {TARGET_MB} MiB while the pack moves through S3): {verdict}.")
     print(
-        "- 'RSS at rest': the process with its imports (the web process: Flask, Dash, SQLAlchemy and, on S3,"
-        " boto3's service model); 'growth': what moving the file added to its peak (VmHWM reset first)."
+        "- MiB throughout. 'RSS started': the process ready to serve; 'warm, at rest': after a real review"
+        " pack (worker) or a sign-in, the tenant dashboard, its polls and a small download (web);"
+        " 'peak': VmHWM during the transfer, reset just before it."
     )
     return 0 if ok else 1
 

@@ -7,8 +7,9 @@ Modelled on Django's ``Storage`` API (save, open, delete, exists, size), cut to 
 * ``FolderStorage`` — ``file:///path``: a folder that must already exist (a shared volume: a
   missing mount must not be papered over by writing to the local disk). ``file_path`` holds
   ``file:///path/<name>``, the same on every host.
-* ``S3Storage`` — ``s3://bucket/prefix`` through boto3 (``CONSOLE_S3_ENDPOINT_URL`` for MinIO,
-  Ceph, R2…; credentials from the standard ``AWS_*`` variables). ``file_path`` holds
+* ``S3Storage`` — ``s3://bucket/prefix`` through obstore (``CONSOLE_S3_ENDPOINT_URL`` for MinIO,
+  Ceph, R2…; credentials from the standard ``AWS_*`` variables; docs/architecture.md says why
+  obstore and not boto3). ``file_path`` holds
   ``s3://bucket/prefix/<name>``.
 
 A pack is built in a temporary file ``.review-pack-*.tmp`` in ``staging_dir()`` (the folder itself
@@ -22,6 +23,7 @@ folder/prefix, whatever a row says.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -31,6 +33,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +51,10 @@ TEMP_SUFFIX = ".tmp"
 #: A temporary pack file untouched for this long belongs to a worker that died: the sweep removes it.
 ORPHAN_TEMP_SECONDS = 3600
 #: S3 multipart: parts of this size, this many in flight — bounds the uploader's memory (~32 MB).
-S3_PART_BYTES = 8 * 1024 * 1024
-S3_CONCURRENCY = 4
+S3_PART_BYTES = 5 * 1024 * 1024
+S3_CONCURRENCY = 1
+#: Downloads read the object in pieces of this size (never the whole object).
+S3_READ_BYTES = 256 * 1024
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-]{0,200}$")
 
 
@@ -318,29 +323,80 @@ class InstanceFolderStorage(FolderStorage):
 
 # --------------------------------------------------------------------------- S3
 
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str((response.get("Error") or {}).get("Code") or "")
-
-
-_UPLOAD_CODE = re.compile(r"An error occurred \(([A-Za-z0-9.]+)\)")
+#: What the S3 client logs and errors look like when nothing answers (connection refused, reset,
+#: timed out): obstore (Rust's reqwest underneath) says so only in the message.
+_NO_ANSWER = re.compile(
+    r"error sending request|connection (refused|reset|closed)|operation timed out|deadline has elapsed|dns error",
+    re.I,
+)
+_S3_CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
+#: A credential look-up that failed: the words, or a request to the EC2 instance metadata service
+#: (IMDS paths) or the ECS container endpoint, which obstore asks when no keys are set.
+_CREDENTIAL_TROUBLE = re.compile(r"credential|/latest/api/token|/latest/meta-data/|169\.254\.170\.2", re.I)
+#: Where obstore (object_store) finds credentials besides the key pair: a web identity (EKS),
+#: the container endpoint (ECS), or the instance metadata service (EC2, unless disabled).
+_OTHER_CREDENTIAL_SOURCES = (
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+_NO_CREDENTIALS = "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
 
 
 def _reason(exc: BaseException) -> str:
     """A short, secret-free reason: the S3 error code, or what kind of connection trouble."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
-
-    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+    text = str(exc)
+    code = next(iter(_S3_CODE.findall(text)), "")
+    if code:
+        return code
+    if _is_missing(exc):
+        return "NoSuchKey"
+    if _NO_ANSWER.search(text):
         return f"the S3 endpoint did not answer ({type(exc).__name__})"
-    # boto3 wraps a ClientError during a transfer in S3UploadFailedError, code only in the text.
-    code = _error_code(exc) or next(iter(_UPLOAD_CODE.findall(str(exc))), "")
-    return code or type(exc).__name__
+    return type(exc).__name__
+
+
+def _is_missing(exc: BaseException) -> bool:
+    from obstore.exceptions import NotFoundError
+
+    # obstore raises Python's FileNotFoundError for a missing object.
+    return isinstance(exc, (FileNotFoundError, NotFoundError))
+
+
+class _ObjectStream(io.RawIOBase):
+    """An S3 object's body as a readable file (what ``StoredFile.stream`` promises): chunks are
+    pulled from obstore's stream as they are read, never the whole object."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks: Iterator[bytes] | None = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        while not self._pending and self._chunks is not None:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                self._chunks = None
+            except Exception as exc:
+                raise StorageError(f"reading the review pack object failed: {_reason(exc)}") from exc
+        count = min(len(target), len(self._pending))
+        target[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        # Dropping obstore's stream closes its connection: a client that went away stops the read.
+        self._chunks = None
+        self._pending = memoryview(b"")
+        super().close()
 
 
 class S3Storage(PackStorage):
-    """Pack objects under ``s3://bucket/prefix`` (boto3; multipart above one part's size)."""
+    """Pack objects under ``s3://bucket/prefix`` (obstore; multipart above one part's size)."""
 
     def __init__(self, *, url: str, endpoint_url: str | None, staging: Path | None = None) -> None:
         parts = urlsplit(url)
@@ -351,27 +407,44 @@ class S3Storage(PackStorage):
         self.description = self.url
         self._staging = staging or Path(tempfile.gettempdir()) / "tenant-console-packs"
         self._lock = threading.Lock()
-        self._session: Any = None
-        self._client: Any = None
+        self._store: Any = None
 
     @property
-    def client(self) -> Any:
-        """One boto3 client per storage (clients are thread-safe; sessions are not)."""
+    def store(self) -> Any:
+        """One obstore S3 store per storage (thread-safe; holds the connection pool)."""
         with self._lock:
-            if self._client is None:
-                import boto3
-                from botocore.config import Config
+            if self._store is None:
+                from datetime import timedelta
 
-                config = Config(
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=5,
-                    read_timeout=60,
+                from obstore.store import S3Store
+
+                # One object per delete: a plain DELETE works on every S3-compatible store (the bulk
+                # DeleteObjects POST does not, e.g. Alibaba OSS) and answers for that object alone.
+                config: dict[str, Any] = {"disable_bulk_delete": True}
+                if self.endpoint_url:
                     # A custom endpoint (MinIO, Ceph, a test server) rarely resolves bucket subdomains.
-                    s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+                    config |= {"endpoint": self.endpoint_url, "virtual_hosted_style_request": False}
+                else:
+                    config |= {"virtual_hosted_style_request": True}
+                self._store = S3Store(
+                    self.bucket,
+                    config=config,
+                    client_options={
+                        "allow_http": bool(self.endpoint_url and self.endpoint_url.startswith("http://")),
+                        "connect_timeout": "5s",
+                        "timeout": "60s",
+                    },
+                    retry_config={
+                        "max_retries": 3,
+                        "retry_timeout": timedelta(seconds=30),
+                        "backoff": {
+                            "init_backoff": timedelta(milliseconds=100),
+                            "max_backoff": timedelta(seconds=5),
+                            "base": 2,
+                        },
+                    },
                 )
-                self._session = boto3.session.Session()
-                self._client = self._session.client("s3", endpoint_url=self.endpoint_url, config=config)
-            return self._client
+            return self._store
 
     def _staging_path(self) -> Path:
         return self._staging
@@ -391,31 +464,25 @@ class S3Storage(PackStorage):
             raise PackFileMissing("not a pack object name")
         return name
 
-    def _transfer_config(self) -> Any:
-        from boto3.s3.transfer import TransferConfig
-
-        return TransferConfig(
-            multipart_threshold=S3_PART_BYTES,
-            multipart_chunksize=S3_PART_BYTES,
-            max_concurrency=S3_CONCURRENCY,
-            max_io_queue=S3_CONCURRENCY * 2,
-        )
-
     def save(self, name: str, source: Path, *, size: int, sha256: str) -> str:
+        import obstore
+
         if not _PLAIN_NAME.match(name):
             source.unlink(missing_ok=True)
             raise ValueError(f"not a plain pack object name: {name!r}")
         key = self.key(name)
         try:
-            self.client.upload_file(
-                str(source),
-                self.bucket,
+            # Multipart above one part (S3_PART_BYTES), at most S3_CONCURRENCY parts in flight;
+            # obstore aborts the multipart upload when a part fails for good.
+            obstore.put(
+                self.store,
                 key,
-                ExtraArgs={"ContentType": "application/zip", "Metadata": {"sha256": sha256}},
-                Config=self._transfer_config(),
+                source,
+                attributes={"Content-Type": "application/zip", "sha256": sha256},
+                chunk_size=S3_PART_BYTES,
+                max_concurrency=S3_CONCURRENCY,
             )
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-            stored_size, stored_sha = head.get("ContentLength"), (head.get("Metadata") or {}).get("sha256")
+            stored_size, stored_sha = self._stored_digest(key)
             if stored_size != size or stored_sha != sha256:
                 raise StorageError(
                     f"review pack upload to {self.description} did not verify "
@@ -430,38 +497,48 @@ class S3Storage(PackStorage):
         finally:
             source.unlink(missing_ok=True)
 
+    def _stored_digest(self, key: str) -> tuple[int, str | None]:
+        """(size, sha256 metadata) of a stored object, from a HEAD request (no body)."""
+        import obstore
+
+        result = obstore.get(self.store, key, options={"head": True})
+        return int(result.meta["size"]), result.attributes.get("sha256")
+
     def _remove_quietly(self, key: str) -> None:
         """Nothing half-made: remove whatever the failed save may have left (a no-op if nothing)."""
+        import obstore
+
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            obstore.delete(self.store, key)
         except Exception as exc:
             log.error("event=review_pack_object_cleanup_failed key=%s error=%s", key, _reason(exc))
 
     def _head(self, ref: str) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
+        import obstore
 
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.key(self._name(ref)))
-        except ClientError as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return dict(obstore.head(self.store, self.key(self._name(ref))))
+        except PackFileMissing:
+            raise
+        except Exception as exc:
+            if _is_missing(exc):
                 return None
             raise StorageError(f"cannot read from {self.description}: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"cannot reach {self.description}: {_reason(exc)}") from exc
 
     def open(self, ref: str) -> StoredFile:
-        from botocore.exceptions import BotoCoreError, ClientError
+        import obstore
 
         key = self.key(self._name(ref))
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            result = obstore.get(self.store, key)
+        except Exception as exc:
+            if _is_missing(exc):
                 raise PackFileMissing("review pack object missing") from exc
             raise StorageError(f"cannot read from {self.description}: {_reason(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"cannot reach {self.description}: {_reason(exc)}") from exc
-        return StoredFile(stream=obj["Body"], size=int(obj["ContentLength"]), modified=obj.get("LastModified"))
+        meta = result.meta
+        # 1 MiB pieces (the download route's block size), not obstore's default 10 MiB.
+        stream = _ObjectStream(iter(result.stream(min_chunk_size=S3_READ_BYTES)))
+        return StoredFile(stream=stream, size=int(meta["size"]), modified=meta.get("last_modified"))
 
     def exists(self, ref: str) -> bool:
         try:
@@ -473,50 +550,67 @@ class S3Storage(PackStorage):
         head = self._head(ref)
         if head is None:
             raise PackFileMissing("review pack object missing")
-        return int(head["ContentLength"])
+        return int(head["size"])
 
     def delete(self, ref: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
+        import obstore
 
         if self._head(ref) is None:
             return False
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key(self._name(ref)))
-        except (ClientError, BotoCoreError) as exc:
+            obstore.delete(self.store, self.key(self._name(ref)))
+        except Exception as exc:
             raise StorageError(f"could not delete from {self.description}: {_reason(exc)}") from exc
         return True
 
     def check(self) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+        import obstore
 
         where = f"CONSOLE_STORAGE_URL={self.url}"
-        self.client  # noqa: B018 - makes the session
-        if self._session.get_credentials() is None:
-            raise ConfigError(f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        if not _credentials_configured():
+            raise ConfigError(f"{where}: {_NO_CREDENTIALS}")
+        if os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            # boto3 read profiles; obstore does not: say so rather than fall through to the instance role.
+            raise ConfigError(
+                f"{where}: AWS_PROFILE is not read; {_NO_CREDENTIALS[len('no AWS credentials found (') : -1]}"
+            )
+        # No "does the bucket exist" call in obstore: a write probe answers it (and proves access).
         probe = self.key(f"{TEMP_PREFIX}check-{secrets.token_hex(4)}{TEMP_SUFFIX}")
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
-            self.client.delete_object(Bucket=self.bucket, Key=probe)
-        except NoCredentialsError as exc:
-            raise ConfigError(
-                f"{where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-            ) from exc
-        except EndpointConnectionError as exc:
-            target = f"CONSOLE_S3_ENDPOINT_URL={self.endpoint_url}" if self.endpoint_url else where
-            raise ConfigError(f"{target}: cannot connect to the S3 endpoint") from exc
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code in ("404", "NoSuchBucket", "NotFound"):
+            obstore.put(self.store, probe, b"", use_multipart=False)
+            obstore.delete(self.store, probe)
+        except Exception as exc:
+            code = _reason(exc)
+            if code in ("NoSuchBucket",):
                 raise ConfigError(f"{where}: bucket {self.bucket!r} does not exist") from exc
-            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or _is_denied(exc):
                 raise ConfigError(
                     f"{where}: access denied ({code}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
                 ) from exc
-            raise ConfigError(f"{where}: the bucket cannot be used ({code or type(exc).__name__})") from exc
-        except BotoCoreError as exc:
-            raise ConfigError(f"{where}: the bucket cannot be used ({type(exc).__name__})") from exc
+            if _CREDENTIAL_TROUBLE.search(str(exc)):
+                raise ConfigError(f"{where}: {_NO_CREDENTIALS}") from exc
+            if code.startswith("the S3 endpoint did not answer"):
+                target = f"CONSOLE_S3_ENDPOINT_URL={self.endpoint_url}" if self.endpoint_url else where
+                raise ConfigError(f"{target}: cannot connect to the S3 endpoint") from exc
+            raise ConfigError(f"{where}: the bucket cannot be used ({code})") from exc
         self._check_staging("TMPDIR")
+
+
+def _is_denied(exc: BaseException) -> bool:
+    from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+    return isinstance(exc, (PermissionDeniedError, UnauthenticatedError))
+
+
+def _credentials_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether any credential source obstore reads is configured: the key pair, a web identity,
+    the container endpoint, or the EC2 instance metadata service (unless disabled)."""
+    env = os.environ if environ is None else environ
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return True
+    if any(env.get(name) for name in _OTHER_CREDENTIAL_SOURCES):
+        return True
+    return env.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() != "true"
 
 
 # --------------------------------------------------------------------------- choosing one

@@ -414,6 +414,36 @@ def test_missing_credentials_stop_the_start(s3_endpoint: S3Endpoint, tmp_path, m
     )
 
 
+def test_no_keys_and_no_instance_role_stop_the_start(s3_endpoint: S3Endpoint, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """Without keys the client asks the instance metadata service; one that gives nothing is "no credentials"."""
+    bucket = s3_endpoint.new_bucket()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "false")
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens: no role
+    settings = settings_with(tmp_path, CONSOLE_STORAGE_URL=f"s3://{bucket}", CONSOLE_S3_ENDPOINT_URL=s3_endpoint.url)
+    with pytest.raises(ConfigError) as info:
+        check_storage(settings)
+    assert str(info.value) == (
+        f"CONSOLE_STORAGE_URL=s3://{bucket}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    )
+
+
+def test_a_profile_without_keys_stops_the_start_naming_it(s3_endpoint: S3Endpoint, tmp_path, monkeypatch) -> None:  # noqa: F811
+    """obstore reads no AWS profile files: AWS_PROFILE alone must not fall through to an instance role."""
+    bucket = s3_endpoint.new_bucket()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "false")
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    settings = settings_with(tmp_path, CONSOLE_STORAGE_URL=f"s3://{bucket}", CONSOLE_S3_ENDPOINT_URL=s3_endpoint.url)
+    with pytest.raises(ConfigError) as info:
+        check_storage(settings)
+    assert str(info.value) == (
+        f"CONSOLE_STORAGE_URL=s3://{bucket}: AWS_PROFILE is not read; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
+
+
 def test_an_endpoint_that_does_not_answer_stops_the_start(tmp_path, monkeypatch) -> None:
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)

@@ -210,7 +210,7 @@ def test_a_storage_failure_fails_the_run_with_a_clear_summary_and_leaves_nothing
     world = make_world(hosts.stack)
     before = hosts.stored_names()
     if hosts.kind == "s3":
-        # Every upload to the bucket is cut on the wire (boto3's retries included).
+        # Every upload to the bucket is cut on the wire (the client's retries included).
         hosts.s3.proxy.refuse = re.compile(rb"(PUT|POST) /" + hosts.bucket.encode() + rb"/review-packs/")
         expected = f"StorageError: review pack upload to {hosts.storage_url} failed: the S3 endpoint did not answer"
     else:
