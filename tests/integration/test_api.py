@@ -19,7 +19,7 @@ from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.run_object import packs_by_run, run_view
 from tests.support.api import ZIP_BYTES, api_app, bearer, db_session, make_run, ready_pack
-from tests.support.db import DB_BACKENDS, fresh_database_url
+from tests.support.db import DB_BACKENDS, fresh_database_url, queries, sql_statements
 from tests.support.web import login
 
 PROBLEM = "application/problem+json"
@@ -162,6 +162,27 @@ def test_etag_answers_304_while_the_run_is_unchanged(app) -> None:
     assert changed.get_json()["progress"] == {"mode": "counted", "processed": 1, "total": 4, "percent": 25}
     # Another user's answer for the same run carries no data they may not see: 404 with or without an ETag.
     assert call(app, "GET", f"/api/v1/runs/{run_id}", "outsider", headers={"If-None-Match": etag}).status_code == 404
+
+
+@pytest.mark.parametrize("run_type", ["inventory_sync", "review_pack_generate"])
+def test_a_304_poll_costs_two_sql_statements(app, run_type) -> None:
+    """The cheap poll: one statement for token + user + memberships + grants, one for the run
+    with its tenant (and review pack) as columns — whoever polls, whatever the run's type."""
+    a1 = app.api.world.tenant_ids[0]
+    run_id = make_run(app, a1, type=run_type, status="running", outcome=None, units=3)
+    if run_type == "review_pack_generate":
+        ready_pack(app, a1, run_id=run_id)
+    engine = app.server.extensions["console.db"].engine
+    for role in ("owner", "operator"):
+        path = f"/api/v1/runs/{run_id}"
+        etag = call(app, "GET", path, role).headers["ETag"]  # also writes last_used_at (once a minute)
+        with sql_statements(engine) as statements:
+            polled = call(app, "GET", path, role, headers={"If-None-Match": etag})
+        assert polled.status_code == 304
+        sql = queries(statements)
+        assert len(sql) == 2, sql
+        assert "api_tokens" in sql[0] and "workspace_memberships" in sql[0] and "tenant_grants" in sql[0]
+        assert "operation_runs" in sql[1] and "tenants" in sql[1]
 
 
 def test_review_pack_and_its_download(app) -> None:
