@@ -87,9 +87,13 @@ def _path_id(raw: str, what: str) -> int:
     return int(raw)
 
 
+#: One instance for every request (a marshmallow schema is costly to build, cheap to reuse).
+_RUN = schemas.Run()
+
+
 def _visible_view(run_id: int) -> dict[str, Any]:
     """The run object if the caller may see the run (one statement: the poll's cost)."""
-    return schemas.Run().dump(visible_run_view(session=db_session(), principal=principal(), run_id=run_id))
+    return _RUN.dump(visible_run_view(session=db_session(), principal=principal(), run_id=run_id))
 
 
 def _audit(action: str, run_id: int, **details: Any) -> None:
