@@ -6,6 +6,7 @@ and problem+json for everything a client can get wrong."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 
 import pytest
@@ -335,6 +336,20 @@ def test_over_the_rate_limit_is_429_with_retry_after_per_token(empty_db_url, tmp
         assert call(app, "GET", "/api/v1/openapi.json").status_code == 200  # the document is not limited
         for _ in range(5):  # unauthenticated requests are refused, not counted against anyone
             assert app.server.test_client().get("/api/v1/tenants").status_code == 401
+
+
+def test_an_unreachable_limiter_redis_costs_the_budget_not_the_answers(empty_db_url, tmp_path) -> None:
+    """The limiter's Redis is the broker's by default: when it is down, API requests and sign-ins
+    are still answered (counted in this process meanwhile), never a 500."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    with api_app(empty_db_url, tmp_path, api_rate_limit="3/minute", ratelimit_storage_url=dead) as app:
+        for _ in range(3):
+            assert call(app, "GET", "/api/v1/tenants").status_code == 200
+        assert_problem(call(app, "GET", "/api/v1/tenants"), 429)  # the in-memory fallback still limits
+        client = app.server.test_client()
+        assert login(client, "viewer@test.example", "wrong password").status_code == 401
 
 
 # --------------------------------------------------------------------------- what a client can get wrong
