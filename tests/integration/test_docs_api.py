@@ -78,8 +78,6 @@ def test_every_tested_example_runs_against_a_live_console(tmp_path, server, back
         assert (cancelled["status"], cancelled["outcome"]) == ("completed", "cancelled")
         assert retried["type"] == "inventory_sync" and retried["id"] != cancelled["id"]
         assert retried["status"] in ("queued", "running")
-        if server == "gunicorn":  # the examples' requests were answered by both workers
-            assert len({pid for pid, _, line in web.answers() if "/api/v1/" in line}) == 2
     finally:
         gate.unlink(missing_ok=True)
         exit_stack.close()
