@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.api_poll [--rounds 7] [--requests 300]
 
-``GET /api/v1/runs/<id>`` with ``If-None-Match`` (304: token check, principal, one run row,
-the run object and its ETag) on the console (SQLite, the test world, one running run), against
+``GET /api/v1/runs/<id>`` with ``If-None-Match`` (304: two SQL statements — token + user +
+access, then the run with its tenant and pack — the limiter, the run object and its ETag) on
+the console (SQLite, the test world, one running run), against
 ``bench/bare_dash.py``'s no-op callback (Flask + Dash dispatch only, 204). Both go through
 Werkzeug's WSGI test client in this process, so the figures are the server's work without the
 network; segments alternate and the order flips every round. Printed: p50 of each, per round

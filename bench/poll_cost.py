@@ -148,7 +148,7 @@ def shell_body(keys: Keys, fingerprint: str | None, policy: Any, seen: int | Non
 # --------------------------------------------------------------------------- in process
 
 
-def in_process_app(world: BenchWorld, tmp: Path):
+def in_process_app(world: BenchWorld, tmp: Path, **overrides: Any):
     from console.app import create_app
 
     return create_app(
@@ -157,6 +157,7 @@ def in_process_app(world: BenchWorld, tmp: Path):
             "database_url": world.url,
             "secret_key": SECRET,
             "dispatcher": NullDispatcher(),
+            **overrides,
         }
     )
 

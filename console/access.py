@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from console.accounts.models import Tenant, TenantGrant, User, WorkspaceMembership
@@ -109,12 +109,23 @@ def _statement(session: Session, kind: str) -> Any:
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         if kind == "user":
-            roles, grants = _access_columns(session, User.id)
-            stmt = select(User, roles, grants).where(User.id == bindparam("user_id"))
+            stmt = select_with_access(session, User).where(User.id == bindparam("user_id"))
         else:
             stmt = select(*_access_columns(session, bindparam("user_id")))
         _STATEMENTS[key] = stmt
     return stmt
+
+
+def select_with_access(session: Session, *entities: Any) -> Select:
+    """``SELECT entities..., memberships, grants`` of the user ``User.id`` (the caller adds the
+    joins that bring ``users`` in and the WHERE): another row and the user's access in one
+    statement — API tokens read their token row this way (console.api_tokens.service)."""
+    return select(*entities, *_access_columns(session, User.id))
+
+
+def principal_of(user_id: int, row: Any) -> Principal:
+    """The Principal from a ``select_with_access`` row (its last two columns)."""
+    return _principal_from(user_id, row[-2], row[-1])
 
 
 def load_principal(*, session: Session, user_id: int) -> Principal:
@@ -132,7 +143,7 @@ def load_user_access(*, session: Session, user_id: int) -> tuple[User, Principal
     row = session.execute(_statement(session, "user"), {"user_id": user_id}).first()
     if row is None:
         return None
-    return row[0], _principal_from(user_id, row[1], row[2])
+    return row[0], principal_of(user_id, row)
 
 
 def parse_id(raw: object) -> int:

@@ -62,6 +62,13 @@ class Settings:
         return replace(self, **kw)
 
 
+def _default_limiter_storage(broker_url: str) -> str:
+    """Where the limiter counts when CONSOLE_RATELIMIT_STORAGE_URL is unset: the broker's Redis
+    when the broker is Redis (several gunicorn workers then share the sign-in and per-token API
+    budgets; Flask-Limiter's keys start with ``LIMITS:``, apart from Celery's), else this process."""
+    return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
+
+
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     """A Flask-Limiter limit string (``600/minute``, ``10 per second``); anything else is a ConfigError."""
     from limits import parse_many
@@ -225,12 +232,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         stale_after_seconds=_int(env, "CONSOLE_STALE_AFTER_SECONDS", DEFAULT_STALE_AFTER_SECONDS),
         queued_stale_after_seconds=_int(env, "CONSOLE_QUEUED_STALE_AFTER_SECONDS", 3600),
         review_pack_ttl_days=_int(env, "CONSOLE_REVIEW_PACK_TTL_DAYS", 14),
-        ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "memory://",
+        ratelimit_storage_url=env.get("CONSOLE_RATELIMIT_STORAGE_URL") or "",
         api_rate_limit=_rate_limit(env, "CONSOLE_API_RATE_LIMIT", "600/minute"),
         trusted_proxies=_proxy_hops(env),
         fanout_chunk_size=_int(env, "CONSOLE_FANOUT_CHUNK_SIZE", 100, maximum=10_000),
         resume_attempts=_int(env, "CONSOLE_RESUME_ATTEMPTS", 3, minimum=0, maximum=100),
     )
+    if not settings.ratelimit_storage_url:
+        settings = replace(settings, ratelimit_storage_url=_default_limiter_storage(settings.broker_url))
     storage_url = _storage_url(overrides.pop("storage_url", None) or env.get("CONSOLE_STORAGE_URL"))
     settings = replace(
         settings,

@@ -419,8 +419,10 @@ _RUN_ROW = (
 )
 
 
-def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> RunSnapshot:
-    """The run if the principal may see it (NotFound otherwise), in **one** statement (no units)."""
+def visible_run_row(*, session: Session, principal: Principal, run_id: object) -> Any:
+    """The run's row — its columns, ``tenant_workspace_id``, ``tenant_name``, ``initiator_name``
+    and its latest review pack's ``pack_id``/``pack_status``/``pack_expires_at`` — if the
+    principal may see it (NotFound otherwise), in **one** statement."""
     row = session.execute(_RUN_ROW, {"run_id": parse_id(run_id)}).first()
     # The same rule as access.require_run, on the row's values: no second query.
     if row is None or not run_visible(
@@ -431,6 +433,12 @@ def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> R
         initiator_user_id=row.initiator_user_id,
     ):
         raise NotFound("run")
+    return row
+
+
+def run_snapshot(*, session: Session, principal: Principal, run_id: object) -> RunSnapshot:
+    """The run if the principal may see it (NotFound otherwise), in **one** statement (no units)."""
+    row = visible_run_row(session=session, principal=principal, run_id=run_id)
     downloadable = bool(
         row.pack_id is not None
         and row.pack_status == "ready"

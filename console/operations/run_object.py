@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from console.access import Principal
 from console.operations.models import OperationRun
 from console.operations.progress import progress_for_run
+from console.operations.queries import visible_run_row
 from console.operations.registry import REVIEW_PACK_GENERATE
-from console.operations.service import counts_of
+from console.operations.summary import normalize_counts
 from console.review_packs.models import ReviewPack
 
 
@@ -20,12 +22,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _pack_fields(pack_id: int, status: str) -> dict[str, Any]:
+    url = f"/review-packs/{pack_id}/download" if status == "ready" else None
+    return {"id": pack_id, "status": status, "download_url": url}
+
+
 def pack_view(pack: ReviewPack | None) -> dict[str, Any] | None:
     """A review pack as a run object carries it: the download path only once the pack is ready."""
-    if pack is None:
-        return None
-    url = f"/review-packs/{pack.id}/download" if pack.status == "ready" else None
-    return {"id": pack.id, "status": pack.status, "download_url": url}
+    return None if pack is None else _pack_fields(pack.id, pack.status)
 
 
 def packs_by_run(session: Session, runs: list[OperationRun]) -> dict[int, ReviewPack]:
@@ -37,10 +41,7 @@ def packs_by_run(session: Session, runs: list[OperationRun]) -> dict[int, Review
     return {pack.operation_run_id: pack for pack in rows if pack.operation_run_id is not None}
 
 
-def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> dict[str, Any]:
-    """The object ``runs show --json`` prints (and ``runs list --json`` an array of). ``packs``:
-    ``packs_by_run`` for these runs; a review_pack_generate run gets ``review_pack`` (null when
-    its pack row is gone)."""
+def _view(run: Any, review_pack: dict[str, Any] | None) -> dict[str, Any]:
     progress = progress_for_run(run)
     view: dict[str, Any] = {
         "id": run.id,
@@ -49,7 +50,7 @@ def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> d
         "outcome": run.outcome,
         "workspace_id": run.workspace_id,
         "tenant_id": run.tenant_id,
-        "summary_counts": counts_of(run),
+        "summary_counts": normalize_counts(run.summary_counts),
         "progress": {
             "mode": progress.mode,
             "processed": progress.processed,
@@ -62,8 +63,22 @@ def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> d
         "completed_at": _iso(run.completed_at),
     }
     if run.type == REVIEW_PACK_GENERATE:
-        view["review_pack"] = pack_view((packs or {}).get(run.id))
+        view["review_pack"] = review_pack
     return view
+
+
+def run_view(run: OperationRun, packs: dict[int, ReviewPack] | None = None) -> dict[str, Any]:
+    """The object ``runs show --json`` prints (and ``runs list --json`` an array of). ``packs``:
+    ``packs_by_run`` for these runs; a review_pack_generate run gets ``review_pack`` (null when
+    its pack row is gone)."""
+    return _view(run, pack_view((packs or {}).get(run.id)))
+
+
+def visible_run_view(*, session: Session, principal: Principal, run_id: object) -> dict[str, Any]:
+    """``run_view`` of one run the principal may see (NotFound otherwise) in ONE statement: the
+    run with its tenant and review pack as columns (queries.visible_run_row) — the API's poll."""
+    row = visible_run_row(session=session, principal=principal, run_id=run_id)
+    return _view(row, _pack_fields(row.pack_id, row.pack_status) if row.pack_id is not None else None)
 
 
 def pack_object(pack: ReviewPack) -> dict[str, Any]:

@@ -177,7 +177,16 @@ def init_app(server: Flask) -> None:
     server.before_request(_https_first)  # before CSRF (security.init_app registers it later)
     # One Limiter per app: its storage (memory in development, Redis in production) is
     # shared by every worker process only when it is Redis.
-    limiter = Limiter(get_remote_address, app=server, storage_uri=settings.ratelimit_storage_url, default_limits=[])
+    # A Redis that stops answering (by default the broker's) must not turn sign-ins and API
+    # requests into 500s: they are counted in this process's memory until it answers again.
+    limiter = Limiter(
+        get_remote_address,
+        app=server,
+        storage_uri=settings.ratelimit_storage_url,
+        default_limits=[],
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+    )
     server.extensions["console.limiter"] = limiter  # the API's per-token limits share it
     # Only failed sign-ins (401) use up a budget: the limit is tested before the view and
     # deducted after it only when the answer was a failure, so any number of successful

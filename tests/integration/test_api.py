@@ -6,6 +6,7 @@ and problem+json for everything a client can get wrong."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.run_object import packs_by_run, run_view
 from tests.support.api import ZIP_BYTES, api_app, bearer, db_session, make_run, ready_pack
-from tests.support.db import DB_BACKENDS, fresh_database_url
+from tests.support.db import DB_BACKENDS, fresh_database_url, queries, sql_statements
 from tests.support.web import login
 
 PROBLEM = "application/problem+json"
@@ -162,6 +163,27 @@ def test_etag_answers_304_while_the_run_is_unchanged(app) -> None:
     assert changed.get_json()["progress"] == {"mode": "counted", "processed": 1, "total": 4, "percent": 25}
     # Another user's answer for the same run carries no data they may not see: 404 with or without an ETag.
     assert call(app, "GET", f"/api/v1/runs/{run_id}", "outsider", headers={"If-None-Match": etag}).status_code == 404
+
+
+@pytest.mark.parametrize("run_type", ["inventory_sync", "review_pack_generate"])
+def test_a_304_poll_costs_two_sql_statements(app, run_type) -> None:
+    """The cheap poll: one statement for token + user + memberships + grants, one for the run
+    with its tenant (and review pack) as columns — whoever polls, whatever the run's type."""
+    a1 = app.api.world.tenant_ids[0]
+    run_id = make_run(app, a1, type=run_type, status="running", outcome=None, units=3)
+    if run_type == "review_pack_generate":
+        ready_pack(app, a1, run_id=run_id)
+    engine = app.server.extensions["console.db"].engine
+    for role in ("owner", "operator"):
+        path = f"/api/v1/runs/{run_id}"
+        etag = call(app, "GET", path, role).headers["ETag"]  # also writes last_used_at (once a minute)
+        with sql_statements(engine) as statements:
+            polled = call(app, "GET", path, role, headers={"If-None-Match": etag})
+        assert polled.status_code == 304
+        sql = queries(statements)
+        assert len(sql) == 2, sql
+        assert "api_tokens" in sql[0] and "workspace_memberships" in sql[0] and "tenant_grants" in sql[0]
+        assert "operation_runs" in sql[1] and "tenants" in sql[1]
 
 
 def test_review_pack_and_its_download(app) -> None:
@@ -314,6 +336,20 @@ def test_over_the_rate_limit_is_429_with_retry_after_per_token(empty_db_url, tmp
         assert call(app, "GET", "/api/v1/openapi.json").status_code == 200  # the document is not limited
         for _ in range(5):  # unauthenticated requests are refused, not counted against anyone
             assert app.server.test_client().get("/api/v1/tenants").status_code == 401
+
+
+def test_an_unreachable_limiter_redis_costs_the_budget_not_the_answers(empty_db_url, tmp_path) -> None:
+    """The limiter's Redis is the broker's by default: when it is down, API requests and sign-ins
+    are still answered (counted in this process meanwhile), never a 500."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    with api_app(empty_db_url, tmp_path, api_rate_limit="3/minute", ratelimit_storage_url=dead) as app:
+        for _ in range(3):
+            assert call(app, "GET", "/api/v1/tenants").status_code == 200
+        assert_problem(call(app, "GET", "/api/v1/tenants"), 429)  # the in-memory fallback still limits
+        client = app.server.test_client()
+        assert login(client, "viewer@test.example", "wrong password").status_code == 401
 
 
 # --------------------------------------------------------------------------- what a client can get wrong

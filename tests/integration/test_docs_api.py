@@ -1,7 +1,10 @@
 """docs/api.md's examples, exactly as written: every ```bash tested block runs, in document
 order, in ONE bash session (variables carry over; ``set -euo pipefail``), against a live
-``console serve`` and a real worker on the embedded broker — create a token, list tenants,
-start a review pack, poll it with If-None-Match, download the ZIP, cancel a run, retry it.
+``console serve`` and a real worker on the embedded broker (SQLite), and — when
+CONSOLE_TEST_DATABASE_URL and CONSOLE_TEST_BROKER_URL are set — against ``gunicorn
+console.wsgi:server`` with 2 workers on PostgreSQL + Redis, as production runs it: create a
+token, list tenants, start a review pack, poll it with If-None-Match, download the ZIP, cancel a
+run, retry it.
 
 The inventory sync the cancel example starts is held at its units (the ``hold`` fault on
 ``type:*``), so the cancel always meets an active run, whatever the machine's speed."""
@@ -10,39 +13,29 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
-import time
+from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
 from tests.integration.worker import REPO, make_world, open_stack
+from tests.support.db import BROKER_URL, PG_URL
+from tests.support.servers import web_server
 
 DOC = REPO / "docs" / "api.md"
 FENCE = re.compile(r"^```bash( tested)?\n(.*?)^```$", re.M | re.S)
 MARK = "__api_doc_block_done__"
+#: (web server, database, broker): the development server always; production's shape when the
+#: CI's PostgreSQL and Redis are there.
+WEB_STACKS = [("serve", "sqlite", "embedded")] + (
+    [("gunicorn", "postgresql", "redis")] if PG_URL and BROKER_URL else []
+)
 
 
 def _tested_blocks() -> list[str]:
     return [m.group(2) for m in FENCE.finditer(DOC.read_text()) if m.group(1)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "console serve exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"console serve did not listen on {port}")
 
 
 def test_the_doc_marks_the_examples_the_issue_asks_for() -> None:
@@ -52,30 +45,19 @@ def test_the_doc_marks_the_examples_the_issue_asks_for() -> None:
     assert "/cancel" in text and "/retry" in text
 
 
-def test_every_tested_example_runs_against_a_live_console(tmp_path) -> None:
+@pytest.mark.parametrize(("server", "backend", "broker"), WEB_STACKS, ids=["-".join(p) for p in WEB_STACKS])
+def test_every_tested_example_runs_against_a_live_console(tmp_path, server, backend, broker) -> None:
     gate = tmp_path / "hold-inventory"
     gate.touch()
     faults = json.dumps({"hold": {"file": str(gate), "units": ["type:*"]}})
-    stack_gen = open_stack("sqlite", "embedded", tmp_path, {"CONSOLE_PROVIDER_FAULTS": faults})
+    stack_gen = open_stack(backend, broker, tmp_path, {"CONSOLE_PROVIDER_FAULTS": faults})
     stack = next(stack_gen)
-    web = None
+    exit_stack = ExitStack()
     try:
         world = make_world(stack, role="manager")
-        port = _free_port()
-        env = stack.env | {
-            "PATH": str(Path(sys.executable).parent) + ":" + stack.env.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO),
-            "CONSOLE_URL": f"http://127.0.0.1:{port}",
-            "ADMIN_EMAIL": world.email,
-        }
-        web = subprocess.Popen(
-            [sys.executable, "-m", "console", "serve", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for_port(port, web)
+        env = stack.env | {"PATH": str(Path(sys.executable).parent) + ":" + stack.env.get("PATH", "/usr/bin:/bin")}
+        web = exit_stack.enter_context(web_server(server, env, tmp_path))
+        env |= {"CONSOLE_URL": web.url, "ADMIN_EMAIL": world.email, "PYTHONPATH": str(REPO)}
         script = "set -euo pipefail\n" + "".join(f"{block}\necho {MARK}\n" for block in _tested_blocks())
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-c", script],
@@ -98,7 +80,5 @@ def test_every_tested_example_runs_against_a_live_console(tmp_path) -> None:
         assert retried["status"] in ("queued", "running")
     finally:
         gate.unlink(missing_ok=True)
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=30)
+        exit_stack.close()
         stack_gen.close()

@@ -8,20 +8,16 @@ test_hostile_http.py the per-email guesser spread over many addresses."""
 from __future__ import annotations
 
 import re
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from console.app import create_app
 from console.migrate import upgrade
 from console.web.auth import LOGIN_FAILED, LOGIN_THROTTLED
 from tests.factories import PASSWORD, build_world
+from tests.support import servers
 from tests.support.web import RecordingDispatcher, csrf_token, instant_password_checks, login
 
 
@@ -89,37 +85,12 @@ def test_a_throttled_browser_shows_the_message_and_stays_signed_out(web_app, wor
     assert client.get("/").status_code == 302
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def private_redis(tmp_path) -> Iterator[str]:
     """A redis-server of this test only (the limiter's keys are per address and per email: a
     shared server would carry them across test runs within the hour)."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)", pytrace=False)
-    port = _free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen([*argv, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    with servers.private_redis(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_two_app_instances_share_the_counters_in_redis(empty_db_url, tmp_path, private_redis, monkeypatch) -> None:

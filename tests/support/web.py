@@ -192,3 +192,27 @@ def declared_values(key: str, declared: list[dict], given: list[tuple[str, str, 
     unknown = set(values) - {(d["id"], d["property"]) for d in declared}
     assert not unknown, f"{sorted(unknown)} are not inputs/state of {key}"
     return [{**d, "value": values.get((d["id"], d["property"]))} for d in declared]
+
+
+def run_poll_request(run_id: int, fingerprint: object, policy: object) -> dict:
+    """The run viewer's poll (``run-poll`` ticked) as dash-renderer posts it, for a client that
+    speaks plain HTTP (no app object in the test's process to read the callback key from)."""
+    key = "..run-view.children...run-fingerprint.data...run-poll-policy.data.."
+    return {
+        "output": key,
+        "outputs": [
+            {"id": "run-view", "property": "children"},
+            {"id": "run-fingerprint", "property": "data"},
+            {"id": "run-poll-policy", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "run-poll", "property": "n_intervals", "value": 1},
+            {"id": "run-viewer-run-kick", "property": "data", "value": None},
+        ],
+        "state": [
+            {"id": "run-id", "property": "data", "value": run_id},
+            {"id": "run-fingerprint", "property": "data", "value": fingerprint},
+            {"id": "run-poll-policy", "property": "data", "value": policy},
+        ],
+        "changedPropIds": ["run-poll.n_intervals"],
+    }

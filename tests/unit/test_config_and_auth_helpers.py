@@ -20,6 +20,24 @@ def test_development_secret_is_generated_once(tmp_path) -> None:
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+@pytest.mark.parametrize(
+    ("broker", "explicit", "expected"),
+    [
+        (None, None, "memory://"),  # the embedded broker: one development process
+        ("redis://10.0.0.5:6379/0", None, "redis://10.0.0.5:6379/0"),  # several workers share the budgets
+        ("rediss://:pw@cache:6380/2", None, "rediss://:pw@cache:6380/2"),
+        ("redis://10.0.0.5:6379/0", "redis://10.0.0.9:6379/1", "redis://10.0.0.9:6379/1"),
+        ("redis://10.0.0.5:6379/0", "memory://", "memory://"),  # said explicitly: kept
+        ("sqla+sqlite:///x.db", None, "memory://"),
+    ],
+)
+def test_limiter_counters_live_in_the_brokers_redis_unless_set(tmp_path, broker, explicit, expected) -> None:
+    env = {"CONSOLE_INSTANCE_DIR": str(tmp_path)}
+    env |= {"CONSOLE_BROKER_URL": broker} if broker else {}
+    env |= {"CONSOLE_RATELIMIT_STORAGE_URL": explicit} if explicit else {}
+    assert load_settings(environ=env).ratelimit_storage_url == expected
+
+
 def test_production_refuses_to_start_without_a_secret(tmp_path) -> None:
     with pytest.raises(ConfigError, match="CONSOLE_SECRET_KEY"):
         load_settings(environ={"CONSOLE_INSTANCE_DIR": str(tmp_path), "CONSOLE_ENV": "production"})

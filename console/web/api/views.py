@@ -29,7 +29,7 @@ from console.operations import registry
 from console.operations.launch import cancel_operation, retry_operation, start_operation
 from console.operations.models import OperationRun
 from console.operations.queries import runs_after, units_after
-from console.operations.run_object import pack_object, packs_by_run, run_view
+from console.operations.run_object import pack_object, packs_by_run, run_view, visible_run_view
 from console.review_packs.service import pack_download
 from console.review_packs.storage import StorageError, storage_for
 from console.web.api import cursors, schemas
@@ -87,13 +87,13 @@ def _path_id(raw: str, what: str) -> int:
     return int(raw)
 
 
-def _view(session: Any, run: OperationRun) -> dict[str, Any]:
-    return schemas.Run().dump(run_view(run, packs_by_run(session, [run])))
+#: One instance for every request (a marshmallow schema is costly to build, cheap to reuse).
+_RUN = schemas.Run()
 
 
 def _visible_view(run_id: int) -> dict[str, Any]:
-    session = db_session()
-    return _view(session, require_run(session=session, principal=principal(), run_id=run_id))
+    """The run object if the caller may see the run (one statement: the poll's cost)."""
+    return _RUN.dump(visible_run_view(session=db_session(), principal=principal(), run_id=run_id))
 
 
 def _audit(action: str, run_id: int, **details: Any) -> None:
