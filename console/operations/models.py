@@ -23,6 +23,9 @@ class OperationRun(Base):
         # The tenant dashboard's finished runs (migration 0005).
         Index("ix_operation_runs_tenant_completed", "tenant_id", "completed_at"),
         Index("ix_operation_runs_tenant_type_completed", "tenant_id", "type", "completed_at"),
+        # The list's search by initiator (migration 0007; its trigram index on the failure text is
+        # PostgreSQL-only and optional, so it is not declared here: console.migrate.OPTIONAL_INDEXES).
+        Index("ix_operation_runs_initiator", "initiator_user_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
