@@ -18,7 +18,9 @@ class OperationRun(Base):
     __table_args__ = (
         Index("ix_operation_runs_scope_active", "workspace_id", "tenant_id", "type", "status"),
         Index("ix_operation_runs_workspace_created", "workspace_id", "created_at"),
-        Index("ix_operation_runs_tenant_created", "tenant_id", "created_at"),
+        # A tenant's runs by creation time; status and outcome too, so that the dashboard's runs per
+        # day (and its KPIs) are counted from the index alone (migration 0007).
+        Index("ix_operation_runs_tenant_created_status", "tenant_id", "created_at", "status", "outcome"),
         Index("ix_operation_runs_status", "status"),
         # The tenant dashboard's finished runs (migration 0005).
         Index("ix_operation_runs_tenant_completed", "tenant_id", "completed_at"),

@@ -77,7 +77,7 @@ def test_db_upgrade_names_the_revisions_it_applied_then_says_up_to_date(env, emp
     assert first.stderr.strip().splitlines()[-1] == (
         "applied 0001_initial_schema, 0002_user_session_version, 0003_operations_list_index, "
         "0004_audit_target_index, 0005_dashboard_indexes, 0006_api_tokens, "
-        "0007_run_search_indexes, now at 0007"
+        "0007_search_and_dashboard_indexes, now at 0007"
     )
     again = console("db", "upgrade", env=env)
     assert again.returncode == 0 and again.stderr.strip().splitlines()[-1] == "database is up to date at 0007"
@@ -89,7 +89,7 @@ def test_db_upgrade_from_an_older_revision_lists_only_the_newer_ones(env, empty_
     assert r.stderr.strip().splitlines()[-1] == (
         "applied 0002_user_session_version, 0003_operations_list_index, 0004_audit_target_index, "
         "0005_dashboard_indexes, 0006_api_tokens, "
-        "0007_run_search_indexes, now at 0007"
+        "0007_search_and_dashboard_indexes, now at 0007"
     )
 
 

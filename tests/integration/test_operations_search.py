@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from console.access import load_principal
 from console.accounts.models import User
 from console.db import Database, utcnow
-from console.migrate import upgrade
+from console.migrate import TRIGRAM_DDL, upgrade
 from console.operations import registry
 from console.operations.models import OperationRun
 from console.operations.queries import RowsRequest, RunFilters, run_page
@@ -248,3 +248,10 @@ def test_without_the_privilege_for_pg_trgm_the_migration_says_so_and_search_stil
     assert len(skipped) == 1, skipped
     assert "ix_operation_runs_failure_trgm state=skipped" in skipped[0]
     assert "may not CREATE EXTENSION pg_trgm" in skipped[0]
+
+
+def test_the_deployment_runbook_gives_the_trigram_index_statement_the_migration_runs() -> None:
+    """An operator who installs pg_trgm after migration 0007 ran creates exactly its index."""
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    assert TRIGRAM_DDL + ";" in runbook
+    assert "state=skipped" in runbook and "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in runbook

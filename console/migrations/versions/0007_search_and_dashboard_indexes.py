@@ -1,4 +1,4 @@
-"""operation_runs: indexes for the operations list's free-text search at scale
+"""operation_runs: indexes for the operations list's free-text search and the tenant dashboard at scale
 
 The search (``console.operations.search.search_clause``) is an ``OR`` of the failure text
 (``lower(failure_summary) LIKE '%…%'``), the initiator (``initiator_user_id = ANY(<users whose
@@ -14,7 +14,15 @@ each arm PostgreSQL reads every visible run whenever fewer than a page of runs m
   or a superuser. When the extension is neither installed nor creatable by this user, the
   migration logs one line and skips the index: the console works the same, its search is just a
   scan. Installing the extension later does not re-run this migration: docs/deployment.md gives
-  the two statements to run by hand (``TRIGRAM_DDL`` below).
+  the two statements to run by hand (``console.migrate.TRIGRAM_DDL``).
+
+The tenant dashboard's runs-per-day chart and KPIs count a tenant's runs of the last 30 days by
+day, status and outcome (``queries.runs_per_day``: ~17,000 rows at 50,000 runs per tenant).
+Through ``(tenant_id, created_at)`` PostgreSQL read each of those rows from the table (a bitmap
+heap scan over ~7,700 pages, 40-60 ms under load); ``ix_operation_runs_tenant_created_status``
+``(tenant_id, created_at, status, outcome)`` holds every column the count needs, so it is an
+index-only scan (~11 ms). It replaces ``ix_operation_runs_tenant_created``: same leading columns,
+so every query that used that one uses this one.
 
 Revision ID: 0007
 Revises: 0006
@@ -26,6 +34,9 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
+from console.migrate import TRIGRAM_DDL
+from console.migrate import TRIGRAM_INDEX as TRIGRAM
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -34,12 +45,9 @@ depends_on = None
 log = logging.getLogger("console.migrations")
 
 INITIATOR = "ix_operation_runs_initiator"
-TRIGRAM = "ix_operation_runs_failure_trgm"
-#: The statement docs/deployment.md gives operators who install pg_trgm after this migration ran.
-TRIGRAM_DDL = (
-    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {TRIGRAM} "
-    "ON operation_runs USING gin (lower(failure_summary) gin_trgm_ops)"
-)
+COVERING = "ix_operation_runs_tenant_created_status"
+COVERING_COLUMNS = ["tenant_id", "created_at", "status", "outcome"]
+REPLACED = "ix_operation_runs_tenant_created"
 
 
 def trigram_available(conn: sa.Connection) -> tuple[bool, str]:
@@ -70,6 +78,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         op.create_index(INITIATOR, "operation_runs", ["initiator_user_id"])
+        op.create_index(COVERING, "operation_runs", COVERING_COLUMNS)
+        op.drop_index(REPLACED, table_name="operation_runs")
         return
     ok, why = trigram_available(conn)
     # CONCURRENTLY: workers keep writing operation_runs while the indexes build.
@@ -77,6 +87,8 @@ def upgrade() -> None:
         op.create_index(
             INITIATOR, "operation_runs", ["initiator_user_id"], postgresql_concurrently=True, if_not_exists=True
         )
+        op.create_index(COVERING, "operation_runs", COVERING_COLUMNS, postgresql_concurrently=True, if_not_exists=True)
+        op.drop_index(REPLACED, table_name="operation_runs", postgresql_concurrently=True, if_exists=True)
         if ok:
             op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             op.execute(TRIGRAM_DDL)
@@ -96,9 +108,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
+        op.create_index(REPLACED, "operation_runs", ["tenant_id", "created_at"])
+        op.drop_index(COVERING, table_name="operation_runs")
         op.drop_index(INITIATOR, table_name="operation_runs")
         return
     # The extension stays: other schemas or an operator may use it.
     with op.get_context().autocommit_block():
+        op.create_index(
+            REPLACED, "operation_runs", ["tenant_id", "created_at"], postgresql_concurrently=True, if_not_exists=True
+        )
+        op.drop_index(COVERING, table_name="operation_runs", postgresql_concurrently=True, if_exists=True)
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {TRIGRAM}")
         op.drop_index(INITIATOR, table_name="operation_runs", postgresql_concurrently=True, if_exists=True)
