@@ -29,13 +29,16 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import update
 
 if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -101,6 +104,7 @@ def seed(url: str) -> Seeded:
                     initiator_user_id=world.users["manager"],
                     created_at=created,
                     started_at=created,
+                    heartbeat_at=utcnow(),
                 )
                 for type_ in ("inventory_sync", "review_pack_generate")
             )
@@ -123,6 +127,33 @@ SURFACES = {
     "activity shell": ("activity-shell.children", "/admin/tenants/{tenant_id}"),
     "review pack card": ("review-pack-body.children", "/admin/tenants/{tenant_id}"),
 }
+
+
+@contextmanager
+def heartbeats(url: str, every: float = 5.0) -> Iterator[None]:
+    """Keep the running runs' heartbeat fresh, as their worker would (every ≤ 10 s): a run silent
+    for more than 20 s shows "No progress for N min", words that change every minute — the
+    polls would then answer 200 (changed), not the 204 measured here."""
+    from console.db import Database, utcnow
+    from console.operations.models import OperationRun
+
+    db = Database(url)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            with db.session() as s:
+                s.execute(update(OperationRun).where(OperationRun.status == "running").values(heartbeat_at=utcnow()))
+                s.commit()
+
+    thread = threading.Thread(target=beat, name="bench-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        db.dispose()
 
 
 def console_polls(base_url: str, seeded: Seeded) -> dict[str, tuple[dict[str, str], bytes]]:
@@ -186,8 +217,9 @@ def console_polls(base_url: str, seeded: Seeded) -> dict[str, tuple[dict[str, st
 
 
 def run(kind: str, rounds: int, seconds: float) -> Section:
-    with console_database(kind) as url:
+    with console_database(kind) as url, ExitStack() as stack:
         seeded = seed(url)
+        stack.enter_context(heartbeats(url))
         console = Gunicorn(url, threads=THREADS).start()
         bare = Gunicorn(url, threads=THREADS, app="bench.bare_dash:server").start()
         try:
