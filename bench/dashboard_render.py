@@ -62,6 +62,14 @@ DASHBOARD_FRAGMENT = "tenant-kpis.children"
 TARGET_MS = 150
 
 
+def target_ms(label: str, runs_per_tenant: int) -> int:
+    """Issue 15's targets: the tenant dashboard ≤ 150 ms at 2,000 runs per tenant and ≤ 300 ms at
+    50,000; the operations list (first, filtered and searched pages) ≤ 100 ms at 1,000,000 runs."""
+    if label.startswith("tenant dashboard"):
+        return TARGET_MS if runs_per_tenant <= 2000 else 300
+    return 100 if runs_per_tenant > 2000 else TARGET_MS
+
+
 def perf_indexes():
     from console.models import Base
 
@@ -306,13 +314,15 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
                 ms(a["p95"]),
                 ratio(b["p50"], a["p50"]),
                 a["statements"],
-                "yes" if a["p50"] * 1000 <= TARGET_MS else "**no**",
+                f"{target_ms(label, per_tenant)}: "
+                + ("yes" if a["p50"] * 1000 <= target_ms(label, per_tenant) else "**no**"),
                 a["load"],
             ]
         )
     section.table(
         f"Baseline = the same request without the performance indexes ({', '.join(PERF_INDEXES)}). "
-        f"Target ≤ {TARGET_MS} ms.",
+        "Targets (issue 15): tenant dashboard ≤ 150 ms p50 at 2,000 runs per tenant, ≤ 300 ms at 50,000; "
+        "operations list pages ≤ 100 ms at 1,000,000 runs.",
         [
             "request",
             "p50 ms without indexes",
@@ -320,7 +330,7 @@ def run(world: BenchWorld, *, repeat: int = 30, want_explain: bool = True) -> tu
             "p95 ms",
             "speed-up",
             "SQL statements",
-            f"≤ {TARGET_MS} ms",
+            "target ms: met",
             "load avg",
         ],
         rows,
