@@ -137,6 +137,15 @@ def test_search_finds_exactly_what_the_rule_says_on_every_backend(searched) -> N
     assert len(expected("operator", runs)) == 2 and expected("nothing like this", runs) == set()
 
 
+def test_a_name_matching_more_users_than_the_limit_still_finds_their_runs(searched, monkeypatch) -> None:
+    """Past MAX_INITIATORS matching users the initiator arm is a subquery again: same runs."""
+    from console.operations import search
+
+    db, manager_id, runs = searched
+    monkeypatch.setattr(search, "MAX_INITIATORS", 0)
+    assert found(db, manager_id, "operator") == expected("operator", runs) != set()
+
+
 def search_plan(db: Database, q: str) -> tuple[str, str]:
     """The search clause alone (``SELECT id FROM operation_runs WHERE <clause>``) as the driver
     receives it, and its plan with sequential scans priced out: the question is whether an index
