@@ -358,6 +358,65 @@ def seed_dataset(url: str, *, tenants: int = 50, runs_per_tenant: int = 2000, se
     )
 
 
+def load_world(url: str) -> BenchWorld:
+    """The ``BenchWorld`` of a database ``seed_dataset`` filled earlier (read back, nothing written)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+
+            def ids(sql: str, **params: Any) -> list[Any]:
+                return list(conn.execute(text(sql), params).scalars())
+
+            manager_id, operator_id = (
+                ids("SELECT id FROM users WHERE email = :e", e=email)[0]
+                for email in ("manager@bench.example", "operator@bench.example")
+            )
+            running = text("SELECT tenant_id, id FROM operation_runs WHERE status = 'running' ORDER BY id")
+            active_by_tenant = dict(conn.execute(running).all())
+            return BenchWorld(
+                url=url,
+                workspace_id=ids("SELECT id FROM workspaces WHERE name = 'Bench workspace'")[0],
+                tenant_ids=ids("SELECT id FROM tenants ORDER BY id"),
+                manager_email="manager@bench.example",
+                operator_email="operator@bench.example",
+                manager_id=manager_id,
+                operator_id=operator_id,
+                active_run_ids=sorted(active_by_tenant.values()),
+                queued_run_ids=ids("SELECT id FROM operation_runs WHERE status = 'queued' ORDER BY id"),
+                active_by_tenant=active_by_tenant,
+                runs=ids("SELECT count(*) FROM operation_runs")[0],
+                seconds=0.0,
+            )
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def kept_dataset(url: str, *, tenants: int, runs_per_tenant: int) -> Iterator[BenchWorld]:
+    """The dataset in the database ``url``, kept afterwards: migrated to head, seeded when it holds
+    no runs, else reused as it is (building 1,000,000 runs takes minutes). It must hold nothing
+    but a ``seed_dataset`` world of that size: a database of another size is refused."""
+    from console.migrate import upgrade
+
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            runs = conn.execute(text("SELECT count(*) FROM operation_runs")).scalar_one()
+    finally:
+        engine.dispose()
+    if runs == 0:
+        yield seed_dataset(url, tenants=tenants, runs_per_tenant=runs_per_tenant)
+        return
+    world = load_world(url)
+    if (len(world.tenant_ids), world.runs) != (tenants, tenants * runs_per_tenant):
+        raise SystemExit(
+            f"{url} holds {world.runs:,} runs in {len(world.tenant_ids)} tenants, not "
+            f"{tenants} × {runs_per_tenant:,}: use an empty database (or the options it was built with)"
+        )
+    yield world
+
+
 def vacuum_analyze(url: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:

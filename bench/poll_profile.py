@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="console-bench-profile-"))
     url = f"sqlite:///{tmp / 'console.db'}"
-    run_id = seed(url)
+    run_id = seed(url).run_id
     app, client = console_client(url, tmp)
     data = poll_body(app, client, run_id)
     bare = bare_app.server.test_client()

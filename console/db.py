@@ -76,6 +76,15 @@ def _file_identity(path: str) -> tuple[int, int]:
 MAX_ID: Final = 2**31 - 1
 
 
+#: SQLite's Unicode-aware lower() (its own folds ASCII letters only; PostgreSQL's folds every
+#: letter): the operations list's search calls it there (console.operations.search.folded).
+SQLITE_LOWER: Final = "console_lower"
+
+
+def _sqlite_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE (writers queue, never 'locked').
 
@@ -103,6 +112,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            dbapi_conn.create_function(SQLITE_LOWER, 1, _sqlite_lower, deterministic=True)
             rec.info["sqlite_file"] = _file_identity(path)
 
         @event.listens_for(engine, "checkout")

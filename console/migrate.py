@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from alembic import command
 from alembic.config import Config
@@ -66,3 +67,23 @@ def upgrade_with_report(database_url: str, revision: str = "head") -> UpgradeRep
             applied.append(Path(rev.path).stem if rev.path else rev.revision)
         applied.reverse()
     return UpgradeReport(applied=tuple(applied), current=after)
+
+
+#: Migration 0007's trigram index on the runs' failure text (PostgreSQL with pg_trgm only), and
+#: the statement that makes it — also what an operator runs after installing pg_trgm late
+#: (docs/deployment.md) and what bench/dashboard_render.py re-creates after its baseline.
+TRIGRAM_INDEX: Final = "ix_operation_runs_failure_trgm"
+TRIGRAM_DDL: Final = (
+    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {TRIGRAM_INDEX} "
+    "ON operation_runs USING gin (lower(failure_summary) gin_trgm_ops)"
+)
+
+#: Indexes a migration creates only where the database allows it (0007's trigram index needs
+#: PostgreSQL and the pg_trgm extension), so the models do not declare them: a schema comparison
+#: (autogenerate) must not call them drift.
+OPTIONAL_INDEXES: frozenset[str] = frozenset({TRIGRAM_INDEX})
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's ``include_object`` hook: leave the optional indexes out of schema comparisons."""
+    return not (type_ == "index" and reflected and name in OPTIONAL_INDEXES)

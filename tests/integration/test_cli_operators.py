@@ -76,10 +76,11 @@ def test_db_upgrade_names_the_revisions_it_applied_then_says_up_to_date(env, emp
     assert first.returncode == 0 and first.stdout == ""
     assert first.stderr.strip().splitlines()[-1] == (
         "applied 0001_initial_schema, 0002_user_session_version, 0003_operations_list_index, "
-        "0004_audit_target_index, 0005_dashboard_indexes, 0006_api_tokens, now at 0006"
+        "0004_audit_target_index, 0005_dashboard_indexes, 0006_api_tokens, "
+        "0007_search_and_dashboard_indexes, now at 0007"
     )
     again = console("db", "upgrade", env=env)
-    assert again.returncode == 0 and again.stderr.strip().splitlines()[-1] == "database is up to date at 0006"
+    assert again.returncode == 0 and again.stderr.strip().splitlines()[-1] == "database is up to date at 0007"
 
 
 def test_db_upgrade_from_an_older_revision_lists_only_the_newer_ones(env, empty_db_url) -> None:
@@ -87,7 +88,8 @@ def test_db_upgrade_from_an_older_revision_lists_only_the_newer_ones(env, empty_
     r = console("db", "upgrade", env=env)
     assert r.stderr.strip().splitlines()[-1] == (
         "applied 0002_user_session_version, 0003_operations_list_index, 0004_audit_target_index, "
-        "0005_dashboard_indexes, 0006_api_tokens, now at 0006"
+        "0005_dashboard_indexes, 0006_api_tokens, "
+        "0007_search_and_dashboard_indexes, now at 0007"
     )
 
 
@@ -283,7 +285,7 @@ def test_doctor_passes_on_a_working_console_and_prints_one_line_per_check(migrat
     assert r.returncode == 0, r.stdout + r.stderr
     lines = _lines(r)
     assert list(lines) == ["settings", "database", "broker", "storage", "clock", "ratelimit"]
-    assert lines["database"].startswith("ok") and "0006 (head)" in lines["database"]
+    assert lines["database"].startswith("ok") and "0007 (head)" in lines["database"]
     assert lines["broker"].startswith("ok") and lines["storage"].startswith("ok")
     # development is a warning with its fix, not a failure
     assert lines["settings"].startswith("warn") and "fix: set CONSOLE_ENV=production" in lines["settings"]

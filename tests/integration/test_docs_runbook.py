@@ -174,14 +174,14 @@ def test_every_tested_block_of_the_runbook_runs_top_to_bottom(database, tmp_path
                     },
                 )
             if "console db upgrade\nconsole doctor" in block:
-                assert "applied 0001_initial_schema" in output and "now at 0006" in output
-                assert re.search(r"^ok\s+database .* at revision 0006 \(head\)", output, re.M), output
+                assert "applied 0001_initial_schema" in output and "now at 0007" in output
+                assert re.search(r"^ok\s+database .* at revision 0007 \(head\)", output, re.M), output
             if "curl" in block:
                 assert '"status":"ok"' in output.replace(" ", "") and '"type": "inventory_sync"' in output
                 web.terminate()
                 web.wait(timeout=30)
             if "pg_restore" in block:
-                assert "database is up to date at 0006" in output
+                assert "database is up to date at 0007" in output
     finally:
         shell.close()
         if web is not None and web.poll() is None:
