@@ -212,7 +212,7 @@ def check_ratelimit(settings: Settings) -> Check:
             "ratelimit",
             "FAIL",
             f"{masked(url)} unreachable{reason}",
-            "start it or correct CONSOLE_RATELIMIT_STORAGE_URL",
+            "start it or correct CONSOLE_RATELIMIT_STORAGE_URL (unset, it is the broker's Redis)",
         )
     return Check("ratelimit", "ok", f"{masked(url)} answers")
 

@@ -297,6 +297,7 @@ def test_doctor_fails_with_the_fix_for_each_broken_part(env, tmp_path) -> None:
         "CONSOLE_ENV": "production",
         "CONSOLE_SECRET_KEY": "s3cret-value",
         "CONSOLE_BROKER_URL": "redis://:hunter2@127.0.0.1:9/0",
+        "CONSOLE_RATELIMIT_STORAGE_URL": "memory://",
     }
     r = console("doctor", env=broken)
     assert r.returncode != 0
@@ -305,6 +306,12 @@ def test_doctor_fails_with_the_fix_for_each_broken_part(env, tmp_path) -> None:
     assert lines["broker"].startswith("FAIL") and "fix: start Redis or correct CONSOLE_BROKER_URL" in lines["broker"]
     assert lines["ratelimit"].startswith("warn") and "CONSOLE_RATELIMIT_STORAGE_URL=redis://" in lines["ratelimit"]
     assert "hunter2" not in r.stdout + r.stderr and "s3cret-value" not in r.stdout + r.stderr
+
+    # unset, the limits live in the broker's Redis: unreachable there is a failure, password masked
+    default_limits = console("doctor", env={k: v for k, v in broken.items() if k != "CONSOLE_RATELIMIT_STORAGE_URL"})
+    ratelimit = _lines(default_limits)["ratelimit"]
+    assert ratelimit.startswith("FAIL") and "127.0.0.1:9/0 unreachable" in ratelimit, ratelimit
+    assert "the broker's Redis" in ratelimit and "hunter2" not in default_limits.stdout + default_limits.stderr
 
     missing_secret = console("doctor", env=env | {"CONSOLE_ENV": "production"})
     assert missing_secret.returncode != 0
