@@ -6,14 +6,16 @@ it the console serves downloads itself.
 
 Why: a large pack streamed to a slow client holds a worker thread for minutes; here it holds none
 of the Dash workers' threads (which answer the pages' polls), and the process that streams does
-not carry Dash, Plotly nor Celery (~40 MiB less: docs/performance.md, "Pack storage").
+not carry Dash, Plotly nor Celery (~35 MiB less: docs/performance.md, "Pack storage").
 
 It is built from the same pieces as the console (console.web.server.flask_server,
 auth.init_session, downloads.init_app, headers.init_headers), so it reads the console's signed
 session cookie (same CONSOLE_SECRET_KEY and cookie settings), loads the user with the same
 session-version check (a signed-out or revoked session is refused at once), has the same gate
-(no session -> 401), ProxyFix, security headers and per-request database session. It needs the
-console's settings (the same environment file): database, secret key, pack storage."""
+(no session -> 401), ProxyFix, security headers, per-request database session and failure
+answers (console.web.failures: database unreachable -> 503, anything unexpected -> a generic
+500). It needs the console's settings (the same environment file): database, secret key, pack
+storage."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from console.config import load_settings
-from console.web import auth, context, downloads
+from console.web import auth, context, downloads, failures
 from console.web.headers import init_headers
 from console.web.server import flask_server
 
@@ -36,6 +38,8 @@ def create_download_server(overrides: Mapping[str, Any] | None = None) -> Flask:
     downloads.init_app(server)
     server.add_url_rule("/healthz", "healthz", healthz)
     init_headers(server)  # no Dash page here: no inline script hashes in the CSP
+    failures.register_outage_handler(server)  # database unreachable: 503 + Retry-After, no stack
+    failures.register_internal_error_handler(server)  # anything unexpected: a generic 500
     return server
 
 

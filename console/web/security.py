@@ -16,11 +16,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from console.errors import ConsoleError, NotFound, http_answer
 from console.web import auth
+from console.web.failures import register_internal_error_handler
 from console.web.headers import init_headers
 from console.web.payloads import validate_callback_body
 from console.web.problems import (
     from_http_exception,
-    internal_error_response,
     is_api_request,
     problem_response,
 )
@@ -30,18 +30,6 @@ csrf = CSRFProtect()
 
 #: dash-renderer sends the CSRF cookie's (headers.CSRF_COOKIE) value in this header.
 CSRF_HEADER = "X-CSRFToken"
-#: Paths whose clients expect JSON (Dash's endpoints, downloads).
-API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
-INTERNAL_ERROR = "internal error; it has been logged"
-INTERNAL_ERROR_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Tenant Operations Console</title>'
-    '<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>'
-    '<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>'
-    '<body class="bg-body-tertiary"><main class="container mt-5">'
-    '<h1 class="h3" id="server-error">Something went wrong</h1><p>The error has been logged. Try again, or go back to '
-    '<a href="/">the overview</a>.</p></main></body></html>'
-)
-
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -181,12 +169,4 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
         # (e.g. "../../etc/passwd"): Dash raises, which would be a 500 for anyone, signed in or not.
         return jsonify(error="not found"), 404
 
-    @server.errorhandler(InternalServerError)
-    def _internal_error(_err: InternalServerError) -> tuple[Response, int] | Response:
-        # Flask has already logged the exception with its traceback (server log only); the
-        # client learns nothing about the code, in every environment.
-        if is_api_request():
-            return internal_error_response()
-        if request.path.startswith(API_PREFIXES) or request.is_json:
-            return jsonify(error=INTERNAL_ERROR), 500
-        return Response(INTERNAL_ERROR_PAGE, status=500, mimetype="text/html")
+    register_internal_error_handler(server)

@@ -20,6 +20,7 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select, update
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from console.accounts.models import User
 from console.app import create_app
@@ -30,8 +31,10 @@ from console.migrate import upgrade
 from console.review_packs.models import ReviewPack
 from console.review_packs.service import AUDIT_FILE_MISSING
 from console.review_packs.storage import storage_for
+from console.web import downloads as downloads_module
 from tests.factories import World, build_world
 from tests.integration.s3server import S3Endpoint, s3_endpoint  # noqa: F401 - fixture
+from tests.support.faults import database_outage
 from tests.support.servers import ACCESS_FORMAT, REPO, WebServer, _wait_ready, free_port
 from tests.support.web import RecordingDispatcher, login
 
@@ -215,6 +218,40 @@ def test_after_sign_out_or_a_session_version_bump_the_old_cookie_is_refused(pair
         s.commit()
     assert downloads.get(url).status_code == 401
     assert console.get(url).status_code == 401
+
+
+def test_a_database_outage_and_an_unexpected_error_answer_as_on_the_console(pair: Pair, monkeypatch) -> None:
+    pack_id = pair.pack(pair.world.tenant_ids[0])
+    url = f"/review-packs/{pack_id}/download"
+    console, downloads = pair.clients()
+    assert downloads.get(url).status_code == 200
+    for app in (pair.console, pair.downloads):
+        app.extensions["console.db"].engine.dispose()  # no open connection outlives the outage's start
+    with database_outage(pair.settings["database_url"]):
+        theirs, mine = console.get(url), downloads.get(url)
+    assert (mine.status_code, mine.json) == (503, {"error": "the database is unreachable; try again shortly"})
+    assert mine.headers["Retry-After"] == theirs.headers["Retry-After"] == "10"
+    assert_same_answer(theirs, mine)
+
+    def broken(**_kwargs):
+        raise RuntimeError("SECRET-DETAIL")
+
+    monkeypatch.setattr(downloads_module, "pack_download", broken)
+    theirs, mine = console.get(url), downloads.get(url)
+    assert (mine.status_code, mine.json) == (500, {"error": "internal error; it has been logged"})
+    assert_same_answer(theirs, mine)
+
+
+def test_behind_trusted_proxies_both_read_the_forwarded_headers_alike(make_pair) -> None:
+    pair = make_pair(trusted_proxies=1)
+    for app in (pair.console, pair.downloads):
+        assert isinstance(app.wsgi_app, ProxyFix)
+        assert (app.wsgi_app.x_for, app.wsgi_app.x_proto, app.wsgi_app.x_host) == (1, 1, 1)
+    plain = create_download_server(pair.settings | {"trusted_proxies": 0})
+    try:
+        assert not isinstance(plain.wsgi_app, ProxyFix)  # no proxy: X-Forwarded-* are spoofable, ignored
+    finally:
+        plain.extensions["console.db"].dispose()
 
 
 def test_healthz_answers_without_a_session_and_names_the_download_server(pair: Pair) -> None:
