@@ -162,6 +162,20 @@ def test_signed_in_on_the_console_the_download_server_streams_the_same_pack(pair
     assert downloads.head(url).status_code == 200
 
 
+def test_a_stream_in_progress_holds_no_database_connection(pair: Pair) -> None:
+    pack_id = pair.pack(pair.world.tenant_ids[0])
+    _, downloads = pair.clients()
+    response = downloads.get(f"/review-packs/{pack_id}/download", buffered=False)
+    try:
+        assert response.status_code == 200
+        first = next(iter(response.response))
+        assert first == CONTENT[: len(first)]
+        # The session was closed at teardown, before the body: a slow client holds a thread only.
+        assert pair.downloads.extensions["console.db"].engine.pool.checkedout() == 0
+    finally:
+        response.close()
+
+
 def test_without_a_session_it_is_401_like_the_console(pair: Pair) -> None:
     pack_id = pair.pack(pair.world.tenant_ids[0])
     console, downloads = pair.clients(email=None)
