@@ -9,17 +9,15 @@ from typing import Any
 
 import dash
 import flask_bootstrap
-from flask import Flask, g, jsonify, request, send_from_directory
+from flask import g, jsonify, request, send_from_directory
 from sqlalchemy import text
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from console.config import Settings, load_settings
-from console.db import Database
 from console.dispatch import CeleryDispatcher
 from console.web import api, auth, context, downloads, metrics, routing, security
+from console.web.server import PACKAGE_DIR, flask_server
 
 log = logging.getLogger(__name__)
-PACKAGE_DIR = Path(__file__).resolve().parent
 #: Shipped inside the package (package-data): a wheel install serves the same JS and CSS.
 ASSETS_DIR = PACKAGE_DIR / "assets"
 BOOTSTRAP_DIR = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
@@ -32,30 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> dash.Dash:
     settings = load_settings(overrides)
     warn_about_settings(settings)
 
-    server = Flask("console", root_path=str(PACKAGE_DIR), instance_path=str(settings.instance_dir), static_folder=None)
-    server.config.update(
-        SECRET_KEY=settings.secret_key,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.production,
-        REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SECURE=settings.production,
-        PROPAGATE_EXCEPTIONS=False,
-        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
-    )
-    if settings.trusted_proxies:
-        # Behind N trusted proxies: the client's address (login limits, logs), scheme and host
-        # come from their X-Forwarded-* headers; with 0 the headers are ignored (spoofable).
-        server.wsgi_app = ProxyFix(
-            server.wsgi_app,
-            x_for=settings.trusted_proxies,
-            x_proto=settings.trusted_proxies,
-            x_host=settings.trusted_proxies,
-        )
-    server.extensions["console.settings"] = settings
-    server.extensions["console.db"] = Database(settings.database_url)
+    server = flask_server(settings)
     server.extensions["console.dispatcher"] = dispatcher or CeleryDispatcher(settings)
-    server.teardown_appcontext(context.close_db_session)
 
     metrics.init_app(server)  # /metrics has its own bearer token: answered before the session gate
     auth.init_app(server)  # the gate runs before CSRF: no session -> 401, not 400

@@ -18,7 +18,6 @@ they get the lost policy; other requests get a 503 without a stack."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -29,15 +28,14 @@ from dash.exceptions import PreventUpdate
 from flask import Flask, Response, jsonify, request
 
 from console import ids
-from console.db import OUTAGE_ERRORS, is_outage
+from console.web import failures
+from console.web.failures import CONNECTION_BANNER  # noqa: F401 - the shell and tests name it here
 
 log = logging.getLogger(__name__)
 
 MODAL_OPEN = "modal-open"
 ACTIVITY_KICK = "activity-kick"
 RUN_ENQUEUED = "run-enqueued"
-#: The shell's banner while a poll finds the database unreachable (assets/guards.js shows it).
-CONNECTION_BANNER = "connection-banner"
 CONNECTION_LOST_TEXT = "Connection lost — retrying…"
 #: Back-off while the database is unreachable: the interval doubles, within these bounds (ms).
 BACKOFF_MIN_MS = 2_000
@@ -47,18 +45,6 @@ _SURFACES = "console.poll_surfaces"
 #: app.server.extensions key: Interval id -> surface name (the ``surface`` label of the poll metric).
 _POLL_INTERVALS = "console.poll_intervals"
 _CALLBACK_PATH = "/_dash-update-component"
-_API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
-RETRY_AFTER_SECONDS = 10
-UNAVAILABLE_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{RETRY_AFTER_SECONDS}">
-<title>Temporarily unavailable · Tenant Operations Console</title>
-<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>
-<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>
-<body class="bg-body-tertiary"><main class="container py-5">
-<h1 class="h4">The console cannot reach its database</h1>
-<p id="{CONNECTION_BANNER}" role="status">Connection lost — retrying every {RETRY_AFTER_SECONDS} s.
-This page reloads by itself.</p>
-</main></body></html>"""
 
 _GUARD_JS = """
 function(policy, visibility, modalOpen, nIntervals, currentInterval) {
@@ -196,33 +182,17 @@ def _lost_aware_surface(app: dash.Dash, body: object) -> str | None:
 
 
 def register_outage_handler(app: dash.Dash) -> None:
-    """Answer requests that find the database unreachable without a 500 or a stack trace."""
+    """Answer requests that find the database unreachable without a 500 or a stack trace
+    (console.web.failures); a poll of a surface that can notice its recovery gets the lost policy."""
 
-    def _outage(err: Exception) -> Response | tuple[Response, int]:
-        if not is_outage(err):
-            raise err  # a bug, not an outage: Flask's 500 path (logged with its traceback)
-        # One structured line: a traceback per poll during an outage helps nobody and floods the log.
-        detail = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:200]
-        log.warning(
-            "event=database_unreachable path=%s error=%s detail=%s",
-            request.path,
-            type(err).__name__,
-            json.dumps(detail),
-        )
+    def _lost_policy_for_a_poll() -> Response | None:
         if request.path == _CALLBACK_PATH:
             surface = _lost_aware_surface(app, request.get_json(silent=True))
             if surface is not None:
                 return jsonify(multi=True, response={surface: {"data": lost_policy()}})
-            response = jsonify(error="the database is unreachable; try again shortly")
-        elif not request.path.startswith(_API_PREFIXES):  # a page load or a form post (login)
-            response = Response(UNAVAILABLE_PAGE, mimetype="text/html")
-        else:
-            response = jsonify(error="the database is unreachable; try again shortly")
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response, 503
+        return None
 
-    for error in OUTAGE_ERRORS:
-        app.server.register_error_handler(error, _outage)
+    failures.register_outage_handler(app.server, _lost_policy_for_a_poll)
 
 
 def register_run_enqueued_event(app: dash.Dash) -> None:

@@ -169,11 +169,17 @@ def _throttled(_err: RateLimitExceeded) -> tuple[str, int]:
     ), 429
 
 
+def init_session(server: Flask) -> None:
+    """The login manager (the signed session cookie -> the user, session version checked) and the
+    gate; alone, it is what the download server (console.download_server) needs."""
+    login_manager.init_app(server)
+    server.before_request(_gate)
+
+
 def init_app(server: Flask) -> None:
     """Register the login manager, the gate (before CSRF, so 401 wins), throttling and the routes."""
     settings = server.extensions["console.settings"]
-    login_manager.init_app(server)
-    server.before_request(_gate)
+    init_session(server)
     server.before_request(_https_first)  # before CSRF (security.init_app registers it later)
     # One Limiter per app: its storage (memory in development, Redis in production) is
     # shared by every worker process only when it is Redis.

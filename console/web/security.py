@@ -11,16 +11,16 @@ from urllib.parse import urlsplit
 import dash
 from dash.exceptions import DependencyException
 from flask import Flask, Response, jsonify, request
-from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from console.errors import ConsoleError, NotFound, http_answer
 from console.web import auth
+from console.web.failures import register_internal_error_handler
+from console.web.headers import init_headers
 from console.web.payloads import validate_callback_body
 from console.web.problems import (
-    allowed_methods,
     from_http_exception,
-    internal_error_response,
     is_api_request,
     problem_response,
 )
@@ -28,21 +28,8 @@ from console.web.problems import (
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
-#: dash-renderer reads this cookie and sends its value in the X-CSRFToken header.
-CSRF_COOKIE = "_csrf_token"
+#: dash-renderer sends the CSRF cookie's (headers.CSRF_COOKIE) value in this header.
 CSRF_HEADER = "X-CSRFToken"
-#: Paths whose clients expect JSON (Dash's endpoints, downloads).
-API_PREFIXES = ("/_dash-", "/review-packs/", "/healthz")
-INTERNAL_ERROR = "internal error; it has been logged"
-INTERNAL_ERROR_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Tenant Operations Console</title>'
-    '<meta name="color-scheme" content="light dark"><script src="/assets/theme.js"></script>'
-    '<link rel="stylesheet" href="/vendor/bootstrap.min.css"></head>'
-    '<body class="bg-body-tertiary"><main class="container mt-5">'
-    '<h1 class="h3" id="server-error">Something went wrong</h1><p>The error has been logged. Try again, or go back to '
-    '<a href="/">the overview</a>.</p></main></body></html>'
-)
-
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -147,32 +134,7 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
             hash_cache[key] = dash_app.csp_hashes()
         return hash_cache[key]
 
-    @server.after_request
-    def _headers(response: Response) -> Response:
-        h = response.headers
-        if request.method == "OPTIONS" and is_api_request() and "Allow" in h:
-            h["Allow"] = ", ".join(allowed_methods(request.path))  # Flask's counts the page route's GET
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        h.setdefault("X-Frame-Options", "DENY")
-        script_src = " ".join(["'self'", *script_hashes()])  # csp_hashes() come quoted
-        h.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
-        )
-        if request.method == "GET" and response.mimetype == "text/html":
-            # Readable by dash-renderer (not HttpOnly); useless to another site (SameSite, and
-            # the value must come back in a header that a cross-site form cannot set).
-            response.set_cookie(
-                CSRF_COOKIE,
-                generate_csrf(),
-                samesite="Lax",
-                secure=server.config.get("SESSION_COOKIE_SECURE", False),
-                httponly=False,
-            )
-        return response
+    init_headers(server, script_hashes)
 
     @server.errorhandler(CSRFError)
     def _csrf_error(err: CSRFError) -> tuple[Response, int] | tuple[str, int]:
@@ -207,12 +169,4 @@ def init_app(server: Flask, dash_app: dash.Dash) -> None:
         # (e.g. "../../etc/passwd"): Dash raises, which would be a 500 for anyone, signed in or not.
         return jsonify(error="not found"), 404
 
-    @server.errorhandler(InternalServerError)
-    def _internal_error(_err: InternalServerError) -> tuple[Response, int] | Response:
-        # Flask has already logged the exception with its traceback (server log only); the
-        # client learns nothing about the code, in every environment.
-        if is_api_request():
-            return internal_error_response()
-        if request.path.startswith(API_PREFIXES) or request.is_json:
-            return jsonify(error=INTERNAL_ERROR), 500
-        return Response(INTERNAL_ERROR_PAGE, status=500, mimetype="text/html")
+    register_internal_error_handler(server)

@@ -7,9 +7,11 @@
   systemd reads, and loads as a valid production configuration once its placeholders are filled;
 * Debian's nginx with the site file deploy/nginx/console.conf (a throw-away self-signed
   certificate; its own config, pid and log paths in a temp dir; unprivileged ports on 127.0.0.1)
-  in front of gunicorn started with the web unit's own ExecStart (2 workers), a worker started with
+  in front of gunicorn started with the web unit's own ExecStart (2 workers), the download server
+  with the downloads unit's (1 worker; nginx sends it the download URLs only), a worker started with
   the worker unit's ExecStart, beat with the beat unit's: sign in over HTTPS, start a review pack
-  with the button's callback, download it over HTTPS; then SIGTERM the worker mid-run and time
+  with the button's callback, download it over HTTPS (answered by the download server: its access
+  log has the request, the console's has not); then SIGTERM the worker mid-run and time
   its warm shutdown.
 
 PostgreSQL + Redis when CONSOLE_TEST_DATABASE_URL / CONSOLE_TEST_BROKER_URL are set (CI), else
@@ -47,7 +49,7 @@ from tests.support.db import BROKER_URL, PG_URL, fresh_database_url
 from tests.support.web import CALLBACK, RecordingDispatcher
 
 DEPLOY = REPO / "deploy"
-UNITS = {name: DEPLOY / "systemd" / f"console-{name}.service" for name in ("web", "worker", "beat")}
+UNITS = {name: DEPLOY / "systemd" / f"console-{name}.service" for name in ("web", "downloads", "worker", "beat")}
 ENV_TEMPLATE = DEPLOY / "console.env.example"
 SITE = DEPLOY / "nginx" / "console.conf"
 VENV_BIN = Path(sys.executable).parent
@@ -99,6 +101,7 @@ def test_systemd_units_verify_and_stop_gracefully(tmp_path) -> None:
         assert service["EnvironmentFile"] == "/etc/console/console.env"
         assert Path(exec_start(name)[0]).exists()
     assert "console.wsgi:server" in exec_start("web")
+    assert "console.download_wsgi:server" in exec_start("downloads")
     assert exec_start("worker")[1:3] == ["worker", "--without-mingle"]
     assert exec_start("beat")[1:] == ["beat"]
     r = subprocess.run(
@@ -161,7 +164,9 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def nginx_config(folder: Path, *, https_port: int, http_port: int, upstream_port: int, cert: Path, key: Path) -> Path:
+def nginx_config(
+    folder: Path, *, https_port: int, http_port: int, upstream_port: int, downloads_port: int, cert: Path, key: Path
+) -> Path:
     """deploy/nginx/console.conf with test ports and certificate, inside a main config whose
     pid, logs and temp paths all live in ``folder``."""
     site = SITE.read_text()
@@ -169,6 +174,7 @@ def nginx_config(folder: Path, *, https_port: int, http_port: int, upstream_port
         ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
         ("server 127.0.0.1:8050;", f"server 127.0.0.1:{upstream_port};"),
+        ("server 127.0.0.1:8051;", f"server 127.0.0.1:{downloads_port};"),
         ("/etc/ssl/console/fullchain.pem", str(cert)),
         ("/etc/ssl/console/privkey.pem", str(key)),
         ("server_name console.example.com;", "server_name localhost;"),
@@ -326,16 +332,25 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
     console("users", "create", "--email", email, "--name", "Admin", "--password-stdin", env=env, stdin=PASSWORD + "\n")
     console("grant", "--email", email, "--workspace", workspace, "--role", "manager", env=env)
 
-    gunicorn_port, https_port, http_port = free_port(), free_port(), free_port()
+    gunicorn_port, https_port, http_port, downloads_port = free_port(), free_port(), free_port(), free_port()
     web_argv = exec_start("web")
     web_argv[web_argv.index("--workers") + 1] = "2"
     web_argv[web_argv.index("--bind") + 1] = f"127.0.0.1:{gunicorn_port}"
+    downloads_argv = exec_start("downloads")
+    downloads_argv[downloads_argv.index("--workers") + 1] = "1"
+    downloads_argv[downloads_argv.index("--bind") + 1] = f"127.0.0.1:{downloads_port}"
     procs: list[Proc] = []
     cert, key = self_signed_cert(tmp_path)
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     conf = nginx_config(
-        nginx_dir, https_port=https_port, http_port=http_port, upstream_port=gunicorn_port, cert=cert, key=key
+        nginx_dir,
+        https_port=https_port,
+        http_port=http_port,
+        upstream_port=gunicorn_port,
+        downloads_port=downloads_port,
+        cert=cert,
+        key=key,
     )
     nginx_argv = [nginx, "-c", str(conf), "-p", str(nginx_dir), "-e", str(nginx_dir / "error.log")]
     checked = subprocess.run([*nginx_argv, "-t"], capture_output=True, text=True, timeout=60)
@@ -344,6 +359,8 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
     try:
         web = Proc("web", web_argv, env=env, cwd=instance, logs=logs)
         procs.append(web)
+        downloads = Proc("downloads", downloads_argv, env=env, cwd=instance, logs=logs)
+        procs.append(downloads)
         worker = Proc("worker", exec_start("worker"), env=env, cwd=instance, logs=logs)
         procs.append(worker)
         beat = Proc("beat", exec_start("beat"), env=env, cwd=instance, logs=logs)
@@ -367,6 +384,13 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
                 return False  # gunicorn's workers still importing (nginx: 502 or a slow answer)
 
         wait_for(healthy, timeout=90, what="/healthz over HTTPS")
+        downloads.wait_for("Booting worker")
+        wait_for(
+            lambda: (
+                plain_http.get(f"http://127.0.0.1:{downloads_port}/healthz", timeout=10).json()["server"] == "downloads"
+            ),
+            what="the download server's /healthz",
+        )
         worker.wait_for(" ready.")
         beat.wait_for("beat: Starting")
 
@@ -421,6 +445,13 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
         assert download.headers["Strict-Transport-Security"].startswith("max-age=")
         entries = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
         assert len(entries) == run.summary_counts["total"] > 0
+        # nginx sent the download to the download server (its access log has it, the console's
+        # has not), and everything else to the console.
+        request_line = f'"GET /review-packs/{pack.id}/download HTTP/1.1" 200'
+        wait_for(lambda: request_line in downloads.log(), timeout=10, what="the download server's access log line")
+        assert f"/review-packs/{pack.id}/download" not in web.log()
+        assert '"GET / HTTP/1.1" 200' in web.log() and '"GET / HTTP' not in downloads.log()
+        assert "POST /login" not in downloads.log()
 
         # Stop the worker mid-run, as `systemctl stop` does (SIGTERM to the main process):
         # the warm shutdown finishes the run well within the unit's TimeoutStopSec.
@@ -445,6 +476,7 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
         assert warm < stop_timeout("worker") and beat_stop < stop_timeout("beat")
         web_stop = web.terminate(timeout=stop_timeout("web"))
         assert web_stop < stop_timeout("web")
+        assert downloads.terminate(timeout=stop_timeout("downloads")) < stop_timeout("downloads")
     finally:
         for proc in reversed(procs):
             if proc.proc.poll() is None:
