@@ -175,6 +175,7 @@ def nginx_config(
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
         ("server 127.0.0.1:8050;", f"server 127.0.0.1:{upstream_port};"),
         ("server 127.0.0.1:8051;", f"server 127.0.0.1:{downloads_port};"),
+        ("server 127.0.0.1:8050 backup;", f"server 127.0.0.1:{upstream_port} backup;"),
         ("/etc/ssl/console/fullchain.pem", str(cert)),
         ("/etc/ssl/console/privkey.pem", str(key)),
         ("server_name console.example.com;", "server_name localhost;"),
@@ -474,9 +475,19 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
                 f"(TimeoutStopSec={stop_timeout('beat'):.0f})"
             )
         assert warm < stop_timeout("worker") and beat_stop < stop_timeout("beat")
+        assert downloads.terminate(timeout=stop_timeout("downloads")) < stop_timeout("downloads")
+        # The download server is optional: with it stopped (or never installed), nginx sends the
+        # download to the console itself (the upstream's backup server), which serves it as before.
+        fallback = https.get(base + f"/review-packs/{pack.id}/download", timeout=30)
+        assert fallback.status_code == 200 and fallback.headers["Content-Type"] == "application/zip"
+        assert zipfile.ZipFile(io.BytesIO(fallback.content)).namelist()
+        wait_for(
+            lambda: f'"GET /review-packs/{pack.id}/download HTTP/1.1" 200' in web.log(),
+            timeout=10,
+            what="the console's access log line for the fallback download",
+        )
         web_stop = web.terminate(timeout=stop_timeout("web"))
         assert web_stop < stop_timeout("web")
-        assert downloads.terminate(timeout=stop_timeout("downloads")) < stop_timeout("downloads")
     finally:
         for proc in reversed(procs):
             if proc.proc.poll() is None:
