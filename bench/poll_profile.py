@@ -66,25 +66,21 @@ def console_client(url: str, tmp: Path):
 
 
 def poll_body(app, client, run_id: int) -> bytes:
-    key = next(k for k in app.callback_map if "run-view.children" in k)
-    outputs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in key.strip(".").split("...")]
+    from tests.support.web import callback_body
 
     def body(fingerprint, policy) -> bytes:
         return json.dumps(
-            {
-                "output": key,
-                "outputs": outputs,
-                "inputs": [
-                    {"id": "run-poll", "property": "n_intervals", "value": 5},
-                    {"id": "run-viewer-run-kick", "property": "data", "value": None},
+            callback_body(
+                app,
+                "run-view.children",
+                [("run-poll", "n_intervals", 5)],
+                [
+                    ("run-id", "data", run_id),
+                    ("run-fingerprint", "data", fingerprint),
+                    ("run-poll-policy", "data", policy),
                 ],
-                "state": [
-                    {"id": "run-id", "property": "data", "value": run_id},
-                    {"id": "run-fingerprint", "property": "data", "value": fingerprint},
-                    {"id": "run-poll-policy", "property": "data", "value": policy},
-                ],
-                "changedPropIds": ["run-poll.n_intervals"],
-            }
+                ["run-poll.n_intervals"],
+            )
         ).encode()
 
     first = send(client, body(None, None)).get_json()["response"]

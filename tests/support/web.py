@@ -164,27 +164,37 @@ def post_callback(
     state: list[tuple[str, str, object]],
     changed: list[str],
 ):
-    """A callback request as dash-renderer sends it (with the session's CSRF token).
+    """``callback_body`` posted as dash-renderer posts it (with the session's CSRF token)."""
+    return client.post(
+        "/_dash-update-component",
+        data=json.dumps(callback_body(app, fragment, inputs, state, changed)),
+        content_type="application/json",
+        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
+    )
 
-    ``inputs`` and ``state`` give ``(id, property, value)`` for the props the test cares about;
+
+def callback_body(
+    app,
+    fragment: str,
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]],
+    changed: list[str],
+) -> dict:
+    """A callback request as dash-renderer builds it.
+
+    ``inputs`` and ``state`` give ``(id, property, value)`` for the props the caller cares about;
     every other Input and State of the callback goes out as ``None`` (what a freshly rendered page
     holds), in the callback's own order — so a new Input does not break every test that posts the
     callback. A prop that is not one of the callback's is an error (a typo, or a stale test)."""
     key = callback_key(app, fragment, inputs)
     spec = app.callback_map[key]
-    body = {
+    return {
         "output": key,
         "outputs": callback_outputs(key),
         "inputs": declared_values(key, spec["inputs"], inputs),
         "state": declared_values(key, spec["state"], state),
         "changedPropIds": changed,
     }
-    return client.post(
-        "/_dash-update-component",
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"X-CSRFToken": client.get_cookie("_csrf_token").value},
-    )
 
 
 def declared_values(key: str, declared: list[dict], given: list[tuple[str, str, object]]) -> list[dict]:
