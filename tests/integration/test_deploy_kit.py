@@ -489,8 +489,13 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
         web_stop = web.terminate(timeout=stop_timeout("web"))
         assert web_stop < stop_timeout("web")
     finally:
+        # SIGTERM first: nginx's master stops its workers on it (a SIGKILLed master leaves them behind).
         for proc in reversed(procs):
             if proc.proc.poll() is None:
-                proc.proc.kill()
-                proc.proc.wait(timeout=10)
+                proc.proc.terminate()
+                try:
+                    proc.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.proc.kill()
+                    proc.proc.wait(timeout=10)
         db.dispose()
