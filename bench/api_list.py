@@ -5,9 +5,9 @@
 
 The data set is bench/dashboard_render.py's (bench.common.seed_dataset: one workspace, a
 manager who sees every run, an operator granted 5 tenants). Building 1,000,000 runs takes
-minutes, so it is built once into ``--database-url`` and reused while that database holds
-the bench workspace (``--rebuild`` drops and builds it again); without ``--database-url`` a
-scratch database is built and dropped.
+minutes, so it is built once into ``--database-url`` and reused (``bench.common.kept_dataset``,
+shared with bench.web_layer; a data set of another size is refused; ``--rebuild`` drops and
+builds it again); without ``--database-url`` a scratch database is built and dropped.
 
 In process (Flask test client: the server's time, no network), interleaved, order flipped every
 round, for the manager and the operator:
@@ -32,90 +32,25 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
     BenchWorld,
     Section,
+    kept_dataset,
     load_average,
     machine_line,
     ms,
     percentile,
     ratio,
     scratch_database,
-    seed_dataset,
 )
 from bench.dashboard_render import capture, cases, explain
 from bench.poll_cost import in_process_app, post
 
 TARGET_MS = 100
 LIMIT = 50
-
-
-def _has_world(url: str) -> bool:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass('workspaces')")).scalar() is None:
-                return False
-            return conn.execute(text("SELECT 1 FROM workspaces WHERE name = 'Bench workspace'")).first() is not None
-    finally:
-        engine.dispose()
-
-
-def _reset_schema(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
-
-
-def world_in(url: str) -> BenchWorld:
-    """The BenchWorld that seed_dataset left in ``url`` (read back, so a kept data set is reused)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            one = conn.execute
-
-            ws = one(text("SELECT id FROM workspaces WHERE name = 'Bench workspace'")).scalar_one()
-            tenants = list(one(text("SELECT id FROM tenants WHERE workspace_id = :w ORDER BY id"), {"w": ws}).scalars())
-            users = dict(one(text("SELECT email, id FROM users WHERE email LIKE '%@bench.example'")).all())
-            active = dict(one(text("SELECT tenant_id, id FROM operation_runs WHERE status = 'running'")).all())
-            queued = list(one(text("SELECT id FROM operation_runs WHERE status = 'queued' ORDER BY id")).scalars())
-            runs = one(text("SELECT count(*) FROM operation_runs WHERE workspace_id = :w"), {"w": ws}).scalar_one()
-    finally:
-        engine.dispose()
-    return BenchWorld(
-        url=url,
-        workspace_id=ws,
-        tenant_ids=tenants,
-        manager_email="manager@bench.example",
-        operator_email="operator@bench.example",
-        manager_id=users["manager@bench.example"],
-        operator_id=users["operator@bench.example"],
-        active_run_ids=sorted(active.values()),
-        queued_run_ids=queued,
-        active_by_tenant=active,
-        runs=runs,
-        seconds=0.0,
-    )
-
-
-def kept_world(url: str, *, tenants: int, runs_per_tenant: int, rebuild: bool) -> BenchWorld:
-    """The data set in ``url``: reused when there, built (migrate + seed) otherwise."""
-    from console.migrate import upgrade
-
-    if rebuild or not _has_world(url):
-        _reset_schema(url)
-        upgrade(url)
-        return seed_dataset(url, tenants=tenants, runs_per_tenant=runs_per_tenant)
-    upgrade(url)  # a data set kept from an older head gets the newer migrations (and indexes)
-    return world_in(url)
 
 
 def _token(app, user_id: int) -> str:
@@ -216,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         url = args.database_url or stack.enter_context(scratch_database())
         t0 = time.perf_counter()
-        world = kept_world(url, tenants=args.tenants, runs_per_tenant=args.runs_per_tenant, rebuild=args.rebuild)
+        world = stack.enter_context(
+            kept_dataset(url, tenants=args.tenants, runs_per_tenant=args.runs_per_tenant, rebuild=args.rebuild)
+        )
         print(f"data set: {world.runs:,} runs, ready in {time.perf_counter() - t0:.0f} s", flush=True)
         if args.build_only:
             return 0

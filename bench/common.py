@@ -392,12 +392,20 @@ def load_world(url: str) -> BenchWorld:
 
 
 @contextmanager
-def kept_dataset(url: str, *, tenants: int, runs_per_tenant: int) -> Iterator[BenchWorld]:
+def kept_dataset(url: str, *, tenants: int, runs_per_tenant: int, rebuild: bool = False) -> Iterator[BenchWorld]:
     """The dataset in the database ``url``, kept afterwards: migrated to head, seeded when it holds
     no runs, else reused as it is (building 1,000,000 runs takes minutes). It must hold nothing
-    but a ``seed_dataset`` world of that size: a database of another size is refused."""
+    but a ``seed_dataset`` world of that size: a database of another size is refused.
+    ``rebuild``: drop everything in it first (a fresh schema), then seed."""
     from console.migrate import upgrade
 
+    if rebuild:
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        finally:
+            engine.dispose()
     upgrade(url)
     engine = create_engine(url)
     try:
