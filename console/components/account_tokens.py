@@ -17,6 +17,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from console import ids
 from console.api_tokens.service import EXPIRES_DAYS_MAX, NAME_MAX, create_token, list_tokens, own_token, revoke_token
+from console.components.display import modal_header, modal_title_id
 from console.db import utcnow
 from console.errors import Conflict, ConsoleError, Forbidden, http_answer
 
@@ -75,7 +76,7 @@ def tokens_table(user_id: int) -> html.Div:
             )
         )
     header = html.Thead(
-        html.Tr([html.Th(h) for h in ("Name", "Access", "Created", "Last used", "Expires", "")]),
+        html.Tr([html.Th(h) for h in ("Name", "Access", "Created", "Last used", "Expires", "Actions")]),
     )
     return html.Div(dbc.Table([header, html.Tbody(rows)], size="sm", hover=True), id=ids.TOKENS_TABLE)
 
@@ -125,7 +126,7 @@ def layout(**_query: object) -> html.Div:
     )
     modal = dbc.Modal(
         [
-            dbc.ModalHeader(dbc.ModalTitle("Revoke this token?")),
+            modal_header(ids.TOKEN_REVOKE_MODAL, "Revoke this token?"),
             dbc.ModalBody("Scripts using it get 401 from their next request. This cannot be undone."),
             dbc.ModalFooter(
                 [
@@ -135,6 +136,7 @@ def layout(**_query: object) -> html.Div:
             ),
         ],
         id=ids.TOKEN_REVOKE_MODAL,
+        labelledby=modal_title_id(ids.TOKEN_REVOKE_MODAL),
         is_open=False,
     )
     return html.Div(

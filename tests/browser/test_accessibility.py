@@ -13,6 +13,7 @@ from datetime import timedelta
 from dash.testing.wait import until
 from selenium.common.exceptions import StaleElementReferenceException
 
+from console.api_tokens.service import create_token
 from console.db import utcnow
 from tests.support.axe import run_axe, violation_lines
 from tests.support.browser import browser_login, make_run, open_page
@@ -22,10 +23,14 @@ from tests.support.browser import browser_login, make_run, open_page
 class PageState:
     name: str
     path: str  # formatted with the scene: {tenant}, {counted}, {queued}, {phased}, {failed}, {unknown}
+    # (the scene with runs also gives the manager an API token, so the tokens page has a Revoke button)
     wait_for: str
     click: str | None = None  # then click this ...
     then_wait_for: str | None = None  # ... and wait for this (a modal's content)
 
+
+#: A token's Revoke button (a pattern id: Dash writes it as JSON in the DOM id).
+REVOKE_BUTTON = "#tokens-table button[id*='token-revoke']"
 
 #: Signed in as a manager, with runs active (every progress mode is on screen somewhere).
 PAGE_STATES = [
@@ -85,6 +90,13 @@ PAGE_STATES = [
         "#token-create",
         click="#token-create",
         then_wait_for="#token-message",
+    ),
+    PageState(  # the scene's token, listed with its Revoke button
+        "API tokens, revoke modal",
+        "/account/tokens",
+        REVOKE_BUTTON,
+        click=REVOKE_BUTTON,
+        then_wait_for="#token-revoke-modal #token-revoke-confirm",
     ),
 ]
 
@@ -149,6 +161,8 @@ def scene(app, *, active: bool = True) -> dict[str, int]:
             ),
             unknown=make_run(app, status="teleporting"),
         )
+        with app.server.extensions["console.db"].session() as s:
+            create_token(session=s, user_id=app.world.users["manager"], name="CI export")
     return values
 
 
@@ -183,10 +197,16 @@ def unexpected_logs(dash_duo) -> list[dict]:
     return [e for e in dash_duo.get_logs() if "status of 404 (NOT FOUND)" not in e["message"]]
 
 
-def test_login_page_has_no_axe_violations(dash_duo, console_app) -> None:
+def test_login_page_has_no_axe_violations_before_and_after_a_refused_sign_in(dash_duo, console_app) -> None:
     dash_duo.start_server(console_app, navigate=False)
     open_page(dash_duo, "/login", "#login-submit")
-    assert_clean([f"[login] {line}" for line in violation_lines(run_axe(dash_duo))])
+    failures = [f"[login] {line}" for line in violation_lines(run_axe(dash_duo))]
+    dash_duo.find_element("input[name=email]").send_keys("manager@test.example")
+    dash_duo.find_element("input[name=password]").send_keys("not the password")
+    dash_duo.find_element("#login-submit").click()
+    dash_duo.wait_for_element("#login-error")
+    failures += [f"[login, refused] {line}" for line in violation_lines(run_axe(dash_duo))]
+    assert_clean(failures)
 
 
 def test_every_page_state_with_runs_active_has_no_axe_violations(dash_duo, console_app) -> None:
@@ -219,6 +239,19 @@ def test_the_api_reference_has_no_axe_violations(dash_duo, console_app) -> None:
     dash_duo.start_server(console_app, navigate=False)
     open_page(dash_duo, "/api/docs", "#api-reference .api-operation")
     assert_clean([f"[API reference] {line}" for line in violation_lines(run_axe(dash_duo))])
+
+
+def test_the_download_error_page_has_no_axe_violations_in_either_theme(dash_duo, console_app) -> None:
+    """What a browser gets for a pack it may not download (templates/download_error.html)."""
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    failures = []
+    for theme in ("light", "dark"):
+        dash_duo.driver.execute_script(f"localStorage.setItem('console-theme', '{theme}');")
+        open_page(dash_duo, "/review-packs/999999/download", "#download-error[data-status='404']")
+        assert _theme(dash_duo) == theme
+        failures += [f"[download error, {theme}] {line}" for line in violation_lines(run_axe(dash_duo))]
+    assert_clean(failures)
 
 
 # --------------------------------------------------------------------------- dark mode (#14 item 9)
