@@ -183,6 +183,7 @@ def cases(app, world: BenchWorld) -> list[tuple[str, Any, bytes, int]]:
             ("tenant-id", "data", tenant),
             ("dashboard-signature", "data", signature),
             ("dashboard-poll-policy", "data", None),
+            ("chart-runs-range", "value", 30),
         ]
         return body(
             dash_key,

@@ -12,8 +12,9 @@ from datetime import date, timedelta
 from statistics import median
 from typing import Any
 
+import dash_bootstrap_components as dbc
 import plotly.io as pio
-from dash import dcc
+from dash import dcc, html
 
 from console.components.display import format_duration
 from console.operations.constants import CANCELLED, FAILED, OUTCOME_LABELS, PARTIALLY_SUCCEEDED, SUCCEEDED
@@ -116,8 +117,14 @@ def count_ticks(highest: int) -> dict[str, Any]:
     return {"tickmode": "linear", "tick0": 0, "dtick": step, "tickformat": "d"}
 
 
-def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence[date]) -> Figure:
-    """Stacked bars: runs created per day, split by outcome bucket. ``rows`` = (day, bucket, count)."""
+def runs_per_day_figure(
+    rows: Iterable[tuple[date, str, int]], *, days: Sequence[date], shown_days: object = None
+) -> Figure:
+    """Stacked bars: runs created per day, split by outcome bucket. ``rows`` = (day, bucket, count).
+
+    ``shown_days`` (the range control's value: 7, 14 or the whole window) sets the visible x range;
+    anything else shows the whole window. The figure carries every choice's range in
+    ``layout.meta.ranges`` so the control's clientside callback re-ranges it without a request."""
     counts: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     window = set(days)
     for day, bucket, n in rows:
@@ -133,35 +140,75 @@ def runs_per_day_figure(rows: Iterable[tuple[date, str, int]], *, days: Sequence
         if key in counts
     ]
     highest = max(sum(trace["y"][i] for trace in data) for i in range(len(days)))
+    ranges = day_ranges(days)
     layout.update(
         barmode="stack",
+        showlegend=True,  # Plotly hides a lone trace's legend: the colour would then say "Succeeded" alone
         yaxis={"title": {"text": "runs"}, "rangemode": "tozero", **count_ticks(highest)},
-        xaxis={"type": "date", "rangeselector": range_selector(len(days))},
+        xaxis={"type": "date", "range": ranges[str(shown_range(shown_days, len(days)))]},
+        meta={"ranges": ranges},
     )
     return {"data": data, "layout": layout}
 
 
-#: The runs-per-day chart's range buttons (days back from the newest day; the last shows all).
+#: The runs-per-day chart's range choices (days back from the newest day); the whole window is
+#: the last choice and the default.
 RANGE_DAYS: tuple[int, ...] = (7, 14)
+RUNS_RANGE = "chart-runs-range"
 
 
-def range_selector(window_days: int) -> dict[str, Any]:
-    """Plotly's range selector: "7 d", "14 d" and the whole window ("30 d"). Zooming happens in
-    the browser (no callback listens to the graph's relayout: no request, no poll change).
-    Translucent colours read on both themes; console.css colours the words in dark mode."""
-    buttons = [{"count": n, "label": f"{n} d", "step": "day", "stepmode": "backward"} for n in RANGE_DAYS]
-    buttons.append({"label": f"{window_days} d", "step": "all"})
-    return {
-        "buttons": buttons,
-        # Right of the title, above the legend (which starts at the plot's top edge).
-        "x": 1,
-        "xanchor": "right",
-        "y": 1.13,
-        "yanchor": "bottom",
-        "bgcolor": "rgba(108,117,125,0.18)",
-        "activecolor": "rgba(13,110,253,0.35)",
-        "font": {"size": 12},
-    }
+def range_choices(window_days: int) -> tuple[int, ...]:
+    return (*(n for n in RANGE_DAYS if n < window_days), window_days)
+
+
+def shown_range(value: object, window_days: int) -> int:
+    """The control's value if it is one of the choices (a posted callback can say anything), else the window."""
+    return (
+        value
+        if isinstance(value, int) and not isinstance(value, bool) and value in range_choices(window_days)
+        else window_days
+    )
+
+
+def day_ranges(days: Sequence[date]) -> dict[str, list[str]]:
+    """Each choice's x range, half a day beyond the first and last bars (a date axis centres a bar on its day)."""
+    end = f"{days[-1].isoformat()} 12:00"
+    return {str(n): [f"{(days[-n] - timedelta(days=1)).isoformat()} 12:00", end] for n in range_choices(len(days))}
+
+
+def range_control(window_days: int, value: object = None) -> html.Fieldset:
+    """The chart's range choice as real radio buttons (keyboard: Tab to the group, arrows to choose),
+    named by a legend. Plotly's own range selector is SVG that neither Tab nor Enter reaches."""
+    return html.Fieldset(
+        [
+            html.Legend("Days shown on the runs-per-day chart", className="visually-hidden"),
+            dbc.RadioItems(
+                id=RUNS_RANGE,
+                options=[{"label": f"{n} d", "value": n} for n in range_choices(window_days)],
+                value=shown_range(value, window_days),
+                class_name="btn-group btn-group-sm",
+                input_class_name="btn-check",
+                label_class_name="btn btn-outline-secondary",
+                label_checked_class_name="active",
+            ),
+        ],
+        # Over the chart's top right corner, beside its title (the column is position-relative).
+        className="chart-range position-absolute top-0 end-0 me-2",
+    )
+
+
+#: Re-ranges the runs chart in the browser when the range choice changes (no request): the
+#: ranges were computed by the server into ``layout.meta.ranges``; the refresh callback reads the
+#: choice too, so a re-render keeps it.
+RANGE_JS = """
+function (days, figure) {
+    var meta = figure && figure.layout && figure.layout.meta;
+    var range = meta && meta.ranges && meta.ranges[String(days)];
+    if (!range) { return window.dash_clientside.no_update; }
+    var xaxis = Object.assign({}, figure.layout.xaxis, {range: range, autorange: false});
+    return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {xaxis: xaxis})});
+}
+"""
 
 
 def duration_ticks(highest_seconds: float) -> dict[str, Any]:

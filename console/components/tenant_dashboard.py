@@ -406,9 +406,12 @@ def recent_table(rows: list[dict[str, Any]] | None) -> Any:
     )
 
 
-def figures(data: DashboardData) -> tuple[Any, Any]:
+def figures(data: DashboardData, *, shown_days: object = None) -> tuple[Any, Any]:
     days = charts.day_range(data.today, CHART_DAYS)
-    return charts.runs_per_day_figure(data.per_day, days=days), charts.duration_figure(data.durations)
+    return (
+        charts.runs_per_day_figure(data.per_day, days=days, shown_days=shown_days),
+        charts.duration_figure(data.durations),
+    )
 
 
 def _section(
@@ -495,7 +498,11 @@ def render(*, session: Any, who: Principal, tenant: Tenant, now: datetime, stale
             _section("Recent operations", recent_table(data.recent), body_id=RECENT),
             dbc.Row(
                 [
-                    dbc.Col(charts.graph(charts.RUNS_PER_DAY, per_day_fig), lg=6, className="mb-3"),
+                    dbc.Col(
+                        [charts.range_control(CHART_DAYS), charts.graph(charts.RUNS_PER_DAY, per_day_fig)],
+                        lg=6,
+                        className="mb-3 position-relative",
+                    ),
                     dbc.Col(charts.graph(charts.DURATIONS, duration_fig), lg=6, className="mb-3"),
                 ],
                 style={} if data.recent is not None else {"display": "none"},
@@ -530,9 +537,10 @@ def register_callbacks(app: dash.Dash) -> None:
         State(ids.TENANT_ID_STORE, "data"),
         State(SIGNATURE, "data"),
         State(POLL_POLICY, "data"),
+        State(charts.RUNS_RANGE, "value"),
         prevent_initial_call=True,
     )
-    def _refresh(_n, _bump, _run_kick, tenant_id, shown, known_policy):
+    def _refresh(_n, _bump, _run_kick, tenant_id, shown, known_policy, shown_days):
         session, who = db_session(), principal()
         tenant = require_tenant(session=session, principal=who, tenant_id=tenant_id)
         now = utcnow()
@@ -547,7 +555,7 @@ def register_callbacks(app: dash.Dash) -> None:
         policy = poll_guard.changed_policy(poll_guard.policy(table_poll_interval(data.statuses)), known_policy)
         if current == shown:
             return poll_guard.unless_all_unchanged((no_update,) * 5 + (policy, no_update))
-        per_day_fig, duration_fig = figures(data)
+        per_day_fig, duration_fig = figures(data, shown_days=shown_days)
         return (
             kpi_cards(data.health, tenant_id=tenant.id, today=now.date()),
             attention_list(data.attention),
@@ -557,3 +565,11 @@ def register_callbacks(app: dash.Dash) -> None:
             policy,
             current,
         )
+
+    app.clientside_callback(
+        charts.RANGE_JS,
+        Output(charts.RUNS_PER_DAY, "figure", allow_duplicate=True),
+        Input(charts.RUNS_RANGE, "value"),
+        State(charts.RUNS_PER_DAY, "figure"),
+        prevent_initial_call=True,
+    )

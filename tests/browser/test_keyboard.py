@@ -5,12 +5,15 @@ indicator of at least 3:1, and focus that survives a re-render."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from sqlalchemy import select
 
+from console.api_tokens.service import create_token
 from console.operations.models import OperationRun
 from tests.support.browser import TENANT_PAGE, browser_login, count, make_run, open_page, text
 
@@ -202,4 +205,207 @@ def test_a_run_is_opened_from_the_operations_list_with_the_keyboard(dash_duo, co
     until(lambda: "ag-cell" in str(active(dash_duo).get("cls")), timeout=5)
     press(dash_duo, Keys.ENTER)  # the cell's one link: "#<id>"
     dash_duo.wait_for_element(f"#run-viewer[data-run-id='{run_id}']", timeout=8)
+    assert dash_duo.get_logs() == []
+
+
+_CHART_RANGE_JS = """
+var plot = document.querySelector('#chart-runs-per-day .js-plotly-plot');
+return {shown: plot._fullLayout.xaxis.range.slice(), ranges: plot.layout.meta.ranges};
+"""
+
+
+def test_the_runs_charts_range_is_chosen_with_the_keyboard(dash_duo, console_app) -> None:
+    """Plotly's own range selector is SVG that Tab never reaches: the choice is a radio group."""
+    make_run(console_app, status="completed", outcome="succeeded", age_s=3 * 86400)
+    open_dashboard(dash_duo, console_app)
+    dash_duo.wait_for_element("#chart-runs-per-day .js-plotly-plot .xtick")
+    tab_to(dash_duo, active_radio_id(dash_duo))  # Tab enters the group at its checked radio: "30 d"
+    chart = dash_duo.driver.execute_script(_CHART_RANGE_JS)
+    assert chart["shown"] == chart["ranges"]["30"]
+    press(dash_duo, Keys.LEFT)  # arrows choose within the group: 14 d
+    until(lambda: dash_duo.driver.execute_script(_CHART_RANGE_JS)["shown"] == chart["ranges"]["14"], timeout=3)
+    press(dash_duo, Keys.LEFT)  # 7 d
+    until(lambda: dash_duo.driver.execute_script(_CHART_RANGE_JS)["shown"] == chart["ranges"]["7"], timeout=3)
+    assert dash_duo.get_logs() == []
+
+
+def active_radio_id(dash_duo) -> str:
+    return dash_duo.driver.execute_script("return document.querySelector('#chart-runs-range input:checked').id;")
+
+
+# --------------------------------------------------------------------------- every dialog, every control
+
+
+@dataclass(frozen=True)
+class Dialog:
+    name: str
+    user: str
+    path: str  # formatted with {tenant}, {running}, {failed}
+    opener: str  # a CSS selector
+    modal: str
+    controls: frozenset[str]  # the dialog's own controls (ids), besides the header's close button
+
+
+DIALOGS = [
+    Dialog(
+        "start operation",
+        "operator",
+        "/admin/tenants/{tenant}",
+        "#op-start-inventory_sync",
+        "op-confirm-modal",
+        frozenset({"op-cancel", "op-confirm"}),
+    ),
+    Dialog(
+        "cancel a run",
+        "manager",
+        "/admin/operations/{running}",
+        "#run-cancel",
+        "run-cancel-modal",
+        frozenset({"run-cancel-dismiss", "run-cancel-confirm"}),
+    ),
+    Dialog(
+        "retry a run",
+        "manager",
+        "/admin/operations/{failed}",
+        "#run-retry",
+        "run-retry-modal",
+        frozenset({"run-retry-dismiss", "run-retry-confirm"}),
+    ),
+    Dialog(
+        "notifications",
+        "manager",
+        "/",
+        "#notifications-bell",
+        "notifications-modal",
+        frozenset({"notifications-mark-read", "notifications-close"}),
+    ),
+    Dialog(
+        "revoke a token",
+        "manager",
+        "/account/tokens",
+        "#tokens-table button[id*='token-revoke']",
+        "token-revoke-modal",
+        frozenset({"token-revoke-cancel", "token-revoke-confirm"}),
+    ),
+]
+
+_SHOWN_JS = "var m = document.getElementById(arguments[0]); return !!(m && m.closest('.modal.show'));"
+_IN_DIALOG_JS = "var m = document.getElementById(arguments[0]); return !!(m && m.contains(document.activeElement));"
+
+
+@pytest.mark.parametrize("dialog", DIALOGS, ids=lambda d: d.name)
+def test_every_dialog_is_driven_by_the_keyboard_and_traps_focus_both_ways(dash_duo, console_app, dialog) -> None:
+    """Opened with Enter, focus inside; Tab and Shift+Tab cycle through every control without
+    leaving it; Escape closes it and focus is back on the control that opened it."""
+    app = console_app
+    values = {
+        "tenant": app.world.tenant_ids[0],
+        "running": make_run(app, status="running", summary_counts={"total": 10, "processed": 1}),
+        "failed": make_run(app, status="completed", outcome="failed", summary_counts={"total": 2, "processed": 2}),
+    }
+    with app.server.extensions["console.db"].session() as s:
+        create_token(session=s, user_id=app.world.users["manager"], name="CI export")
+    dash_duo.start_server(app, navigate=False)
+    path = dialog.path.format(**values)
+    browser_login(dash_duo, f"{dialog.user}@test.example", path=path)
+    open_page(dash_duo, path, dialog.opener)
+    opener_id = dash_duo.driver.execute_script(
+        "var el = document.querySelector(arguments[0]); el.focus(); return el.id;", dialog.opener
+    )
+    press(dash_duo, Keys.ENTER)
+    until(lambda: dash_duo.driver.execute_script(_SHOWN_JS, dialog.modal), timeout=5)
+    until(lambda: dash_duo.driver.execute_script(_IN_DIALOG_JS, dialog.modal), timeout=5)
+
+    stops = len(dialog.controls) + 1  # and the header's close button
+    for shift in (False, True):
+        seen = []
+        for _ in range(2 * stops + 1):
+            press(dash_duo, Keys.TAB, shift=shift)
+            assert dash_duo.driver.execute_script(_IN_DIALOG_JS, dialog.modal), (
+                f"focus left the dialog: {active(dash_duo)}"
+            )
+            now = active(dash_duo)
+            assert now["tag"] != "DIV", f"focus stuck on the dialog container: {now}"
+            seen.append(name(now))
+        assert dialog.controls | {"btn-close"} <= set(seen), (shift, seen)
+
+    press(dash_duo, Keys.ESCAPE)
+    until(lambda: not dash_duo.driver.execute_script(_SHOWN_JS, dialog.modal), timeout=5)
+    until(lambda: active(dash_duo)["id"] == opener_id, timeout=5)
+    assert dash_duo.get_logs() == []
+
+
+# --------------------------------------------------------------------------- every control, by Tab
+
+#: Every visible control outside dialogs and the grid's cells (the grid is one Tab stop with arrow
+#: keys inside: tested above), keyed by id or by tag, href and text. An unchecked radio is left
+#: out: a radio group is one Tab stop and arrows choose (tested with the chart's range).
+_CONTROLS_JS = """
+var sel = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), ' +
+          'textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+return Array.from(document.querySelectorAll(sel)).filter(function (el) {
+    var shown = (el.offsetWidth || el.offsetHeight || el.getClientRects().length) &&
+                getComputedStyle(el).visibility !== 'hidden';
+    return shown && !el.closest('.modal') && !el.closest('.ag-root') && !el.classList.contains('ag-tab-guard') &&
+           !(el.type === 'radio' && !el.checked);
+}).map(window.__controlKey);
+"""
+_KEY_JS = """
+window.__controlKey = function (el) {
+    if (!el || el === document.body) { return null; }
+    return el.id || [el.tagName, el.getAttribute('href') || '', (el.textContent || '').trim().slice(0, 40)].join('|');
+};
+"""
+_ACTIVE_KEY_JS = "return window.__controlKey(document.activeElement);"
+
+#: (user, path, what to wait for): the pages a keyboard user works on.
+TAB_WALKS = [
+    ("manager", "/", "#overview-tenants"),
+    ("operator", "/admin/tenants/{tenant}", "#op-start-inventory_sync"),
+    ("manager", "/admin/operations/{running}", "#run-cancel"),
+    ("manager", "/admin/operations", "#operations-table .ag-row"),
+    ("manager", "/account/tokens", "#tokens-table button"),
+]
+
+
+@pytest.mark.parametrize(("user", "path", "wait_for"), TAB_WALKS, ids=[p for _, p, _ in TAB_WALKS])
+def test_tab_reaches_every_control_on_the_page(dash_duo, console_app, user, path, wait_for) -> None:
+    app = console_app
+    make_run(app, status="completed", outcome="succeeded", age_s=86400)
+    values = {
+        "tenant": app.world.tenant_ids[0],
+        "running": make_run(app, status="running", summary_counts={"total": 10, "processed": 1}),
+    }
+    with app.server.extensions["console.db"].session() as s:
+        create_token(session=s, user_id=app.world.users["manager"], name="CI export")
+    dash_duo.start_server(app, navigate=False)
+    path = path.format(**values)
+    browser_login(dash_duo, f"{user}@test.example", path=path)
+    open_page(dash_duo, path, wait_for)
+    dash_duo.driver.execute_script(_KEY_JS)
+    expected = set(dash_duo.driver.execute_script(_CONTROLS_JS))
+    assert len(expected) >= 5, expected  # the page has its navbar and its own controls
+    dash_duo.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+    reached: set[str] = set()
+    for _ in range(2 * len(expected) + 20):
+        press(dash_duo, Keys.TAB)
+        reached.add(dash_duo.driver.execute_script(_ACTIVE_KEY_JS))
+        if expected <= reached:
+            break
+    assert expected - reached == set(), f"not reached with Tab: {sorted(expected - reached)}"
+    assert dash_duo.get_logs() == []
+
+
+def test_the_account_menu_opens_and_follows_an_item_with_the_keyboard(dash_duo, console_app) -> None:
+    dash_duo.start_server(console_app, navigate=False)
+    browser_login(dash_duo, "manager@test.example")
+    open_page(dash_duo, "/", "#overview-tenants")
+    dash_duo.driver.execute_script("document.querySelector('#nav-account .dropdown-toggle').focus();")
+    press(dash_duo, Keys.ENTER)  # opens the menu
+    dash_duo.wait_for_element("#nav-account .dropdown-menu.show")
+    press(dash_duo, Keys.DOWN)  # arrows move through its items
+    until(lambda: active(dash_duo)["id"] == "nav-api-tokens", timeout=5)
+    press(dash_duo, Keys.ENTER)
+    dash_duo.wait_for_element("#tokens-table", timeout=8)
+    assert dash_duo.driver.current_url.endswith("/account/tokens")
     assert dash_duo.get_logs() == []

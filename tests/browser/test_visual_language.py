@@ -180,7 +180,13 @@ def test_date_presets_set_the_url_and_the_inputs_and_show_which_is_on(dash_duo, 
     assert dash_duo.get_logs() == []
 
 
-def test_runs_chart_has_a_range_selector_and_durations_read_in_words(dash_duo, console_app) -> None:
+_SHOWN_RANGE_JS = (
+    "return document.querySelector('#chart-runs-per-day .js-plotly-plot')._fullLayout.xaxis.range.slice();"
+)
+_RANGES_JS = "return document.querySelector('#chart-runs-per-day .js-plotly-plot').layout.meta.ranges;"
+
+
+def test_runs_chart_has_a_range_choice_and_durations_read_in_words(dash_duo, console_app) -> None:
     created = utcnow() - timedelta(days=2)
     make_run(
         console_app,
@@ -192,10 +198,10 @@ def test_runs_chart_has_a_range_selector_and_durations_read_in_words(dash_duo, c
     )
     dash_duo.start_server(console_app, navigate=False)
     browser_login(dash_duo, "manager@test.example", path=f"/admin/tenants/{console_app.world.tenant_ids[0]}")
-    dash_duo.wait_for_element("#chart-runs-per-day .rangeselector .button")
+    dash_duo.wait_for_element("#chart-runs-per-day .js-plotly-plot .xtick")
     labels = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#chart-runs-per-day .rangeselector .selector-text'))"
-        ".map(function (t) { return t.textContent; });"
+        "return Array.from(document.querySelectorAll('#chart-runs-range label'))"
+        ".map(function (l) { return l.textContent; });"
     )
     assert labels == ["7 d", "14 d", "30 d"]
     ticks = dash_duo.driver.execute_script(
@@ -203,22 +209,12 @@ def test_runs_chart_has_a_range_selector_and_durations_read_in_words(dash_duo, c
         ".map(function (t) { return t.textContent; });"
     )
     assert "5 min" in ticks and "10 min" in ticks and all(not t.isdigit() for t in ticks)
-    before = dash_duo.driver.execute_script(
-        "return document.querySelector('#chart-runs-per-day .js-plotly-plot')._fullLayout.xaxis.range.slice();"
-    )
-    dash_duo.driver.execute_script(
-        "document.querySelectorAll('#chart-runs-per-day .rangeselector .button')[0]"
-        ".dispatchEvent(new MouseEvent('click', {bubbles: true}));"
-    )
-    until(
-        lambda: (
-            dash_duo.driver.execute_script(
-                "return document.querySelector('#chart-runs-per-day .js-plotly-plot')._fullLayout.xaxis.range.slice();"
-            )
-            != before
-        ),
-        timeout=3,
-    )
+    ranges = dash_duo.driver.execute_script(_RANGES_JS)
+    assert dash_duo.driver.execute_script(_SHOWN_RANGE_JS) == ranges["30"]
+    week = dash_duo.find_elements("#chart-runs-range label")[0]  # "7 d"
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", week)
+    week.click()
+    until(lambda: dash_duo.driver.execute_script(_SHOWN_RANGE_JS) == ranges["7"], timeout=3)
     assert dash_duo.get_logs() == []
 
 

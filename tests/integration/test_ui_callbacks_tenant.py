@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from console import ids
 from console.accounts.service import create_user, grant_capabilities, grant_role
-from console.components import operation_buttons, operations_table, review_pack_card, tenant_dashboard
+from console.components import charts, operation_buttons, operations_table, review_pack_card, tenant_dashboard
 from console.db import utcnow
 from console.operations.models import OperationRun
 from console.operations.service import complete_run, enqueue_run, mark_running
@@ -146,9 +146,11 @@ def card_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None)
     return body(web_app, key, [1, None], [tenant_id, shown, policy])
 
 
-def dashboard_refresh(web_app, tenant_id: Any, shown: Any = None, policy: Any = None) -> dict[str, Any]:
+def dashboard_refresh(
+    web_app, tenant_id: Any, shown: Any = None, policy: Any = None, shown_days: Any = None
+) -> dict[str, Any]:
     key = _key(web_app, input_id=tenant_dashboard.POLL, output=tenant_dashboard.KPIS)
-    return body(web_app, key, [1, None, None], [tenant_id, shown, policy])
+    return body(web_app, key, [1, None, None], [tenant_id, shown, policy, shown_days])
 
 
 def rows_request(
@@ -466,6 +468,25 @@ def test_dashboard_refresh_polls_only_while_a_shown_run_is_active_and_is_no_upda
     assert settled[tenant_dashboard.POLL_POLICY]["data"] is None
 
 
+def test_dashboard_refresh_keeps_the_runs_charts_chosen_range_and_ignores_a_forged_one(web_app, client, world) -> None:
+    a1 = world.tenant_ids[0]
+    add_run(web_app, world.workspace_id, a1, status="completed", outcome="succeeded")
+    login(client, "manager@test.example")
+
+    def shown_range(days: Any) -> tuple[list[str], dict[str, list[str]]]:
+        layout = response_of(post(client, dashboard_refresh(web_app, a1, shown_days=days)))[charts.RUNS_PER_DAY][
+            "figure"
+        ]["layout"]
+        return layout["xaxis"]["range"], layout["meta"]["ranges"]
+
+    week, ranges = shown_range(7)
+    assert sorted(ranges, key=int) == ["7", "14", str(tenant_dashboard.CHART_DAYS)]
+    assert week == ranges["7"]
+    assert shown_range(14)[0] == ranges["14"]
+    for forged in (None, 8, "7", True, [7], -1):  # not a choice: the whole window, never an error
+        assert shown_range(forged)[0] == ranges[str(tenant_dashboard.CHART_DAYS)], forged
+
+
 # --------------------------------------------------------------------------- operations list
 
 
@@ -624,7 +645,7 @@ def test_a_run_updated_kick_is_one_ordinary_refresh_of_the_card_and_the_dashboar
     card = body(web_app, card_key, [1, kick], [a1, shown_card, None], changed="review-pack-run-kick.data")
     refreshed = response_of(post(client, card))
     assert '"Generating"' in json.dumps(refreshed) and '"data-run-status": "running"' in json.dumps(refreshed)
-    dash = body(web_app, dash_key, [1, None, kick], [a1, shown_dash, None], changed="dashboard-run-kick.data")
+    dash = body(web_app, dash_key, [1, None, kick], [a1, shown_dash, None, None], changed="dashboard-run-kick.data")
     rows = response_of(post(client, dash))
     assert f'"data-run-id": "{run.id}"' in json.dumps(rows)
     # Unchanged since: the same kick is an empty 204, like an unchanged poll.

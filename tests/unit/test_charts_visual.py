@@ -1,5 +1,5 @@
 """One visual language on the charts (#14 item 9): durations read as durations, the runs-per-day
-chart has a range selector, and figures are transparent so both colour themes show through."""
+chart shows a chosen range (7, 14 or 30 days), and figures are transparent so both colour themes show through."""
 
 from __future__ import annotations
 
@@ -32,12 +32,32 @@ def test_duration_hover_says_the_median_in_words_not_raw_seconds() -> None:
     assert fig.layout.xaxis.ticktext[1] == "5 min"
 
 
-def test_runs_per_day_has_a_7_14_30_day_range_selector() -> None:
-    fig = go.Figure(charts.runs_per_day_figure([(DAYS[-1], "succeeded", 2)], days=DAYS))
-    buttons = fig.layout.xaxis.rangeselector.buttons
-    assert [b.label for b in buttons] == ["7 d", "14 d", "30 d"]
-    assert [(b.count, b.step, b.stepmode) for b in buttons[:2]] == [(7, "day", "backward"), (14, "day", "backward")]
-    assert buttons[2].step == "all"
+def test_runs_per_day_carries_its_7_14_30_day_ranges_and_shows_the_chosen_one() -> None:
+    fig = charts.runs_per_day_figure([(DAYS[-1], "succeeded", 2)], days=DAYS, shown_days=7)
+    go.Figure(fig)  # valid plotly
+    ranges = fig["layout"]["meta"]["ranges"]
+    # Half a day beyond the first and the last bar: a date axis centres each bar on its day.
+    assert ranges == {
+        "7": ["2026-11-18 12:00", "2026-11-25 12:00"],
+        "14": ["2026-11-11 12:00", "2026-11-25 12:00"],
+        "30": ["2026-10-26 12:00", "2026-11-25 12:00"],
+    }
+    assert fig["layout"]["xaxis"]["range"] == ranges["7"]
+    assert "rangeselector" not in fig["layout"]["xaxis"]  # Plotly's SVG buttons: no keyboard
+    assert fig["layout"]["showlegend"] is True  # one bucket still has its word, not its colour alone
+    for value in (None, 30, 9, "7", True, 7.0):
+        shown = charts.runs_per_day_figure([(DAYS[-1], "succeeded", 2)], days=DAYS, shown_days=value)
+        assert shown["layout"]["xaxis"]["range"] == ranges["30"], value
+
+
+def test_the_range_control_is_a_named_radio_group_offering_only_ranges_shorter_than_the_window() -> None:
+    control = charts.range_control(30, value=14)
+    legend, radios = control.children
+    assert legend.children == "Days shown on the runs-per-day chart"
+    assert radios.id == charts.RUNS_RANGE and radios.value == 14
+    assert [o["value"] for o in radios.options] == [7, 14, 30]
+    assert [o["value"] for o in charts.range_control(10).children[1].options] == [7, 10]
+    assert charts.range_control(30, value="x").children[1].value == 30
 
 
 def test_figures_are_transparent_for_both_themes() -> None:
