@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
 from console.db import utcnow
 from console.operations import registry
 from console.operations.service import reap_stale, resume_stale
 from console.review_packs.service import (
-    discard_failed_temporaries,
+    discard_abandoned_temporaries,
     expire_packs,
     fail_orphan_packs,
     sweep_temporary_files,
@@ -27,6 +29,14 @@ def reap_stale_runs(self: ConsoleTask) -> None:
     the second worker do only what is left), up to CONSOLE_RESUME_ATTEMPTS times; fail the
     others (and queued runs never picked up), then their packs."""
     settings = self.settings
+
+    def discard(session: Session, run_ids: list[int]) -> int:
+        try:
+            return discard_abandoned_temporaries(session=session, run_ids=run_ids, storage=storage_for(settings))
+        except Exception as exc:  # tidying up never undoes the reaping; the hourly sweep retries
+            log.warning("event=review_pack_temp_discard_failed error=%s", type(exc).__name__)
+            return 0
+
     with self.db.session() as session:
         resumed = resume_stale(
             session=session,
@@ -34,6 +44,8 @@ def reap_stale_runs(self: ConsoleTask) -> None:
             stale_after_seconds=settings.stale_after_seconds,
             max_attempts=settings.resume_attempts,
         )
+        # Before the task goes out: the dead attempt's partial ZIP is removed, never the new one's.
+        discarded = discard(session, [run_id for run_id, _ in resumed])
         for run_id, type_ in resumed:
             spec = registry.find(type_)
             if spec is not None:
@@ -45,11 +57,7 @@ def reap_stale_runs(self: ConsoleTask) -> None:
             queued_stale_after_seconds=settings.queued_stale_after_seconds,
         )
         packs = fail_orphan_packs(session=session)
-        try:
-            discarded = discard_failed_temporaries(session=session, run_ids=reaped, storage=storage_for(settings))
-        except Exception as exc:  # tidying up never undoes the reaping; the hourly sweep retries
-            discarded = 0
-            log.warning("event=review_pack_temp_discard_failed error=%s", type(exc).__name__)
+        discarded += discard(session, reaped)
     log.info(
         "event=reaper_done resumed=%s reaped=%s packs_failed=%s temporaries_discarded=%s",
         len(resumed),

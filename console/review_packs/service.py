@@ -201,14 +201,14 @@ def expire_packs(*, session: Session, now: datetime, storage: PackStorage) -> Ex
     return ExpiryReport(expired=expired, files_deleted=deleted, delete_failed=failed)
 
 
-def discard_failed_temporaries(*, session: Session, run_ids: list[int], storage: PackStorage) -> int:
-    """The reaper failed these runs: remove their packs' temporary files in this host's staging
-    folder now (on other hosts the hourly sweep, ``sweep_temporary_files``, is the backstop)."""
+def discard_abandoned_temporaries(*, session: Session, run_ids: list[int], storage: PackStorage) -> int:
+    """The reaper gave up on these runs' workers (silent for the stale limit: it failed the runs,
+    or resumed them and has not sent their task yet): remove their packs' temporary files in this
+    host's staging folder now (on other hosts the hourly sweep, ``sweep_temporary_files``, is the
+    backstop). A resumed pack's next attempt writes a file of its own, under a new name."""
     if not run_ids:
         return 0
-    pack_ids = session.scalars(
-        select(ReviewPack.id).where(ReviewPack.operation_run_id.in_(run_ids), ReviewPack.status == "failed")
-    )
+    pack_ids = session.scalars(select(ReviewPack.id).where(ReviewPack.operation_run_id.in_(run_ids)))
     return sum(storage.discard_temporaries(pack_id) for pack_id in pack_ids)
 
 

@@ -1,9 +1,10 @@
 """docs/deployment.md as a newcomer follows it: every fenced block marked ```bash tested runs,
 in document order, in ONE bash session (variables carry over, as in a terminal; `set -euo
 pipefail`, so a failing command ends the session and the test). The names of section 0
-(CONSOLE_HOME, CONSOLE_ENV_FILE, CONSOLE_URL, BACKUP_DIR, ADMIN_EMAIL) come from the
-environment, pointing into a temp dir; between blocks the test does what the runbook asks a
-person to do by hand (fill in the settings file's placeholders, start the web process).
+(CONSOLE_HOME, CONSOLE_ENV_FILE, CONSOLE_URL, BACKUP_DIR, ADMIN_EMAIL, ADMIN_PASSWORD_FILE) come
+from the environment, pointing into a temp dir; between blocks the test does what the runbook
+asks a person to do by hand (write the password file, fill in the settings file's placeholders,
+start the web process).
 
 Throw-away SQLite + embedded broker always; on PostgreSQL too when CONSOLE_TEST_DATABASE_URL is
 set, and then the ```bash tested-postgresql blocks (pg_dump / pg_restore) run as well."""

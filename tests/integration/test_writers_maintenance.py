@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -18,6 +19,7 @@ from console.operations.progress import progress_for_run
 from console.operations.registry import TASK_NAMES
 from console.operations.service import counts_of
 from console.review_packs.models import ReviewPack
+from console.review_packs.storage import TEMP_PREFIX, TEMP_SUFFIX
 from tests.integration.worker import (
     Stack,
     Worker,
@@ -157,3 +159,49 @@ def test_a_worker_killed_mid_run_leaves_the_run_running_until_the_reaper_resumes
         ledger = s.scalar(select(func.count()).select_from(OperationRunUnit).where(OperationRunUnit.run_id == run_id))
     assert ledger == counts["total"]
     assert progress_for_run(resumed).mode == "none"
+
+
+def test_the_reaper_resuming_a_pack_removes_the_dead_attempts_partial_zip_first(stack: Stack) -> None:
+    """A worker SIGKILLed mid-pack leaves its partial ZIP in the staging folder. When the reaper
+    resumes the run, that file goes (before the task is sent again, so never the new attempt's):
+    the run ends with the pack ready and nothing else of it in the folder. Another pack's young
+    temporary file is left alone (it may be someone's work in progress)."""
+    world = make_world(stack)
+    long_ago = utcnow() - timedelta(hours=2)
+    with stack.db.session() as s:
+        run = OperationRun(
+            workspace_id=world.workspace_id,
+            tenant_id=world.tenant_id,
+            type="review_pack_generate",
+            status="running",
+            summary_counts={},
+            context={},
+            created_at=long_ago,
+            started_at=long_ago,
+            heartbeat_at=long_ago,
+            initiator_user_id=world.user_id,
+        )
+        s.add(run)
+        s.flush()
+        pack = ReviewPack(tenant_id=world.tenant_id, operation_run_id=run.id, status="generating", options={})
+        s.add(pack)
+        s.commit()
+        run_id, pack_id = run.id, pack.id
+    packs = stack.instance_dir / "review_packs"
+    packs.mkdir(parents=True, exist_ok=True)
+    dead = packs / f"{TEMP_PREFIX}{pack_id}-deadbeef{TEMP_SUFFIX}"
+    dead.write_bytes(b"PK partial")
+    other = packs / f"{TEMP_PREFIX}{pack_id + 1000}-cafe{TEMP_SUFFIX}"
+    other.write_bytes(b"PK partial")
+    try:
+        stack.dispatcher.send(REAP)
+        resumed = wait_run(stack, run_id)
+        assert (resumed.outcome, resumed.context["resume_attempts"]) == ("succeeded", 1)
+        with stack.db.session() as s:
+            ready = s.get(ReviewPack, pack_id)
+            assert ready.status == "ready"
+            final = Path(ready.file_path).name
+        assert sorted(p.name for p in packs.glob(f"*review-pack-{pack_id}-*")) == [final]
+        assert other.exists()
+    finally:
+        other.unlink(missing_ok=True)
