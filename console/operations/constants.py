@@ -35,3 +35,7 @@ RETRYABLE_OUTCOMES: Final = frozenset({FAILED, PARTIALLY_SUCCEEDED, CANCELLED})
 
 #: ``context`` key counting how often the reaper resumed a run (the run viewer shows it).
 RESUME_ATTEMPTS_KEY: Final = "resume_attempts"
+#: ``context`` keys the reaper writes with each resume: when, and how many units were processed
+#: then. The ETA measures the rate from there: the silent minutes before are no rate.
+RESUMED_AT_KEY: Final = "resumed_at"
+PROCESSED_AT_RESUME_KEY: Final = "processed_at_resume"

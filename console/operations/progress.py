@@ -18,7 +18,7 @@ from console.operations.constants import (
     STATUS_LABELS,
     UNKNOWN_LABEL,
 )
-from console.operations.eta import eta_seconds
+from console.operations.eta import eta_seconds, since_resume
 from console.operations.summary import OUTCOME_COUNTER_KEYS, normalize_counts
 
 
@@ -124,7 +124,12 @@ def progress_view(
 
     assert processed is not None and total is not None
     percent = (100 * processed) // total
-    eta = eta_seconds(processed=processed, total=total, started_at=started_at, now=now)
+    resumed = since_resume(context, processed, now) if now is not None else None
+    if resumed is None:
+        eta = eta_seconds(processed=processed, total=total, started_at=started_at, now=now)
+    else:  # the rate since the reaper resumed the run, over the units done since
+        base, resumed_at = resumed
+        eta = eta_seconds(processed=processed - base, total=total - base, started_at=resumed_at, now=now)
     return ProgressView(
         COUNTED, status_label, None, None, processed, total, percent, f"{processed} / {total}", badges, eta
     )

@@ -34,8 +34,10 @@ from console.operations.constants import (
     FAILED,
     OUTCOMES,
     PARTIALLY_SUCCEEDED,
+    PROCESSED_AT_RESUME_KEY,
     QUEUED,
     RESUME_ATTEMPTS_KEY,
+    RESUMED_AT_KEY,
     RUNNING,
     SUCCEEDED,
     UNIT_OUTCOMES,
@@ -744,6 +746,8 @@ def resume_stale(
             if not registry.is_counted(run.type) or attempts >= max_attempts:
                 continue
             context[RESUME_ATTEMPTS_KEY] = attempts + 1
+            context[RESUMED_AT_KEY] = now.isoformat()
+            context[PROCESSED_AT_RESUME_KEY] = normalize_counts(run.summary_counts).get("processed", 0)
             # Re-checked in the UPDATE: a heartbeat that landed since the SELECT means the worker lives.
             changed = session.execute(
                 update(OperationRun)

@@ -620,7 +620,9 @@ def test_reaped_run_refuses_late_units(database, seed):
 def test_resume_gives_stale_counted_runs_another_worker_until_the_attempts_are_spent(database, seed):
     now = utcnow()
     old = now - timedelta(seconds=1000)
-    counted = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, counts={"total": 4})
+    counted = make_run(
+        database, seed, status="running", started_at=old, heartbeat_at=old, counts={"total": 4, "processed": 1}
+    )
     phased = make_run(database, seed, status="running", started_at=old, heartbeat_at=old, type="baseline_capture")
     # A worker that keeps beating through the whole test.
     beating = make_run(database, seed, status="running", started_at=old, heartbeat_at=now + timedelta(seconds=600))
@@ -634,6 +636,8 @@ def test_resume_gives_stale_counted_runs_another_worker_until_the_attempts_are_s
     assert resume(now) == [(counted, "inventory_sync")]
     run = load(database, counted)
     assert (run.status, run.context["resume_attempts"], run.heartbeat_at) == ("running", 1, now)
+    # Where the ETA measures the new worker's rate from (not the silent minutes before).
+    assert (run.context["resumed_at"], run.context["processed_at_resume"]) == (now.isoformat(), 1)
     assert resume(now) == []  # the fresh heartbeat gives the new worker its time
     assert resume(now + timedelta(seconds=121)) == [(counted, "inventory_sync")]
     assert resume(now + timedelta(seconds=242)) == [(counted, "inventory_sync")]

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.operations.eta import eta_seconds
+from console.operations.eta import eta_seconds, since_resume
+from console.operations.progress import progress_view
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -70,3 +71,55 @@ def test_naive_datetimes_are_taken_as_utc():
 def test_never_negative(processed, extra, elapsed):
     result = eta_seconds(processed=processed, total=processed + extra, started_at=T0, now=at(elapsed))
     assert result is None or result >= 0
+
+
+def test_a_resumed_run_measures_its_rate_from_the_resume_not_through_the_silent_minutes():
+    # Started at T0, 10 units in the first 10 s, then the worker died; resumed at 600 s with 10
+    # processed; 10 more units by 610 s: 1 unit/s again, 80 left = 80 s (not 80 × 610/20 = 2440 s).
+    context = {"resume_attempts": 1, "resumed_at": at(600).isoformat(), "processed_at_resume": 10}
+    view = progress_view(
+        status="running",
+        type="inventory_sync",
+        summary_counts={"total": 100, "processed": 20},
+        context=context,
+        started_at=T0,
+        now=at(610),
+    )
+    assert view.eta_seconds == 80
+    # Right after the resume the new rate means nothing yet: no estimate (rather than a wrong one).
+    early = progress_view(
+        status="running",
+        type="inventory_sync",
+        summary_counts={"total": 100, "processed": 11},
+        context=context,
+        started_at=T0,
+        now=at(601),
+    )
+    assert early.eta_seconds is None
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        None,
+        {},
+        {"resumed_at": "yesterday", "processed_at_resume": 1},
+        {"resumed_at": at(5).isoformat(), "processed_at_resume": "1"},
+        {"resumed_at": at(5).isoformat(), "processed_at_resume": True},
+        {"resumed_at": at(5).isoformat(), "processed_at_resume": 99},  # more than processed now
+        {"resumed_at": at(5).isoformat(), "processed_at_resume": -1},
+        {"resumed_at": at(500).isoformat(), "processed_at_resume": 1},  # in the future
+        {"resumed_at": 5, "processed_at_resume": 1},
+    ],
+)
+def test_malformed_resume_marks_fall_back_to_the_rate_since_the_start(context):
+    assert since_resume(context, 20, at(60)) is None
+    view = progress_view(
+        status="running",
+        type="inventory_sync",
+        summary_counts={"total": 100, "processed": 20},
+        context=context,
+        started_at=T0,
+        now=at(60),
+    )
+    assert view.eta_seconds == eta_seconds(processed=20, total=100, started_at=T0, now=at(60)) == 240
