@@ -65,10 +65,22 @@ def unit(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def exec_start(name: str) -> list[str]:
+def exec_start(name: str, runtime: Path | None = None) -> list[str]:
+    """The unit's command with this checkout's venv; paths under /run (the unit's
+    RuntimeDirectory, which systemd creates) moved under ``runtime`` when given."""
     argv = shlex.split(unit(UNITS[name])["Service"]["ExecStart"])
     assert argv[0].startswith(INSTALLED_BIN + "/"), argv[0]
+    if runtime is not None:
+        argv = [str(runtime / arg.removeprefix("/run/")) if arg.startswith("/run/") else arg for arg in argv]
     return [str(VENV_BIN / Path(argv[0]).name), *argv[1:]]
+
+
+def control_socket(name: str) -> str:
+    return control_socket_of(exec_start(name))
+
+
+def control_socket_of(argv: list[str]) -> str:
+    return argv[argv.index("--control-socket") + 1]
 
 
 def stop_timeout(name: str) -> float:
@@ -102,6 +114,12 @@ def test_systemd_units_verify_and_stop_gracefully(tmp_path) -> None:
         assert Path(exec_start(name)[0]).exists()
     assert "console.wsgi:server" in exec_start("web")
     assert "console.download_wsgi:server" in exec_start("downloads")
+    # Each gunicorn has its own control socket, in its own RuntimeDirectory (one shared default
+    # path: the second gunicorn started took it over).
+    for name in ("web", "downloads"):
+        folder = unit(UNITS[name])["Service"]["RuntimeDirectory"]
+        assert control_socket(name) == f"/run/{folder}/gunicorn.ctl", name
+    assert control_socket("web") != control_socket("downloads")
     assert exec_start("worker")[1:3] == ["worker", "--without-mingle"]
     assert exec_start("beat")[1:] == ["beat"]
     r = subprocess.run(
@@ -334,10 +352,11 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
     console("grant", "--email", email, "--workspace", workspace, "--role", "manager", env=env)
 
     gunicorn_port, https_port, http_port, downloads_port = free_port(), free_port(), free_port(), free_port()
-    web_argv = exec_start("web")
+    runtime = tmp_path / "run"  # systemd's /run, where each unit's RuntimeDirectory is made
+    web_argv = exec_start("web", runtime)
     web_argv[web_argv.index("--workers") + 1] = "2"
     web_argv[web_argv.index("--bind") + 1] = f"127.0.0.1:{gunicorn_port}"
-    downloads_argv = exec_start("downloads")
+    downloads_argv = exec_start("downloads", runtime)
     downloads_argv[downloads_argv.index("--workers") + 1] = "1"
     downloads_argv[downloads_argv.index("--bind") + 1] = f"127.0.0.1:{downloads_port}"
     procs: list[Proc] = []
@@ -392,6 +411,9 @@ def test_nginx_tls_in_front_of_gunicorn_a_worker_and_beat(deployment, tmp_path, 
             ),
             what="the download server's /healthz",
         )
+        # Both gunicorns keep their own control socket (gunicornc -s <path> reaches each).
+        sockets = [Path(control_socket_of(web_argv)), Path(control_socket_of(downloads_argv))]
+        wait_for(lambda: all(p.is_socket() for p in sockets), timeout=10, what=f"control sockets {sockets}")
         worker.wait_for(" ready.")
         beat.wait_for("beat: Starting")
 
