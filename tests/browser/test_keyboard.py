@@ -157,7 +157,10 @@ def contrast(a: str, b: str) -> float:
 
 
 _FOCUS_STYLE_JS = """
-var el = document.activeElement, cs = getComputedStyle(el);
+var el = document.activeElement;
+// A visually hidden radio (Bootstrap's .btn-check) shows its focus on the label drawn as a button.
+if (el.classList.contains('btn-check')) { el = el.nextElementSibling; }
+var cs = getComputedStyle(el);
 var node = el.parentElement, bg = 'rgb(255, 255, 255)';
 while (node) {
     var c = getComputedStyle(node).backgroundColor;
@@ -168,9 +171,19 @@ return {id: el.id, style: cs.outlineStyle, width: parseFloat(cs.outlineWidth), c
 """
 
 
-def test_keyboard_focus_is_visible_with_at_least_3_to_1_contrast(dash_duo, console_app) -> None:
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_keyboard_focus_is_visible_with_at_least_3_to_1_contrast(dash_duo, console_app, theme) -> None:
+    make_run(console_app, status="completed", outcome="succeeded", age_s=86400)  # the chart and its range
     open_dashboard(dash_duo, console_app)
-    for element_id in ("nav-operations", "op-start-inventory_sync", "review-pack-generate", "tenant-all-operations"):
+    dash_duo.driver.execute_script(f"localStorage.setItem('console-theme', '{theme}'); location.reload();")
+    dash_duo.wait_for_element("#chart-runs-range")
+    for element_id in (
+        "nav-operations",
+        "op-start-inventory_sync",
+        "review-pack-generate",
+        "tenant-all-operations",
+        "_dbcprivate_radioitems_chart-runs-range_input_30",  # the range's checked radio
+    ):
         tab_to(dash_duo, element_id)
         style = dash_duo.driver.execute_script(_FOCUS_STYLE_JS)
         assert style["style"] == "solid" and style["width"] >= 2, style
