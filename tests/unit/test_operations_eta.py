@@ -73,29 +73,25 @@ def test_never_negative(processed, extra, elapsed):
     assert result is None or result >= 0
 
 
+def running_view(processed: int, context: object, now: datetime):
+    """An inventory sync of 100 units started at T0, as the run viewer computes it at ``now``."""
+    return progress_view(
+        status="running",
+        type="inventory_sync",
+        summary_counts={"total": 100, "processed": processed},
+        context=context,
+        started_at=T0,
+        now=now,
+    )
+
+
 def test_a_resumed_run_measures_its_rate_from_the_resume_not_through_the_silent_minutes():
     # Started at T0, 10 units in the first 10 s, then the worker died; resumed at 600 s with 10
     # processed; 10 more units by 610 s: 1 unit/s again, 80 left = 80 s (not 80 × 610/20 = 2440 s).
     context = {"resume_attempts": 1, "resumed_at": at(600).isoformat(), "processed_at_resume": 10}
-    view = progress_view(
-        status="running",
-        type="inventory_sync",
-        summary_counts={"total": 100, "processed": 20},
-        context=context,
-        started_at=T0,
-        now=at(610),
-    )
-    assert view.eta_seconds == 80
+    assert running_view(20, context, at(610)).eta_seconds == 80
     # Right after the resume the new rate means nothing yet: no estimate (rather than a wrong one).
-    early = progress_view(
-        status="running",
-        type="inventory_sync",
-        summary_counts={"total": 100, "processed": 11},
-        context=context,
-        started_at=T0,
-        now=at(601),
-    )
-    assert early.eta_seconds is None
+    assert running_view(11, context, at(601)).eta_seconds is None
 
 
 @pytest.mark.parametrize(
@@ -114,12 +110,8 @@ def test_a_resumed_run_measures_its_rate_from_the_resume_not_through_the_silent_
 )
 def test_malformed_resume_marks_fall_back_to_the_rate_since_the_start(context):
     assert since_resume(context, 20, at(60)) is None
-    view = progress_view(
-        status="running",
-        type="inventory_sync",
-        summary_counts={"total": 100, "processed": 20},
-        context=context,
-        started_at=T0,
-        now=at(60),
+    assert (
+        running_view(20, context, at(60)).eta_seconds
+        == eta_seconds(processed=20, total=100, started_at=T0, now=at(60))
+        == 240
     )
-    assert view.eta_seconds == eta_seconds(processed=20, total=100, started_at=T0, now=at(60)) == 240
