@@ -113,6 +113,7 @@ NO_RUN_STATES = [
         then_wait_for="#notifications-modal #notifications-empty",
     ),
     PageState("not-found page", "/no/such/page", "#not-found"),
+    PageState("API tokens, none yet", "/account/tokens", "#tokens-table"),
 ]
 
 #: An operator (granted capabilities on one tenant) sees other controls: each modal, audited.
