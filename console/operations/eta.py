@@ -20,10 +20,10 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def since_resume(context: object, processed: int, now: datetime) -> tuple[int, datetime] | None:
+def since_resume(context: object, processed: int, now: datetime | None) -> tuple[int, datetime] | None:
     """(units processed at the last resume, when) from a run's context, if the reaper wrote them
     and they are sane; None otherwise (the ETA then counts from ``started_at``)."""
-    if not isinstance(context, dict):
+    if now is None or not isinstance(context, dict):
         return None
     at, base = context.get(RESUMED_AT_KEY), context.get(PROCESSED_AT_RESUME_KEY)
     if not isinstance(at, str) or isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= processed:

@@ -124,12 +124,9 @@ def progress_view(
 
     assert processed is not None and total is not None
     percent = (100 * processed) // total
-    resumed = since_resume(context, processed, now) if now is not None else None
-    if resumed is None:
-        eta = eta_seconds(processed=processed, total=total, started_at=started_at, now=now)
-    else:  # the rate since the reaper resumed the run, over the units done since
-        base, resumed_at = resumed
-        eta = eta_seconds(processed=processed - base, total=total - base, started_at=resumed_at, now=now)
+    # The rate since the reaper's last resume (over the units done since), else since the start.
+    base, since = since_resume(context, processed, now) or (0, started_at)
+    eta = eta_seconds(processed=processed - base, total=total - base, started_at=since, now=now)
     return ProgressView(
         COUNTED, status_label, None, None, processed, total, percent, f"{processed} / {total}", badges, eta
     )
